@@ -1,0 +1,1 @@
+"""Channel adapters: each verifies and parses its provider's input into the normalized model."""

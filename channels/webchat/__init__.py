@@ -1,0 +1,1 @@
+"""Web chat: an embeddable widget talking to the gateway over a websocket."""

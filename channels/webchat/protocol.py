@@ -1,0 +1,62 @@
+"""Parsing the widget's frames (pure: text in, a typed frame or a precise error out)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    client_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = SendMessage | Resume | Ping
+
+
+def parse_frame(raw: str, max_text_chars: int) -> ClientFrame:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise FrameError("bad_json", f"frame is not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise FrameError("bad_frame", "frame must be a JSON object")
+    kind = data.get("type")
+    if kind == "message":
+        client_id, text = data.get("client_id"), data.get("text")
+        if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
+            raise FrameError("bad_frame", "client_id must be 8-64 characters of [A-Za-z0-9_-]")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("bad_frame", "text must be a non-empty string")
+        if len(text) > max_text_chars:
+            raise FrameError("too_long", f"text is longer than {max_text_chars} characters")
+        return SendMessage(client_id, text)
+    if kind == "resume":
+        after = data.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise FrameError("bad_frame", "after must be a non-negative integer")
+        return Resume(after)
+    if kind == "ping":
+        return Ping()
+    raise FrameError("unknown_type", f"unknown frame type {kind!r}")

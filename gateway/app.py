@@ -1,0 +1,157 @@
+"""The application factory: wires settings, storage, broker, router and channels together.
+
+``create_app`` only wires; every resource is opened and closed in a ``cleanup_ctx`` generator, in
+order: database, broker, services (relay, router, delivery, loops). Shutdown runs in reverse:
+websockets are closed with 1001 first (on_shutdown), then the loops stop, the outbox is flushed,
+the broker and the database are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import WSCloseCode, web
+
+from channels.webchat import adapter as webchat
+from channels.webchat.hub import WebchatHub
+from gateway import auth, ops, pages
+from gateway.broker import Broker
+from gateway.console import routes as console
+from gateway.console.actions import ConsoleActions
+from gateway.console.hub import OperatorHub
+from gateway.delivery import InstanceDelivery, presence_loop, tick_loop
+from gateway.http import request_context, security_headers
+from gateway.keys import (
+    BROKER,
+    CONVERSATIONS,
+    ENGINE,
+    INSTANCE_ID,
+    METRICS,
+    OPERATOR_HUB,
+    RELAY,
+    ROUTER,
+    ROUTING_STATE,
+    SETTINGS,
+    USERS,
+    WEBCHAT_HUB,
+)
+from gateway.metrics import Metrics
+from gateway.model import Role
+from gateway.outbox import OutboxRelay
+from gateway.settings import Settings, mask_url
+from gateway.storage.conversations import ConversationStore
+from gateway.storage.database import create_engine
+from gateway.storage.migrate import upgrade_async
+from gateway.storage.routing_state import RoutingState
+from gateway.storage.users import UserExists, UserStore
+from routing.service import Router
+from routing.topology import Names
+
+log = structlog.get_logger()
+
+TASKS = web.AppKey("background_tasks", list)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].database
+    if settings.migrate_on_start:
+        await upgrade_async(settings.url)
+    engine = create_engine(
+        settings.url, pool_size=settings.pool_size, sqlite_synchronous=settings.sqlite_synchronous
+    )
+    app[ENGINE] = engine
+    app[USERS] = UserStore(engine)
+    app[CONVERSATIONS] = ConversationStore(engine)
+    app[ROUTING_STATE] = RoutingState(engine)
+    for demo in app[SETTINGS].demo.users:
+        with contextlib.suppress(UserExists):
+            await app[USERS].add(
+                demo.username, demo.password.get_secret_value(), Role(demo.role), demo.display_name
+            )
+            log.info("demo.user.created", username=demo.username, role=demo.role)
+    log.info("database.ready", url=mask_url(settings.url))
+    yield
+    await engine.dispose()
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].amqp
+    broker = Broker(
+        settings.url.get_secret_value(),
+        Names(settings.prefix),
+        app[INSTANCE_ID],
+        settings.publish_timeout_seconds,
+    )
+    await broker.connect()
+    app[BROKER] = broker
+    yield
+    await broker.close()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    metrics, broker = app[METRICS], app[BROKER]
+    relay = OutboxRelay(app[ENGINE], broker, metrics.outbox_published, metrics.outbox_backlog)
+    router = Router(
+        app[ROUTING_STATE], app[CONVERSATIONS], broker, settings.routing, metrics.offers
+    )
+    operator_hub = OperatorHub(broker, app[CONVERSATIONS], app[ROUTING_STATE])
+    webchat_hub = WebchatHub(app[CONVERSATIONS])
+    delivery = InstanceDelivery(broker, operator_hub, webchat_hub)
+    app[RELAY], app[ROUTER] = relay, router
+    app[OPERATOR_HUB], app[WEBCHAT_HUB] = operator_hub, webchat_hub
+    app[ops.DELIVERY] = delivery
+    app[console.ACTIONS] = ConsoleActions(
+        app[CONVERSATIONS], app[ROUTING_STATE], operator_hub, relay, metrics
+    )
+    await delivery.start()
+    await router.start()
+    tasks = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(
+            presence_loop(
+                app[ROUTING_STATE],
+                operator_hub,
+                app[INSTANCE_ID],
+                settings.routing.presence_interval_seconds,
+            ),
+            name="presence",
+        ),
+        asyncio.create_task(tick_loop(broker, settings.routing.tick_seconds), name="router-tick"),
+    ]
+    app[TASKS] = tasks
+    log.info("gateway.started", instance_id=app[INSTANCE_ID])
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    left = await relay.flush(timeout=5.0)
+    log.info("gateway.stopped", outbox_left=left)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    if OPERATOR_HUB in app:
+        await app[OPERATOR_HUB].close_all(WSCloseCode.GOING_AWAY, b"server shutting down")
+    if WEBCHAT_HUB in app:
+        await app[WEBCHAT_HUB].close_all(WSCloseCode.GOING_AWAY, b"server shutting down")
+
+
+def create_app(settings: Settings, instance_id: str | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, security_headers], client_max_size=1_048_576
+    )
+    app[SETTINGS] = settings
+    app[INSTANCE_ID] = instance_id or f"{settings.instance_name}-{uuid.uuid4().hex[:8]}"
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.extend([_database, _broker, _services])
+    app.on_shutdown.append(_close_sockets)
+    ops.add_routes(app)
+    auth.add_routes(app)
+    console.add_routes(app)
+    webchat.add_routes(app)
+    pages.add_routes(app)
+    return app

@@ -1,0 +1,164 @@
+"""The ``contact-gateway`` command: run, check-config, migrate, user add/list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from gateway.logs import configure_logging
+from gateway.model import Role
+from gateway.settings import ConfigError, Settings, load_settings, mask_url
+
+DEFAULT_CONFIG = "config/demo.yaml"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except ConfigError as exc:
+        print("configuration is not valid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    from gateway.app import create_app
+
+    app = create_app(settings)
+    print(
+        f"Contact Gateway on {settings.http.public_url}  "
+        f"(demo site {settings.http.public_url}/demo, console {settings.http.public_url}/console)",
+        file=sys.stderr,
+    )
+    web.run_app(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        shutdown_timeout=settings.http.shutdown_timeout_seconds,
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(f"{args.config}: ok")
+    print(f"  database: {mask_url(settings.database.url)}")
+    print(
+        f"  broker:   {mask_url(settings.amqp.url.get_secret_value())} (prefix {settings.amqp.prefix})"
+    )
+    print(f"  http:     {settings.http.host}:{settings.http.port} ({settings.http.public_url})")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from gateway.storage.migrate import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database.url, args.revision)
+    print(f"database at {args.revision}: {mask_url(settings.database.url)}")
+    return 0
+
+
+async def _user_add(settings: Settings, args: argparse.Namespace, password: str) -> int:
+    from gateway.storage.database import create_engine
+    from gateway.storage.migrate import upgrade_async
+    from gateway.storage.users import UserExists, UserStore
+
+    await upgrade_async(settings.database.url)
+    engine = create_engine(settings.database.url)
+    try:
+        users = UserStore(engine)
+        try:
+            user = await users.add(
+                args.username, password, Role(args.role), args.display_name or ""
+            )
+        except UserExists:
+            print(f"user {args.username!r} exists already", file=sys.stderr)
+            return 1
+        print(f"added {user.role.value} {user.username!r} (id {user.id})")
+        if args.token:
+            print(f"api token: {await users.create_api_token(user, 'cli')}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = os.environ.get("CG_NEW_USER_PASSWORD") or ""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif not password:
+        password = getpass.getpass(f"password for {args.username}: ")
+    if len(password) < 8:
+        print("the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    return asyncio.run(_user_add(settings, args, password))
+
+
+async def _user_list(settings: Settings) -> int:
+    from gateway.storage.database import create_engine
+    from gateway.storage.users import UserStore
+
+    engine = create_engine(settings.database.url)
+    try:
+        for user in await UserStore(engine).list():
+            print(f"{user.id:>5}  {user.username:<24} {user.role.value:<11} {user.display_name}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    return asyncio.run(_user_list(_settings(args)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contact-gateway", description=__doc__)
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("CG_CONFIG", DEFAULT_CONFIG),
+        help=f"YAML configuration (default: $CG_CONFIG or {DEFAULT_CONFIG})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start the gateway").set_defaults(func=cmd_run)
+    sub.add_parser("check-config", help="validate the configuration").set_defaults(
+        func=cmd_check_config
+    )
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(func=cmd_migrate)
+    user = sub.add_parser("user", help="manage operators, supervisors and admins")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser(
+        "add", help="add a user (password from a prompt, stdin or $CG_NEW_USER_PASSWORD)"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.value for r in Role], default=Role.OPERATOR.value)
+    add.add_argument("--display-name")
+    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--token", action="store_true", help="also print a new API bearer token")
+    add.set_defaults(func=cmd_user_add)
+    user_sub.add_parser("list", help="list users").set_defaults(func=cmd_user_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # --config may come after the subcommand too.
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""What an operator can do, once, for both the websocket and the HTTP API.
+
+Every action checks ownership in the store (not in the client): an operator can only accept
+their own offers and answer or resolve their own conversations; supervisors can read and
+resolve any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gateway.console.hub import OperatorHub
+from gateway.metrics import Metrics
+from gateway.model import OperatorState, Role
+from gateway.outbox import OutboxRelay
+from gateway.storage.conversations import ConversationStore
+from gateway.storage.routing_state import RoutingState
+from gateway.storage.users import User
+
+log = structlog.get_logger()
+
+MAX_REPLY_CHARS = 4000
+
+
+class ActionError(Exception):
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class ConsoleActions:
+    conversations: ConversationStore
+    state: RoutingState
+    hub: OperatorHub
+    relay: OutboxRelay
+    metrics: Metrics
+
+    async def set_state(self, user: User, state: str) -> dict[str, Any]:
+        if state not in (OperatorState.AVAILABLE.value, OperatorState.AWAY.value):
+            raise ActionError(422, "bad_state", "state must be 'available' or 'away'")
+        await self.state.set_state(user.id, OperatorState(state))
+        self.relay.nudge()
+        await self.hub.push(user.id, {"type": "state", "state": state})
+        log.info("operator.state", operator_id=user.id, state=state)
+        return {"state": state}
+
+    async def accept(self, user: User, offer_id: int) -> dict[str, Any]:
+        result = await self.state.accept(offer_id, user.id)
+        if not result.ok or result.conversation_id is None:
+            status = 404 if result.reason == "not_found" else 409
+            raise ActionError(status, result.reason, "this offer can no longer be accepted")
+        conversation = await self.detail(user, result.conversation_id)
+        await self.hub.push(user.id, {"type": "assigned", "conversation": conversation})
+        log.info(
+            "operator.offer.accepted", offer_id=offer_id, conversation_id=result.conversation_id
+        )
+        return {"conversation": conversation}
+
+    async def decline(self, user: User, offer_id: int) -> dict[str, Any]:
+        conversation_id = await self.state.decline(offer_id, user.id)
+        if conversation_id is None:
+            raise ActionError(409, "not_pending", "this offer is not pending for you")
+        self.relay.nudge()
+        await self.hub.push(
+            user.id, {"type": "offer_revoked", "offer_id": offer_id, "reason": "declined"}
+        )
+        log.info("operator.offer.declined", offer_id=offer_id, conversation_id=conversation_id)
+        return {"conversation_id": conversation_id}
+
+    async def reply(
+        self, user: User, conversation_id: int, client_id: str, text: str
+    ) -> dict[str, Any]:
+        if not text.strip():
+            raise ActionError(422, "bad_field", "text must not be empty")
+        if len(text) > MAX_REPLY_CHARS:
+            raise ActionError(422, "too_long", f"text is longer than {MAX_REPLY_CHARS} characters")
+        if not (8 <= len(client_id) <= 64):
+            raise ActionError(422, "bad_field", "client_id must be 8-64 characters")
+        stored = await self.conversations.add_reply(conversation_id, user.id, client_id, text)
+        if stored is None:
+            raise ActionError(404, "not_found", "no open conversation of yours with this id")
+        message, created = stored
+        if created:
+            self.metrics.outbound.labels("webchat").inc()
+            self.relay.nudge()
+        frame = {
+            "type": "message",
+            "conversation_id": conversation_id,
+            "message": message.as_json(),
+        }
+        await self.hub.push(user.id, frame)
+        return {"message": message.as_json()}
+
+    async def resolve(self, user: User, conversation_id: int) -> dict[str, Any]:
+        owner = None if user.role.at_least(Role.SUPERVISOR) else user.id
+        if not await self.conversations.resolve(conversation_id, owner):
+            raise ActionError(404, "not_found", "no open conversation of yours with this id")
+        self.relay.nudge()
+        await self.hub.push(user.id, {"type": "closed", "conversation_id": conversation_id})
+        return {"conversation_id": conversation_id, "status": "closed"}
+
+    async def detail(self, user: User, conversation_id: int) -> dict[str, Any]:
+        conversation = await self.conversations.get(conversation_id)
+        allowed = conversation is not None and (
+            conversation.operator_id == user.id or user.role.at_least(Role.SUPERVISOR)
+        )
+        if conversation is None or not allowed:
+            raise ActionError(404, "not_found", "no conversation of yours with this id")
+        history = await self.conversations.messages(conversation_id)
+        return {**conversation.as_json(), "messages": [m.as_json() for m in history]}
+
+    async def list(self, user: User) -> list[dict[str, Any]]:
+        owner = None if user.role.at_least(Role.SUPERVISOR) else user.id
+        return [c.as_json() for c in await self.conversations.for_operator(owner)]

@@ -1,0 +1,124 @@
+"""Operators connected to this instance and the pushes that reach them.
+
+When an operator's first socket opens here, this instance binds its delivery queue to the
+operator's routing key, so offers and messages the router publishes for them arrive here; the
+binding goes with their last socket. After a broker reconnect every socket is topped up from
+the store (pending offers, messages it has not had), because pushes published while the queue
+was gone were dropped by the broker.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway.broker import Broker
+from gateway.sockets import PushSocket
+from gateway.storage.conversations import ConversationStore
+from gateway.storage.routing_state import RoutingState
+from routing.service import offer_frame
+from routing.topology import Names
+
+log = structlog.get_logger()
+
+
+class OperatorSocket(PushSocket):
+    def __init__(self, ws: web.WebSocketResponse, operator_id: int) -> None:
+        super().__init__(ws)
+        self.operator_id = operator_id
+
+
+class OperatorHub:
+    def __init__(
+        self, broker: Broker, conversations: ConversationStore, state: RoutingState
+    ) -> None:
+        self.broker = broker
+        self.conversations = conversations
+        self.state = state
+        self.sockets: dict[int, set[OperatorSocket]] = defaultdict(set)
+        self.delivery_queue: Any = None
+
+    @property
+    def operator_ids(self) -> list[int]:
+        return [op for op, socks in self.sockets.items() if socks]
+
+    async def attach(self, sock: OperatorSocket) -> None:
+        first = not self.sockets[sock.operator_id]
+        self.sockets[sock.operator_id].add(sock)
+        if first and self.delivery_queue is not None:
+            await self.delivery_queue.bind(
+                self.broker.names.operators, Names.operator_key(sock.operator_id)
+            )
+
+    async def detach(self, sock: OperatorSocket) -> None:
+        peers = self.sockets.get(sock.operator_id)
+        if peers is None:
+            return
+        peers.discard(sock)
+        if not peers:
+            del self.sockets[sock.operator_id]
+            if self.delivery_queue is not None:
+                try:
+                    await self.delivery_queue.unbind(
+                        self.broker.names.operators, Names.operator_key(sock.operator_id)
+                    )
+                except Exception as exc:
+                    log.info("operator.unbind.failed", error=str(exc))
+
+    async def push(self, operator_id: int, frame: dict[str, Any]) -> None:
+        for sock in list(self.sockets.get(operator_id, ())):
+            await self.push_to(sock, frame)
+
+    async def push_to(self, sock: OperatorSocket, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "message":
+            await sock.send_message(int(frame["message"]["id"]), frame)
+        else:
+            await sock.send(frame)
+
+    async def snapshot(self, sock: OperatorSocket) -> dict[str, Any]:
+        """Everything the console shows, marking the messages as had by this socket."""
+        conversations = []
+        for conversation in await self.conversations.for_operator(sock.operator_id):
+            history = await self.conversations.messages(conversation.id)
+            for message in history:
+                sock.mark_seen(message.id)
+            conversations.append(
+                {**conversation.as_json(), "messages": [m.as_json() for m in history]}
+            )
+        offers = [frame["offer"] for frame in await self.offer_frames(sock.operator_id)]
+        return {"type": "snapshot", "offers": offers, "conversations": conversations}
+
+    async def offer_frames(self, operator_id: int) -> list[dict[str, Any]]:
+        frames = []
+        for offer in await self.state.pending_offers(operator_id):
+            conversation = await self.conversations.get(offer.conversation_id)
+            if conversation is None:
+                continue
+            history = await self.conversations.messages(offer.conversation_id)
+            preview = next((m.text for m in reversed(history) if m.direction == "in"), "")
+            frames.append(offer_frame(offer, conversation.as_json(), preview))
+        return frames
+
+    async def resync(self) -> None:
+        for operator_id in self.operator_ids:
+            for sock in list(self.sockets.get(operator_id, ())):
+                for conversation in await self.conversations.for_operator(operator_id):
+                    for message in await self.conversations.messages(conversation.id):
+                        await sock.send_message(
+                            message.id,
+                            {
+                                "type": "message",
+                                "conversation_id": conversation.id,
+                                "message": message.as_json(),
+                            },
+                        )
+                for frame in await self.offer_frames(operator_id):
+                    await sock.send(frame)
+
+    async def close_all(self, code: int, reason: bytes) -> None:
+        for socks in list(self.sockets.values()):
+            for sock in list(socks):
+                await sock.ws.close(code=code, message=reason)

@@ -1,0 +1,201 @@
+"""The operator console's websocket and HTTP API (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from gateway.auth import Principal, authenticate, origin_allowed, require
+from gateway.console.actions import ActionError, ConsoleActions
+from gateway.console.hub import OperatorSocket
+from gateway.http import fail, json_body
+from gateway.keys import INSTANCE_ID, METRICS, OPERATOR_HUB, ROUTING_STATE, SETTINGS
+from gateway.model import Role
+
+log = structlog.get_logger()
+
+ACTIONS = web.AppKey("console_actions", ConsoleActions)
+MAX_OPERATOR_FRAME = 65_536
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ActionError(422, "bad_field", f"'{name}' must be an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise ActionError(422, "bad_field", f"'{name}' must be an integer") from None
+
+
+def _str(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise ActionError(422, "bad_field", f"'{name}' must be a string")
+    return value
+
+
+async def _run(
+    principal: Principal, actions: ConsoleActions, frame: dict[str, Any]
+) -> dict[str, Any]:
+    user = principal.user
+    kind = frame.get("type")
+    if kind == "state":
+        return await actions.set_state(user, _str(frame, "state"))
+    if kind == "accept":
+        return await actions.accept(user, _int(frame.get("offer_id"), "offer_id"))
+    if kind == "decline":
+        return await actions.decline(user, _int(frame.get("offer_id"), "offer_id"))
+    if kind == "reply":
+        return await actions.reply(
+            user,
+            _int(frame.get("conversation_id"), "conversation_id"),
+            _str(frame, "client_id"),
+            _str(frame, "text"),
+        )
+    if kind == "resolve":
+        return await actions.resolve(user, _int(frame.get("conversation_id"), "conversation_id"))
+    raise ActionError(400, "unknown_type", f"unknown frame type {kind!r}")
+
+
+async def operator_socket(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    principal = await authenticate(request)
+    if principal is None:
+        fail(401, "unauthenticated", "sign in, or send a bearer token")
+    # A cookie rides along on cross-site requests: only our own pages may open this socket.
+    if principal.via == "session" and not origin_allowed(
+        request, app[SETTINGS].security.allowed_origins
+    ):
+        fail(403, "origin", "this page is not allowed to open the console socket")
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_OPERATOR_FRAME)
+    await ws.prepare(request)
+    user = principal.user
+    hub, actions, state = app[OPERATOR_HUB], app[ACTIONS], app[ROUTING_STATE]
+    sock = OperatorSocket(ws, user.id)
+    structlog.contextvars.bind_contextvars(operator_id=user.id)
+    current = await state.connected(user.id, app[INSTANCE_ID])
+    await hub.attach(sock)
+    app[METRICS].sockets.labels("operator").inc()
+    log.info("operator.socket.open", state=current)
+    try:
+        await sock.send({"type": "hello", "user": user.as_json(), "state": current})
+        await sock.send(await hub.snapshot(sock))
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            await _handle(principal, actions, sock, msg.data)
+    finally:
+        await hub.detach(sock)
+        app[METRICS].sockets.labels("operator").dec()
+        if await state.disconnected(user.id):
+            app[ACTIONS].relay.nudge()
+        log.info("operator.socket.closed", code=ws.close_code)
+    return ws
+
+
+async def _handle(
+    principal: Principal, actions: ConsoleActions, sock: OperatorSocket, raw: str
+) -> None:
+    try:
+        frame = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        await sock.send(
+            {"type": "error", "code": "bad_json", "reason": f"not valid JSON: {exc.msg}"}
+        )
+        return
+    if not isinstance(frame, dict):
+        await sock.send({"type": "error", "code": "bad_frame", "reason": "frame must be an object"})
+        return
+    if frame.get("type") == "ping":
+        await sock.send({"type": "pong"})
+        return
+    ref = frame.get("ref")
+    try:
+        result = await _run(principal, actions, frame)
+    except ActionError as exc:
+        await sock.send(
+            {"type": "result", "ref": ref, "ok": False, "error": exc.code, "reason": exc.reason}
+        )
+        return
+    await sock.send({"type": "result", "ref": ref, "ok": True, **result})
+
+
+Action = Callable[
+    [Principal, ConsoleActions, dict[str, Any], web.Request], Awaitable[dict[str, Any]]
+]
+
+
+def _endpoint(
+    action: Action, status: int = 200, role: Role = Role.OPERATOR
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        principal = await require(request, role)
+        data = await json_body(request) if request.method == "POST" else {}
+        try:
+            result = await action(principal, request.app[ACTIONS], data, request)
+        except ActionError as exc:
+            fail(exc.status, exc.code, exc.reason)
+        return web.json_response(result, status=status)
+
+    return handler
+
+
+def _path_id(request: web.Request, name: str) -> int:
+    return _int(request.match_info[name], name)
+
+
+async def _list(
+    p: Principal, a: ConsoleActions, _d: dict[str, Any], _r: web.Request
+) -> dict[str, Any]:
+    return {"conversations": await a.list(p.user)}
+
+
+async def _detail(
+    p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return {"conversation": await a.detail(p.user, _path_id(r, "id"))}
+
+
+async def _reply(
+    p: Principal, a: ConsoleActions, d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return await a.reply(p.user, _path_id(r, "id"), _str(d, "client_id"), _str(d, "text"))
+
+
+async def _resolve(
+    p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return await a.resolve(p.user, _path_id(r, "id"))
+
+
+async def _accept(
+    p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return await a.accept(p.user, _path_id(r, "id"))
+
+
+async def _decline(
+    p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return await a.decline(p.user, _path_id(r, "id"))
+
+
+async def _state(
+    p: Principal, a: ConsoleActions, d: dict[str, Any], _r: web.Request
+) -> dict[str, Any]:
+    return await a.set_state(p.user, _str(d, "state"))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/ws/operator", operator_socket)
+    app.router.add_get("/api/conversations", _endpoint(_list))
+    app.router.add_get("/api/conversations/{id}", _endpoint(_detail))
+    app.router.add_post("/api/conversations/{id}/messages", _endpoint(_reply, status=201))
+    app.router.add_post("/api/conversations/{id}/resolve", _endpoint(_resolve))
+    app.router.add_post("/api/offers/{id}/accept", _endpoint(_accept))
+    app.router.add_post("/api/offers/{id}/decline", _endpoint(_decline))
+    app.router.add_post("/api/operator/state", _endpoint(_state))

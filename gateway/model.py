@@ -1,0 +1,97 @@
+"""The normalized model every channel speaks after verification and parsing.
+
+Why: routing, storage and the console must not care whether a contact came by SMS or web chat.
+Each adapter turns its provider's payload into an :class:`InboundMessage`; everything downstream
+works on that alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Channel(StrEnum):
+    WEBCHAT = "webchat"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+    VOICE = "voice"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class ConversationStatus(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
+
+
+class OfferStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    def at_least(self, other: Role) -> bool:
+        order = [Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN]
+        return order.index(self) >= order.index(other)
+
+
+class OperatorState(StrEnum):
+    AVAILABLE = "available"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class MessageStatus(StrEnum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    url: str
+    content_type: str = "application/octet-stream"
+    filename: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message from a customer, whatever the channel.
+
+    ``provider_message_id`` is the provider's own id (MessageSid, update_id, Message-ID, the web
+    chat client id) and is what makes a redelivery a duplicate.
+    """
+
+    channel: Channel
+    sender: str
+    text: str
+    provider_message_id: str
+    sender_name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime = field(default_factory=utcnow)
+    raw: Mapping[str, Any] = field(default_factory=dict)

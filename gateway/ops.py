@@ -1,0 +1,59 @@
+"""Liveness, readiness and metrics for orchestrators and Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from gateway.keys import BROKER, ENGINE, METRICS, RELAY, ROUTER
+
+DELIVERY = web.AppKey("delivery_consumer", object)
+
+
+async def livez(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            async with app[ENGINE].connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"failing: {type(exc).__name__}"
+    broker = app[BROKER]
+    checks["broker"] = "ok" if broker.is_connected else "disconnected"
+    router = app[ROUTER]
+    consumers_ok = router.consumer_tag is not None and getattr(app[DELIVERY], "consumer_tag", None)
+    checks["consumers"] = "ok" if consumers_ok and broker.is_connected else "not attached"
+    checks["outbox_backlog"] = (
+        str(await app[RELAY].pending()) if checks["database"] == "ok" else "?"
+    )
+    ready = all(checks[k] == "ok" for k in ("database", "broker", "consumers"))
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    if app[ENGINE] is not None:
+        try:
+            await app[RELAY].pending()
+        except Exception:  # the gauge keeps its last value when the database is away
+            pass
+    body = generate_latest(app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

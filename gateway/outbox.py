@@ -1,0 +1,112 @@
+"""The outbox relay: publishes committed outbox rows to RabbitMQ, then deletes them.
+
+Why: intake commits the message and its outbox row together and answers at once; this relay
+makes "stored" become "published" whenever the broker is reachable, with publisher confirms.
+A row is deleted only after its confirm, so a crash between the two publishes it again: every
+consumer is idempotent. On PostgreSQL several instances share the work (SKIP LOCKED); on SQLite
+there is one instance by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Gauge
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.broker import Broker, BrokerUnavailable
+from gateway.storage.database import is_sqlite
+from gateway.storage.schema import outbox
+
+log = structlog.get_logger()
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        broker: Broker,
+        published: Counter,
+        backlog: Gauge,
+        batch: int = 200,
+    ) -> None:
+        self.engine = engine
+        self.broker = broker
+        self.batch = batch
+        self.published = published
+        self.backlog = backlog
+        self._wake = asyncio.Event()
+        self._locking = not is_sqlite(str(engine.url))
+
+    def nudge(self) -> None:
+        """Something was just committed: publish it now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, poll_seconds: float = 1.0) -> None:
+        delay = 0.2
+        while True:
+            try:
+                count = await self.relay_once()
+                delay = 0.2
+            except BrokerUnavailable as exc:
+                log.warning("outbox.publish.failed", error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except Exception:
+                log.exception("outbox.relay.error")
+                await asyncio.sleep(1.0)
+                continue
+            if count < self.batch:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; how many rows went out."""
+        query = select(outbox).order_by(outbox.c.id).limit(self.batch)
+        if self._locking:
+            query = query.with_for_update(skip_locked=True)
+            async with self.engine.begin() as conn:
+                rows = (await conn.execute(query)).all()
+                await self._publish(rows)
+                await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+        else:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            await self._publish(rows)
+            if rows:
+                async with self.engine.begin() as conn:
+                    await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+        self.published.inc(len(rows))
+        return len(rows)
+
+    async def _publish(self, rows: list[Any]) -> None:
+        if rows:
+            await asyncio.gather(
+                *(
+                    self.broker.publish_event(row.routing_key, row.payload, headers=row.headers)
+                    for row in rows
+                )
+            )
+
+    async def pending(self) -> int:
+        async with self.engine.connect() as conn:
+            count = int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
+        self.backlog.set(count)
+        return count
+
+    async def flush(self, timeout: float) -> int:
+        """Publish what is left (graceful shutdown); the rows still pending afterwards."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.relay_once() > 0:
+                    pass
+        except (BrokerUnavailable, TimeoutError) as exc:
+            log.warning("outbox.flush.incomplete", error=str(exc))
+        return await self.pending()

@@ -1,0 +1,194 @@
+"""Configuration: one YAML file, overridden by environment variables.
+
+Why: an admin reads and edits YAML; a deployment injects secrets and URLs through the
+environment (``CG_SECTION__KEY``, plus the conventional ``DATABASE_URL`` and ``AMQP_URL``).
+Every problem is reported with the file, the key and what is wrong, and secrets never appear in
+messages or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "CG_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the admin (file, key, reason)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    shutdown_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite+aiosqlite:///var/contact-gateway.sqlite3"
+    migrate_on_start: bool = True
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    pool_size: int = Field(10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class AmqpSettings(Section):
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    prefix: str = "cg"
+    publish_timeout_seconds: float = Field(5.0, gt=0)
+
+    @field_validator("prefix")
+    @classmethod
+    def _safe_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", value):
+            raise ValueError("use 1-63 characters: lower-case letters, digits, '.', '_', '-'")
+        return value
+
+
+class SecuritySettings(Section):
+    secret_key: SecretStr = Field(default=SecretStr(""))
+    secure_cookies: bool = False
+    session_hours: float = Field(12.0, gt=0)
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (set CG_SECURITY__SECRET_KEY)")
+        return value
+
+
+class WebchatSettings(Section):
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+    max_frame_bytes: int = Field(16_384, ge=256, le=1_048_576)
+    max_text_chars: int = Field(4_000, ge=1, le=100_000)
+    rate_per_second: float = Field(5.0, gt=0)
+    burst: int = Field(20, ge=1)
+    heartbeat_seconds: float = Field(20.0, gt=0)
+
+
+class RoutingSettings(Section):
+    queue: str = "general"
+    chat_capacity: int = Field(3, ge=1, le=50)
+    offer_timeout_seconds: float = Field(30.0, gt=0)
+    operator_stale_seconds: float = Field(8.0, gt=0)
+    presence_interval_seconds: float = Field(2.0, gt=0)
+    tick_seconds: float = Field(1.0, gt=0)
+
+
+class DemoUser(Section):
+    username: str
+    password: SecretStr
+    role: Literal["operator", "supervisor", "admin"] = "operator"
+    display_name: str = ""
+
+
+class DemoSettings(Section):
+    users: tuple[DemoUser, ...] = ()
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    instance_name: str = "gateway"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    amqp: AmqpSettings = AmqpSettings()
+    security: SecuritySettings
+    webchat: WebchatSettings = WebchatSettings()
+    routing: RoutingSettings = RoutingSettings()
+    demo: DemoSettings = DemoSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init values; the environment must win over it.
+        return (env_settings, init_settings)
+
+
+def _conventional_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Apply DATABASE_URL and AMQP_URL, the names every platform already sets."""
+    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    if environ.get("DATABASE_URL") and not environ.get(f"{ENV_PREFIX}DATABASE__URL"):
+        merged.setdefault("database", {})["url"] = environ["DATABASE_URL"]
+    if environ.get("AMQP_URL") and not environ.get(f"{ENV_PREFIX}AMQP__URL"):
+        merged.setdefault("amqp", {})["url"] = environ["AMQP_URL"]
+    return merged
+
+
+def _describe(error: dict[str, Any], source: str, environ: dict[str, str]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+    where = f"{source}: {key}"
+    if env_name in environ:
+        where += f" (from environment variable {env_name})"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling)"
+    return f"{where}: {message}"
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Read ``path`` (YAML) and the environment into validated settings or raise ConfigError."""
+    env = dict(os.environ)
+    source = str(path) if path else "<defaults>"
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"{source}: file not found"]) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise ConfigError([f"{source}:{line}: {problem}"]) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{source}: the top level must be a mapping of sections"])
+        data = loaded
+    data = _conventional_env(data, env)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, source, env) for err in exc.errors()]) from None
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced, safe for logs and error messages."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -1,0 +1,307 @@
+"""Reading conversations and writing operator replies and resolutions.
+
+Replies follow the intake rule: the message and its outbox row commit together, so an
+acknowledged reply reaches the customer's channel even if the broker or this process dies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.logs import CONVERSATION_ID_HEADER
+from gateway.model import ConversationStatus, Direction, MessageStatus, utcnow
+from gateway.storage.schema import (
+    conversations,
+    customers,
+    identities,
+    messages,
+    outbox,
+    routing_events,
+    users,
+)
+
+CLOSED_EVENT = "conversation.closed"
+
+
+def outbound_event(channel: str) -> str:
+    return f"outbound.{channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    id: int
+    conversation_id: int
+    direction: str
+    author: str
+    text: str
+    created_at: datetime
+    status: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.id,
+            "conversation_id": self.conversation_id,
+            "direction": self.direction,
+            "author": self.author,
+            "text": self.text,
+            "created_at": self.created_at.isoformat(),
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: int
+    customer_id: int
+    customer_name: str
+    channel: str
+    address: str
+    status: str
+    queue: str
+    operator_id: int | None
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "customer": {"id": self.customer_id, "name": self.customer_name},
+            "channel": self.channel,
+            "status": self.status,
+            "queue": self.queue,
+            "operator_id": self.operator_id,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+_MESSAGE_COLUMNS = (
+    messages.c.id,
+    messages.c.conversation_id,
+    messages.c.direction,
+    messages.c.text,
+    messages.c.created_at,
+    messages.c.status,
+    users.c.display_name.label("operator_name"),
+)
+
+
+_MESSAGES_QUERY = select(*_MESSAGE_COLUMNS).outerjoin(
+    users, users.c.id == messages.c.author_user_id
+)
+
+
+def _message(row: Row[Any]) -> MessageView:
+    author = row.operator_name if row.direction == Direction.OUT.value else "customer"
+    return MessageView(
+        row.id,
+        row.conversation_id,
+        row.direction,
+        author or "operator",
+        row.text,
+        row.created_at,
+        row.status,
+    )
+
+
+_CONVERSATION_QUERY = (
+    select(
+        conversations.c.id,
+        conversations.c.customer_id,
+        customers.c.display_name,
+        conversations.c.channel,
+        identities.c.address,
+        conversations.c.status,
+        conversations.c.queue,
+        conversations.c.operator_id,
+        conversations.c.created_at,
+    )
+    .join(customers, customers.c.id == conversations.c.customer_id)
+    .join(identities, identities.c.id == conversations.c.identity_id)
+)
+
+
+def _conversation(row: Row[Any]) -> ConversationView:
+    name = row.display_name or f"{row.channel} customer #{row.customer_id}"
+    return ConversationView(
+        row.id,
+        row.customer_id,
+        name,
+        row.channel,
+        row.address,
+        row.status,
+        row.queue,
+        row.operator_id,
+        row.created_at,
+    )
+
+
+class ConversationStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def get(self, conversation_id: int) -> ConversationView | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(_CONVERSATION_QUERY.where(conversations.c.id == conversation_id))
+            ).first()
+        return _conversation(row) if row else None
+
+    async def for_operator(self, operator_id: int | None) -> list[ConversationView]:
+        """Open conversations of one operator (``None``: every open assigned conversation)."""
+        query = _CONVERSATION_QUERY.where(
+            conversations.c.status == ConversationStatus.ASSIGNED.value
+        )
+        if operator_id is not None:
+            query = query.where(conversations.c.operator_id == operator_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(conversations.c.id))).all()
+        return [_conversation(row) for row in rows]
+
+    async def open_for_identity(self, channel: str, address: str) -> ConversationView | None:
+        query = (
+            _CONVERSATION_QUERY.where(
+                identities.c.channel == channel,
+                identities.c.address == address,
+                conversations.c.status != ConversationStatus.CLOSED.value,
+            )
+            .order_by(conversations.c.id.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _conversation(row) if row else None
+
+    async def messages(
+        self, conversation_id: int, after: int = 0, limit: int = 1000
+    ) -> list[MessageView]:
+        query = (
+            _MESSAGES_QUERY.where(
+                messages.c.conversation_id == conversation_id, messages.c.id > after
+            )
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_message(row) for row in rows]
+
+    async def message(self, message_id: int) -> MessageView | None:
+        async with self.engine.connect() as conn:
+            return await self._by_id(conn, message_id)
+
+    async def add_reply(
+        self,
+        conversation_id: int,
+        operator_id: int,
+        client_id: str,
+        text: str,
+        headers: dict[str, Any] | None = None,
+    ) -> tuple[MessageView, bool] | None:
+        """Store an operator's reply; (message, created) or None when not theirs to answer."""
+        dedupe_key = f"op:{operator_id}:{client_id}"
+        try:
+            async with self.engine.begin() as conn:
+                existing = await self._by_dedupe(conn, dedupe_key)
+                if existing is not None:
+                    return existing, False
+                conv = (
+                    await conn.execute(
+                        select(conversations.c.channel, conversations.c.status).where(
+                            conversations.c.id == conversation_id,
+                            conversations.c.operator_id == operator_id,
+                            conversations.c.status == ConversationStatus.ASSIGNED.value,
+                        )
+                    )
+                ).first()
+                if conv is None:
+                    return None
+                now = utcnow()
+                message_id = (
+                    await conn.execute(
+                        messages.insert()
+                        .values(
+                            conversation_id=conversation_id,
+                            direction=Direction.OUT.value,
+                            channel=conv.channel,
+                            dedupe_key=dedupe_key,
+                            author_user_id=operator_id,
+                            text=text,
+                            attachments=[],
+                            status=MessageStatus.QUEUED.value,
+                            created_at=now,
+                        )
+                        .returning(messages.c.id)
+                    )
+                ).scalar_one()
+                await conn.execute(
+                    outbox.insert().values(
+                        routing_key=outbound_event(conv.channel),
+                        payload={"conversation_id": conversation_id, "message_id": message_id},
+                        headers={**(headers or {}), CONVERSATION_ID_HEADER: str(conversation_id)},
+                        created_at=now,
+                    )
+                )
+                view = await self._by_id(conn, message_id)
+                assert view is not None
+                return view, True
+        except IntegrityError:
+            async with self.engine.connect() as conn:
+                again = await self._by_dedupe(conn, dedupe_key)
+            return (again, False) if again else None
+
+    async def mark_status(self, message_id: int, status: MessageStatus) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(messages).where(messages.c.id == message_id).values(status=status.value)
+            )
+
+    async def resolve(self, conversation_id: int, operator_id: int | None) -> bool:
+        """Close an open conversation; ``operator_id`` None means any owner (supervisor)."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            query = update(conversations).where(
+                conversations.c.id == conversation_id,
+                conversations.c.status != ConversationStatus.CLOSED.value,
+            )
+            if operator_id is not None:
+                query = query.where(conversations.c.operator_id == operator_id)
+            result = await conn.execute(
+                query.values(status=ConversationStatus.CLOSED.value, closed_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            await conn.execute(
+                routing_events.insert().values(
+                    conversation_id=conversation_id,
+                    kind="resolved",
+                    operator_id=operator_id,
+                    detail={},
+                    created_at=now,
+                )
+            )
+            await conn.execute(
+                outbox.insert().values(
+                    routing_key=CLOSED_EVENT,
+                    payload={"conversation_id": conversation_id},
+                    headers={CONVERSATION_ID_HEADER: str(conversation_id)},
+                    created_at=now,
+                )
+            )
+        return True
+
+    async def _by_dedupe(self, conn: AsyncConnection, dedupe_key: str) -> MessageView | None:
+        return await _one_message(conn, messages.c.dedupe_key == dedupe_key)
+
+    async def _by_id(self, conn: AsyncConnection, message_id: int) -> MessageView | None:
+        return await _one_message(conn, messages.c.id == message_id)
+
+
+async def _one_message(conn: AsyncConnection, condition: Any) -> MessageView | None:
+    row = (await conn.execute(_MESSAGES_QUERY.where(condition))).first()
+    return _message(row) if row else None

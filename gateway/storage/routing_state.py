@@ -1,0 +1,431 @@
+"""Routing state in the store: presence, offers and the conversation status machine.
+
+Why in the store and not in RabbitMQ: a contact can wait or sit with an operator for hours, far
+longer than a broker should hold an unacked delivery. Every transition is a compare-and-set on
+the conversation's status, so two routers, two instances or two clicks can never both win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.logs import CONVERSATION_ID_HEADER
+from gateway.model import ConversationStatus, OfferStatus, OperatorState, utcnow
+from gateway.storage.schema import (
+    conversations,
+    offers,
+    operator_presence,
+    outbox,
+    routing_events,
+)
+from routing.strategy import OperatorSnapshot, WaitingContact
+
+REQUEUE_EVENT = "routing.requeue"
+STATE_EVENT = "operator.state"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferView:
+    id: int
+    conversation_id: int
+    operator_id: int
+    status: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    ok: bool
+    reason: str = ""
+    conversation_id: int | None = None
+
+
+async def _event(
+    conn: AsyncConnection, conversation_id: int, kind: str, operator_id: int | None, **detail: Any
+) -> None:
+    await conn.execute(
+        routing_events.insert().values(
+            conversation_id=conversation_id,
+            kind=kind,
+            operator_id=operator_id,
+            detail=detail,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def _emit(conn: AsyncConnection, routing_key: str, payload: dict[str, Any]) -> None:
+    headers = {}
+    if "conversation_id" in payload:
+        headers[CONVERSATION_ID_HEADER] = str(payload["conversation_id"])
+    await conn.execute(
+        outbox.insert().values(
+            routing_key=routing_key, payload=payload, headers=headers, created_at=utcnow()
+        )
+    )
+
+
+async def _back_to_waiting(
+    conn: AsyncConnection, offer_id: int, conversation_id: int, status: OfferStatus, reason: str
+) -> bool:
+    """Close a pending offer and put its conversation back in the waiting line."""
+    now = utcnow()
+    closed = await conn.execute(
+        update(offers)
+        .where(offers.c.id == offer_id, offers.c.status == OfferStatus.PENDING.value)
+        .values(status=status.value, decided_at=now, reason=reason)
+    )
+    if closed.rowcount != 1:
+        return False
+    await conn.execute(
+        update(conversations)
+        .where(
+            conversations.c.id == conversation_id,
+            conversations.c.status == ConversationStatus.OFFERED.value,
+        )
+        .values(status=ConversationStatus.WAITING.value, operator_id=None)
+    )
+    return True
+
+
+class RoutingState:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- what the strategy needs -------------------------------------------------------------
+
+    async def waiting(self, queue: str, limit: int = 500) -> list[WaitingContact]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        conversations.c.id, conversations.c.priority, conversations.c.waiting_since
+                    )
+                    .where(
+                        conversations.c.status == ConversationStatus.WAITING.value,
+                        conversations.c.queue == queue,
+                    )
+                    .order_by(
+                        conversations.c.priority.desc(),
+                        conversations.c.waiting_since,
+                        conversations.c.id,
+                    )
+                    .limit(limit)
+                )
+            ).all()
+            ids = [row.id for row in rows]
+            refused: dict[int, set[int]] = {i: set() for i in ids}
+            if ids:
+                for offer in (
+                    await conn.execute(
+                        select(offers.c.conversation_id, offers.c.operator_id).where(
+                            offers.c.conversation_id.in_(ids),
+                            offers.c.status.in_(
+                                [OfferStatus.DECLINED.value, OfferStatus.EXPIRED.value]
+                            ),
+                        )
+                    )
+                ).all():
+                    refused[offer.conversation_id].add(offer.operator_id)
+        return [
+            WaitingContact(r.id, r.priority, r.waiting_since, frozenset(refused[r.id]))
+            for r in rows
+        ]
+
+    async def operators(self, capacity: int) -> list[OperatorSnapshot]:
+        """Every available operator with how many contacts they hold or are offered."""
+        assigned = (
+            select(conversations.c.operator_id, func.count().label("n"))
+            .where(conversations.c.status == ConversationStatus.ASSIGNED.value)
+            .group_by(conversations.c.operator_id)
+            .subquery()
+        )
+        pending = (
+            select(offers.c.operator_id, func.count().label("n"))
+            .where(offers.c.status == OfferStatus.PENDING.value)
+            .group_by(offers.c.operator_id)
+            .subquery()
+        )
+        query = (
+            select(
+                operator_presence.c.user_id,
+                operator_presence.c.idle_since,
+                func.coalesce(assigned.c.n, 0).label("assigned"),
+                func.coalesce(pending.c.n, 0).label("pending"),
+            )
+            .outerjoin(assigned, assigned.c.operator_id == operator_presence.c.user_id)
+            .outerjoin(pending, pending.c.operator_id == operator_presence.c.user_id)
+            .where(operator_presence.c.state == OperatorState.AVAILABLE.value)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            OperatorSnapshot(r.user_id, capacity, r.assigned + r.pending, r.idle_since)
+            for r in rows
+        ]
+
+    # -- offers ----------------------------------------------------------------------------
+
+    async def create_offer(
+        self, conversation_id: int, operator_id: int, expires_at: datetime
+    ) -> int | None:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            taken = await conn.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == conversation_id,
+                    conversations.c.status == ConversationStatus.WAITING.value,
+                )
+                .values(status=ConversationStatus.OFFERED.value)
+            )
+            if taken.rowcount != 1:
+                return None
+            offer_id = (
+                await conn.execute(
+                    offers.insert()
+                    .values(
+                        conversation_id=conversation_id,
+                        operator_id=operator_id,
+                        status=OfferStatus.PENDING.value,
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
+                    .returning(offers.c.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                update(operator_presence)
+                .where(operator_presence.c.user_id == operator_id)
+                .values(idle_since=now)
+            )
+            await _event(conn, conversation_id, "offered", operator_id, offer_id=offer_id)
+        return int(offer_id)
+
+    async def offer(self, offer_id: int) -> OfferView | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(offers).where(offers.c.id == offer_id))).first()
+        return (
+            OfferView(row.id, row.conversation_id, row.operator_id, row.status, row.expires_at)
+            if row
+            else None
+        )
+
+    async def pending_offers(self, operator_id: int) -> list[OfferView]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(offers).where(
+                        offers.c.operator_id == operator_id,
+                        offers.c.status == OfferStatus.PENDING.value,
+                    )
+                )
+            ).all()
+        return [
+            OfferView(r.id, r.conversation_id, r.operator_id, r.status, r.expires_at) for r in rows
+        ]
+
+    async def accept(self, offer_id: int, operator_id: int) -> AcceptResult:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(offers).where(offers.c.id == offer_id))).first()
+            if row is None or row.operator_id != operator_id:
+                return AcceptResult(False, "not_found")
+            if row.status != OfferStatus.PENDING.value:
+                return AcceptResult(False, f"offer_{row.status}")
+            if row.expires_at <= now:
+                return AcceptResult(False, "offer_expired")
+            won = await conn.execute(
+                update(offers)
+                .where(offers.c.id == offer_id, offers.c.status == OfferStatus.PENDING.value)
+                .values(status=OfferStatus.ACCEPTED.value, decided_at=now)
+            )
+            moved = await conn.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == row.conversation_id,
+                    conversations.c.status == ConversationStatus.OFFERED.value,
+                )
+                .values(status=ConversationStatus.ASSIGNED.value, operator_id=operator_id)
+            )
+            if won.rowcount != 1 or moved.rowcount != 1:
+                await conn.rollback()
+                return AcceptResult(False, "taken")
+            await _event(conn, row.conversation_id, "assigned", operator_id, offer_id=offer_id)
+        return AcceptResult(True, conversation_id=row.conversation_id)
+
+    async def decline(self, offer_id: int, operator_id: int) -> int | None:
+        """Refuse an offer; the conversation id, or None if it was not pending for them."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(offers.c.conversation_id).where(
+                        offers.c.id == offer_id, offers.c.operator_id == operator_id
+                    )
+                )
+            ).first()
+            if row is None or not await _back_to_waiting(
+                conn, offer_id, row.conversation_id, OfferStatus.DECLINED, "declined"
+            ):
+                return None
+            await _event(conn, row.conversation_id, "declined", operator_id, offer_id=offer_id)
+            await _emit(conn, REQUEUE_EVENT, {"conversation_id": row.conversation_id})
+        return int(row.conversation_id)
+
+    async def expire_due(self) -> list[OfferView]:
+        """Time out every pending offer past its deadline; the offers that expired."""
+        return await self._close_pending(
+            and_(offers.c.status == OfferStatus.PENDING.value, offers.c.expires_at <= utcnow()),
+            OfferStatus.EXPIRED,
+            "timeout",
+        )
+
+    async def revoke_for(self, operator_id: int, reason: str) -> list[OfferView]:
+        """Take back every pending offer of an operator who left or went away."""
+        return await self._close_pending(
+            and_(offers.c.status == OfferStatus.PENDING.value, offers.c.operator_id == operator_id),
+            OfferStatus.REVOKED,
+            reason,
+        )
+
+    async def _close_pending(
+        self, condition: Any, status: OfferStatus, reason: str
+    ) -> list[OfferView]:
+        closed: list[OfferView] = []
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(offers).where(condition))).all()
+            for r in rows:
+                if await _back_to_waiting(conn, r.id, r.conversation_id, status, reason):
+                    await _event(
+                        conn, r.conversation_id, status.value, r.operator_id, offer_id=r.id
+                    )
+                    closed.append(
+                        OfferView(
+                            r.id, r.conversation_id, r.operator_id, status.value, r.expires_at
+                        )
+                    )
+        return closed
+
+    # -- presence --------------------------------------------------------------------------
+
+    async def connected(self, user_id: int, instance_id: str) -> str:
+        """An operator's socket opened; their state (a first socket starts 'away')."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(operator_presence).where(operator_presence.c.user_id == user_id)
+                )
+            ).first()
+            if row is None:
+                await conn.execute(
+                    operator_presence.insert().values(
+                        user_id=user_id,
+                        state=OperatorState.AWAY.value,
+                        connections=1,
+                        instance_id=instance_id,
+                        last_seen_at=now,
+                        state_since=now,
+                        idle_since=now,
+                    )
+                )
+                return OperatorState.AWAY.value
+            state = (
+                row.state if row.state != OperatorState.OFFLINE.value else OperatorState.AWAY.value
+            )
+            await conn.execute(
+                update(operator_presence)
+                .where(operator_presence.c.user_id == user_id)
+                .values(
+                    state=state,
+                    connections=operator_presence.c.connections + 1
+                    if row.state != OperatorState.OFFLINE.value
+                    else 1,
+                    instance_id=instance_id,
+                    last_seen_at=now,
+                    state_since=now if state != row.state else row.state_since,
+                )
+            )
+            return str(state)
+
+    async def set_state(self, user_id: int, state: OperatorState) -> None:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            values: dict[str, Any] = {"state": state.value, "state_since": now, "last_seen_at": now}
+            if state == OperatorState.AVAILABLE:
+                values["idle_since"] = now
+            await conn.execute(
+                update(operator_presence)
+                .where(operator_presence.c.user_id == user_id)
+                .values(**values)
+            )
+            await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": state.value})
+
+    async def disconnected(self, user_id: int) -> bool:
+        """An operator's socket closed; True when it was their last one (now offline)."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(operator_presence.c.connections).where(
+                        operator_presence.c.user_id == user_id
+                    )
+                )
+            ).first()
+            if row is None:
+                return False
+            left = max(0, row.connections - 1)
+            values: dict[str, Any] = {"connections": left}
+            if left == 0:
+                values.update(state=OperatorState.OFFLINE.value, state_since=utcnow())
+            await conn.execute(
+                update(operator_presence)
+                .where(operator_presence.c.user_id == user_id)
+                .values(**values)
+            )
+            if left == 0:
+                await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
+        return left == 0
+
+    async def touch(self, user_ids: list[int], instance_id: str) -> None:
+        if not user_ids:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(operator_presence)
+                .where(operator_presence.c.user_id.in_(user_ids))
+                .values(last_seen_at=utcnow(), instance_id=instance_id)
+            )
+
+    async def mark_stale_offline(self, seen_before: datetime) -> list[int]:
+        """Operators whose instance stopped reporting them (it crashed): set them offline."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(operator_presence.c.user_id).where(
+                        operator_presence.c.state != OperatorState.OFFLINE.value,
+                        operator_presence.c.last_seen_at < seen_before,
+                    )
+                )
+            ).all()
+            ids = [r.user_id for r in rows]
+            if ids:
+                await conn.execute(
+                    update(operator_presence)
+                    .where(operator_presence.c.user_id.in_(ids))
+                    .values(state=OperatorState.OFFLINE.value, connections=0, state_since=utcnow())
+                )
+        return ids
+
+    async def state_of(self, user_id: int) -> str:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(operator_presence.c.state).where(operator_presence.c.user_id == user_id)
+                )
+            ).first()
+        return str(row.state) if row else OperatorState.OFFLINE.value

@@ -1,0 +1,194 @@
+"""Tables, as SQLAlchemy Core metadata (the migrations in migrations/ create exactly these).
+
+Why Core and not the ORM: the hot paths are a handful of precise statements (insert-if-new,
+compare-and-set on status) that read better as SQL than as unit-of-work magic.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger ids that are still INTEGER PRIMARY KEY (rowid) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Stamp = UtcDateTime()
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("display_name", String(200), nullable=True),
+    Column("created_at", Stamp, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    UniqueConstraint("channel", "address"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Stamp, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("identity_id", Id, ForeignKey("identities.id"), nullable=False, index=True),
+    Column("channel", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("operator_id", Id, ForeignKey("users.id"), nullable=True, index=True),
+    Column("waiting_since", Stamp, nullable=True),
+    Column("created_at", Stamp, nullable=False),
+    Column("closed_at", Stamp, nullable=True),
+    Index("ix_conversations_status_waiting", "status", "priority", "waiting_since"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("channel", String(20), nullable=False),
+    # "webchat:<visitor>:<client id>", "op:<user>:<client id>": the key that makes a retry a no-op.
+    Column("dedupe_key", String(400), nullable=False, unique=True),
+    Column("author_user_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("attachments", JSON, nullable=False, default=list),
+    Column("raw", JSON, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("received_at", Stamp, nullable=True),
+    Column("created_at", Stamp, nullable=False),
+    Index("ix_messages_conversation", "conversation_id", "id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("routing_key", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("headers", JSON, nullable=False, default=dict),
+    Column("created_at", Stamp, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("expires_at", Stamp, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+)
+
+operator_presence = Table(
+    "operator_presence",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("connections", Integer, nullable=False, default=0),
+    Column("instance_id", String(64), nullable=True),
+    Column("last_seen_at", Stamp, nullable=True),
+    Column("state_since", Stamp, nullable=False),
+    Column("idle_since", Stamp, nullable=True),
+)
+
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("operator_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("expires_at", Stamp, nullable=False),
+    Column("decided_at", Stamp, nullable=True),
+    Column("reason", String(100), nullable=True),
+    Index("ix_offers_status_expires", "status", "expires_at"),
+)
+
+routing_events = Table(
+    "routing_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("operator_id", Id, nullable=True),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("created_at", Stamp, nullable=False),
+)

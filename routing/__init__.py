@@ -1,0 +1,1 @@
+"""Routing: who gets which contact. The strategy is pure; the service wires it to RabbitMQ."""

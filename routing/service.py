@@ -1,0 +1,178 @@
+"""The router service: the single active consumer that turns events into offers.
+
+Every gateway instance runs one; RabbitMQ's single-active-consumer queue lets exactly one of them
+receive events while the others stand by, and hands over when it dies. The router keeps no state
+of its own between events: it reads the waiting line and the operators from the store, asks the
+pure strategy for offers, and makes each with a compare-and-set, so a takeover (or a redelivered
+event) can never offer a contact twice. Timers arrive as ``router.tick`` events, which only the
+active router receives.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from prometheus_client import Counter
+
+from gateway.broker import Broker, BrokerUnavailable
+from gateway.logs import ids_from_headers
+from gateway.model import ConversationStatus, utcnow
+from gateway.settings import RoutingSettings
+from gateway.storage.conversations import ConversationStore
+from gateway.storage.routing_state import OfferView, RoutingState
+from routing.strategy import plan_offers
+
+log = structlog.get_logger()
+
+TICK_EVENT = "router.tick"
+
+
+def offer_frame(offer: OfferView, conversation: dict[str, Any], preview: str) -> dict[str, Any]:
+    return {
+        "type": "offer",
+        "offer": {
+            "id": offer.id,
+            "conversation_id": offer.conversation_id,
+            "customer": conversation["customer"],
+            "channel": conversation["channel"],
+            "preview": preview[:280],
+            "expires_at": offer.expires_at.isoformat(),
+        },
+    }
+
+
+class Router:
+    def __init__(
+        self,
+        state: RoutingState,
+        conversations: ConversationStore,
+        broker: Broker,
+        settings: RoutingSettings,
+        offers_made: Counter,
+    ) -> None:
+        self.state = state
+        self.conversations = conversations
+        self.broker = broker
+        self.settings = settings
+        self.offers_made = offers_made
+        self._last_tick = 0.0
+        self.consumer_tag: str | None = None
+        self.queue: AbstractQueue | None = None
+
+    async def start(self) -> None:
+        assert self.broker.connection is not None
+        channel = await self.broker.connection.channel()
+        await channel.set_qos(prefetch_count=32)
+        self.queue = await channel.get_queue(self.broker.names.router_queue, ensure=True)
+        self.consumer_tag = await self.queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        ids = ids_from_headers(message.headers)
+        with structlog.contextvars.bound_contextvars(**ids):
+            try:
+                payload = json.loads(message.body)
+                await self.handle(message.routing_key or "", payload)
+            except BrokerUnavailable as exc:
+                log.warning("router.event.retry", key=message.routing_key, error=str(exc))
+                await _settle(message, requeue=True)
+                return
+            except Exception:
+                log.exception("router.event.failed", key=message.routing_key)
+                await _settle(message, requeue=not message.redelivered)
+                return
+            await _settle(message, requeue=None)
+
+    async def handle(self, key: str, payload: dict[str, Any]) -> None:
+        if key == TICK_EVENT:
+            if time.monotonic() - self._last_tick < self.settings.tick_seconds / 2:
+                return
+            self._last_tick = time.monotonic()
+            await self.on_tick()
+        elif key == "conversation.message":
+            await self.on_message(payload)
+        elif key == "operator.state" and payload.get("state") != "available":
+            await self._revoke(await self.state.revoke_for(int(payload["operator_id"]), "away"))
+        await self.assign()
+
+    async def on_message(self, payload: dict[str, Any]) -> None:
+        conversation = await self.conversations.get(int(payload["conversation_id"]))
+        if conversation is None or conversation.status != ConversationStatus.ASSIGNED.value:
+            return
+        message = await self.conversations.message(int(payload["message_id"]))
+        if message is None or conversation.operator_id is None:
+            return
+        await self.broker.publish_to_operator(
+            conversation.operator_id,
+            {"type": "message", "conversation_id": conversation.id, "message": message.as_json()},
+        )
+
+    async def on_tick(self) -> None:
+        await self._revoke(await self.state.expire_due())
+        stale_before = utcnow() - timedelta(seconds=self.settings.operator_stale_seconds)
+        for operator_id in await self.state.mark_stale_offline(stale_before):
+            log.info("router.operator.stale", operator_id=operator_id)
+            await self._revoke(await self.state.revoke_for(operator_id, "disconnected"))
+
+    async def assign(self) -> None:
+        contacts = await self.state.waiting(self.settings.queue)
+        if not contacts:
+            return
+        operators = await self.state.operators(self.settings.chat_capacity)
+        for planned in plan_offers(contacts, operators):
+            expires = utcnow() + timedelta(seconds=self.settings.offer_timeout_seconds)
+            offer_id = await self.state.create_offer(
+                planned.conversation_id, planned.operator_id, expires
+            )
+            if offer_id is None:
+                continue
+            self.offers_made.inc()
+            log.info(
+                "router.offer.made",
+                conversation_id=planned.conversation_id,
+                operator_id=planned.operator_id,
+                offer_id=offer_id,
+            )
+            await self.push_offer(offer_id)
+
+    async def push_offer(self, offer_id: int) -> None:
+        offer = await self.state.offer(offer_id)
+        if offer is None:
+            return
+        conversation = await self.conversations.get(offer.conversation_id)
+        if conversation is None:
+            return
+        history = await self.conversations.messages(offer.conversation_id)
+        preview = next((m.text for m in reversed(history) if m.direction == "in"), "")
+        await self.broker.publish_to_operator(
+            offer.operator_id, offer_frame(offer, conversation.as_json(), preview)
+        )
+
+    async def _revoke(self, offers: list[OfferView]) -> None:
+        for offer in offers:
+            log.info(
+                "router.offer.closed",
+                offer_id=offer.id,
+                operator_id=offer.operator_id,
+                status=offer.status,
+            )
+            await self.broker.publish_to_operator(
+                offer.operator_id,
+                {"type": "offer_revoked", "offer_id": offer.id, "reason": offer.status},
+            )
+
+
+async def _settle(message: AbstractIncomingMessage, requeue: bool | None) -> None:
+    """Ack (requeue None) or reject; after a reconnect the old delivery tag may be gone, which
+    is fine: the broker redelivers and handling is idempotent."""
+    try:
+        if requeue is None:
+            await message.ack()
+        else:
+            await message.reject(requeue=requeue)
+    except Exception as exc:
+        log.info("router.settle.lost", error=str(exc))

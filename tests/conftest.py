@@ -1,0 +1,82 @@
+"""Fixtures: a gateway served in-process against the real local RabbitMQ and a fresh SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.app import create_app
+from gateway.keys import USERS
+from gateway.model import Role
+from gateway.settings import Settings
+from tests.support import Customer, Operator, delete_broker_objects, make_settings
+
+
+@dataclass
+class RunningGateway:
+    server: TestServer
+    settings: Settings
+    http: aiohttp.ClientSession
+
+    @property
+    def base(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def app(self) -> Any:
+        return self.server.app
+
+    async def customer(self) -> Customer:
+        customer = Customer(self.http, self.base)
+        await customer.connect()
+        return customer
+
+    async def operator(
+        self, username: str, role: Role = Role.OPERATOR, state: str | None = "available"
+    ) -> Operator:
+        users = self.app[USERS]
+        user = await users.add(username, f"{username}-password", role, username.title())
+        token = await users.create_api_token(user, "test")
+        operator = Operator(self.http, self.base, token)
+        operator.user_id = user.id  # type: ignore[attr-defined]
+        await operator.connect(state)
+        return operator
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def start_gateway(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> AsyncIterator[Callable[[Settings], Awaitable[RunningGateway]]]:
+    sessions: list[aiohttp.ClientSession] = []
+    prefixes: set[str] = set()
+
+    async def start(settings: Settings) -> RunningGateway:
+        server = await aiohttp_server(create_app(settings))
+        http = aiohttp.ClientSession()
+        sessions.append(http)
+        prefixes.add(settings.amqp.prefix)
+        return RunningGateway(server, settings, http)
+
+    yield start
+    for http in sessions:
+        await http.close()
+    for prefix in prefixes:
+        await delete_broker_objects(prefix)
+
+
+@pytest.fixture
+async def gateway(
+    start_gateway: Callable[[Settings], Awaitable[RunningGateway]], settings: Settings
+) -> RunningGateway:
+    return await start_gateway(settings)

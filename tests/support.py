@@ -1,0 +1,225 @@
+"""Shared test helpers: settings for an isolated run, broker clean-up, live clients.
+
+Every test run gets its own RabbitMQ prefix and its own database, so runs and tests sharing the
+local broker never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+
+from gateway.settings import Settings, load_settings
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+PG_ADMIN_URL = os.environ.get(
+    "CG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+ORIGIN = "http://shop.example"
+SECRET = "test-secret-key-0123456789abcdef-0123456789"
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    prefix = f"cgtest.{uuid.uuid4().hex[:10]}"
+    data: dict[str, Any] = {
+        "instance_name": "test",
+        "log_level": "warning",
+        "http": {"host": "127.0.0.1", "port": 0, "public_url": "http://127.0.0.1"},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path}/gateway.sqlite3"},
+        "amqp": {"url": AMQP_URL, "prefix": prefix, "publish_timeout_seconds": 3},
+        "security": {"secret_key": SECRET, "allowed_origins": [ORIGIN]},
+        "webchat": {"allowed_origins": [ORIGIN], "rate_per_second": 50, "burst": 50},
+        "routing": {
+            "offer_timeout_seconds": 20,
+            "operator_stale_seconds": 4,
+            "presence_interval_seconds": 1,
+            "tick_seconds": 0.5,
+        },
+    }
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    config = tmp_path / f"config-{secrets.token_hex(4)}.yaml"
+    config.write_text(json.dumps(data))  # JSON is YAML
+    return load_settings(config)
+
+
+async def delete_broker_objects(prefix: str) -> None:
+    """Remove the durable queues and exchanges a test run declared under ``prefix``."""
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        for queue in (f"{prefix}.router", f"{prefix}.dead"):
+            channel = await connection.channel()
+            try:
+                await channel.queue_delete(queue)
+            except aio_pika.exceptions.AMQPError:
+                pass
+        for exchange in (f"{prefix}.events", f"{prefix}.operators", f"{prefix}.dlx"):
+            channel = await connection.channel()
+            try:
+                await channel.exchange_delete(exchange)
+            except aio_pika.exceptions.AMQPError:
+                pass
+    finally:
+        await connection.close()
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+class Customer:
+    """A web chat visitor speaking the widget protocol."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http = http
+        self.base = base
+        self.token: str | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.frames: list[dict[str, Any]] = []
+        self.acks: dict[str, dict[str, Any]] = {}
+        self.received: dict[int, dict[str, Any]] = {}
+        self.received_count = 0
+        self._reader: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        body = {"token": self.token} if self.token else {}
+        async with self.http.post(
+            f"{self.base}/api/webchat/session", json=body, headers={"Origin": ORIGIN}
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            self.token = (await resp.json())["token"]
+        ws_base = self.base.replace("http", "ws", 1)
+        self.ws = await self.http.ws_connect(
+            f"{ws_base}/ws/webchat?token={self.token}", headers={"Origin": ORIGIN}
+        )
+        ready = await self.ws.receive_json(timeout=5)
+        assert ready["type"] == "ready"
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = json.loads(msg.data)
+            self.frames.append(frame)
+            if frame["type"] == "ack":
+                self.acks[frame["client_id"]] = frame
+            elif frame["type"] == "message" and frame["direction"] == "out":
+                self.received_count += 1
+                self.received[frame["id"]] = frame
+
+    async def send(self, text: str, client_id: str | None = None) -> str:
+        assert self.ws is not None
+        client_id = client_id or uuid.uuid4().hex
+        await self.ws.send_json({"type": "message", "client_id": client_id, "text": text})
+        return client_id
+
+    async def say(self, text: str, timeout: float = 10.0) -> dict[str, Any]:
+        client_id = await self.send(text)
+        return await wait_for(lambda: self.acks.get(client_id), timeout)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class Operator:
+    """An operator console speaking the operator websocket protocol with a bearer token."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, token: str) -> None:
+        self.http = http
+        self.base = base
+        self.token = token
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.frames: list[dict[str, Any]] = []
+        self.offers: dict[int, dict[str, Any]] = {}
+        self.revoked: list[int] = []
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.message_frames: list[int] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.auto_accept = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def connect(self, state: str | None = "available") -> None:
+        ws_base = self.base.replace("http", "ws", 1)
+        self.ws = await self.http.ws_connect(f"{ws_base}/ws/operator", headers=self.headers)
+        self._reader = asyncio.create_task(self._read())
+        await wait_for(lambda: any(f["type"] == "snapshot" for f in self.frames))
+        if state:
+            await self.act({"type": "state", "state": state})
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = json.loads(msg.data)
+            self.frames.append(frame)
+            kind = frame["type"]
+            if kind == "snapshot":
+                for offer in frame["offers"]:
+                    self.offers[offer["id"]] = offer
+                for conversation in frame["conversations"]:
+                    for message in conversation["messages"]:
+                        self.messages[message["id"]] = message
+            elif kind == "offer":
+                self.offers[frame["offer"]["id"]] = frame["offer"]
+                if self.auto_accept:
+                    await self.ws.send_json({"type": "accept", "offer_id": frame["offer"]["id"]})
+            elif kind == "offer_revoked":
+                self.revoked.append(frame["offer_id"])
+            elif kind == "assigned":
+                for message in frame["conversation"]["messages"]:
+                    self.messages[message["id"]] = message
+            elif kind == "message":
+                self.message_frames.append(frame["message"]["id"])
+                self.messages[frame["message"]["id"]] = frame["message"]
+            elif kind == "result" and frame.get("ref"):
+                self.results[frame["ref"]] = frame
+
+    async def act(self, frame: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        assert self.ws is not None
+        ref = uuid.uuid4().hex
+        await self.ws.send_json({**frame, "ref": ref})
+        return await wait_for(lambda: self.results.get(ref), timeout)
+
+    def texts(self, direction: str = "in") -> list[str]:
+        return [
+            m["text"]
+            for m in sorted(self.messages.values(), key=lambda m: m["id"])
+            if m["direction"] == direction
+        ]
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)

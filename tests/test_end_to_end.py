@@ -1,0 +1,40 @@
+"""The whole path over the real RabbitMQ: customer socket -> operator socket -> reply back."""
+
+from __future__ import annotations
+
+from tests.conftest import RunningGateway
+from tests.support import wait_for
+
+
+async def test_customer_to_operator_and_reply_back(gateway: RunningGateway) -> None:
+    ada = await gateway.operator("ada")
+    customer = await gateway.customer()
+
+    ack = await customer.say("Hello, my internet is down")
+    assert ack["id"] > 0
+
+    offer = await wait_for(lambda: next(iter(ada.offers.values()), None))
+    assert offer["preview"] == "Hello, my internet is down"
+    result = await ada.act({"type": "accept", "offer_id": offer["id"]})
+    assert result["ok"], result
+    assert ada.texts("in") == ["Hello, my internet is down"]
+
+    await customer.say("It started this morning")
+    await wait_for(lambda: "It started this morning" in ada.texts("in"))
+
+    reply = await ada.act(
+        {
+            "type": "reply",
+            "conversation_id": offer["conversation_id"],
+            "client_id": "reply-0001",
+            "text": "Sorry to hear that, let me check",
+        }
+    )
+    assert reply["ok"], reply
+    await wait_for(lambda: customer.received)
+    (pushed,) = customer.received.values()
+    assert pushed["text"] == "Sorry to hear that, let me check"
+    assert pushed["author"] == "Ada"
+
+    await customer.close()
+    await ada.close()

@@ -13,9 +13,12 @@ from aiohttp.test_utils import TestServer
 
 from gateway.app import create_app
 from gateway.keys import USERS
+from gateway.logs import configure_logging
 from gateway.model import Role
 from gateway.settings import Settings
 from tests.support import Customer, Operator, delete_broker_objects, make_settings
+
+configure_logging("warning", "console")
 
 
 @dataclass

@@ -28,6 +28,11 @@ SECRET = "test-secret-key-0123456789abcdef-0123456789"
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return load_settings(write_config(tmp_path, **overrides))
+
+
+def write_config(tmp_path: Path, **overrides: Any) -> Path:
+    """A complete, isolated configuration file (fresh prefix, database under tmp_path)."""
     prefix = f"cgtest.{uuid.uuid4().hex[:10]}"
     data: dict[str, Any] = {
         "instance_name": "test",
@@ -51,7 +56,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
             data[section] = values
     config = tmp_path / f"config-{secrets.token_hex(4)}.yaml"
     config.write_text(json.dumps(data))  # JSON is YAML
-    return load_settings(config)
+    return config
 
 
 async def delete_broker_objects(prefix: str) -> None:

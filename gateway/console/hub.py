@@ -73,6 +73,9 @@ class OperatorHub:
             await self.push_to(sock, frame)
 
     async def push_to(self, sock: OperatorSocket, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "assigned":
+            for message in frame["conversation"]["messages"]:
+                sock.mark_seen(int(message["id"]))
         if frame.get("type") == "message":
             await sock.send_message(int(frame["message"]["id"]), frame)
         else:

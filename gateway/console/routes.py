@@ -91,7 +91,7 @@ async def operator_socket(request: web.Request) -> web.WebSocketResponse:
     finally:
         await hub.detach(sock)
         app[METRICS].sockets.labels("operator").dec()
-        if await state.disconnected(user.id):
+        if user.id not in hub.sockets and await state.disconnected(user.id, app[INSTANCE_ID]):
             app[ACTIONS].relay.nudge()
         log.info("operator.socket.closed", code=ws.close_code)
     return ws

@@ -314,7 +314,7 @@ class RoutingState:
     # -- presence --------------------------------------------------------------------------
 
     async def connected(self, user_id: int, instance_id: str) -> str:
-        """An operator's socket opened; their state (a first socket starts 'away')."""
+        """An operator's socket opened on ``instance_id``; their state ('away' after offline)."""
         now = utcnow()
         async with self.engine.begin() as conn:
             row = (
@@ -327,7 +327,6 @@ class RoutingState:
                     operator_presence.insert().values(
                         user_id=user_id,
                         state=OperatorState.AWAY.value,
-                        connections=1,
                         instance_id=instance_id,
                         last_seen_at=now,
                         state_since=now,
@@ -336,16 +335,13 @@ class RoutingState:
                 )
                 return OperatorState.AWAY.value
             state = (
-                row.state if row.state != OperatorState.OFFLINE.value else OperatorState.AWAY.value
+                OperatorState.AWAY.value if row.state == OperatorState.OFFLINE.value else row.state
             )
             await conn.execute(
                 update(operator_presence)
                 .where(operator_presence.c.user_id == user_id)
                 .values(
                     state=state,
-                    connections=operator_presence.c.connections + 1
-                    if row.state != OperatorState.OFFLINE.value
-                    else 1,
                     instance_id=instance_id,
                     last_seen_at=now,
                     state_since=now if state != row.state else row.state_since,
@@ -366,30 +362,21 @@ class RoutingState:
             )
             await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": state.value})
 
-    async def disconnected(self, user_id: int) -> bool:
-        """An operator's socket closed; True when it was their last one (now offline)."""
+    async def disconnected(self, user_id: int, instance_id: str) -> bool:
+        """The operator's last socket on ``instance_id`` closed: offline, unless they have
+        meanwhile connected to another instance. True when they went offline."""
         async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(operator_presence.c.connections).where(
-                        operator_presence.c.user_id == user_id
-                    )
-                )
-            ).first()
-            if row is None:
-                return False
-            left = max(0, row.connections - 1)
-            values: dict[str, Any] = {"connections": left}
-            if left == 0:
-                values.update(state=OperatorState.OFFLINE.value, state_since=utcnow())
-            await conn.execute(
+            gone = await conn.execute(
                 update(operator_presence)
-                .where(operator_presence.c.user_id == user_id)
-                .values(**values)
+                .where(
+                    operator_presence.c.user_id == user_id,
+                    operator_presence.c.instance_id == instance_id,
+                )
+                .values(state=OperatorState.OFFLINE.value, state_since=utcnow())
             )
-            if left == 0:
+            if gone.rowcount == 1:
                 await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
-        return left == 0
+        return gone.rowcount == 1
 
     async def touch(self, user_ids: list[int], instance_id: str) -> None:
         if not user_ids:
@@ -417,7 +404,7 @@ class RoutingState:
                 await conn.execute(
                     update(operator_presence)
                     .where(operator_presence.c.user_id.in_(ids))
-                    .values(state=OperatorState.OFFLINE.value, connections=0, state_since=utcnow())
+                    .values(state=OperatorState.OFFLINE.value, state_since=utcnow())
                 )
         return ids
 

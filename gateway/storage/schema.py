@@ -161,7 +161,6 @@ operator_presence = Table(
     metadata,
     Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
     Column("state", String(20), nullable=False),
-    Column("connections", Integer, nullable=False, default=0),
     Column("instance_id", String(64), nullable=True),
     Column("last_seen_at", Stamp, nullable=True),
     Column("state_since", Stamp, nullable=False),

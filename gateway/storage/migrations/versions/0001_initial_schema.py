@@ -106,7 +106,6 @@ def upgrade() -> None:
         "operator_presence",
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
-        sa.Column("connections", sa.Integer(), nullable=False),
         sa.Column("instance_id", sa.String(length=64), nullable=True),
         sa.Column("last_seen_at", gateway.storage.schema.UtcDateTime(timezone=True), nullable=True),
         sa.Column("state_since", gateway.storage.schema.UtcDateTime(timezone=True), nullable=False),

@@ -1,0 +1,117 @@
+"""Duplicates, declines and dropped operators, over the real broker."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from gateway.keys import ENGINE
+from gateway.storage.schema import messages
+from tests.conftest import RunningGateway
+from tests.support import wait_for
+
+
+async def _count_messages(gateway: RunningGateway) -> int:
+    async with gateway.app[ENGINE].connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
+
+
+async def test_same_client_id_twice_is_one_message(gateway: RunningGateway) -> None:
+    customer = await gateway.customer()
+    first = await customer.say("only once")
+    client_id = first["client_id"]
+    customer.acks.clear()
+    await customer.send("only once", client_id=client_id)
+    second = await wait_for(lambda: customer.acks.get(client_id))
+    assert second["id"] == first["id"]
+    assert await _count_messages(gateway) == 1
+
+    # A reconnect (new socket, same visitor token) resending it is still the same message.
+    await customer.close()
+    again = await gateway.customer()
+    again.token = customer.token
+    await again.close()
+    await again.connect()
+    await again.send("only once", client_id=client_id)
+    third = await wait_for(lambda: again.acks.get(client_id))
+    assert third["id"] == first["id"]
+    assert await _count_messages(gateway) == 1
+    await again.close()
+
+
+async def test_decline_offers_the_contact_to_the_next_operator(gateway: RunningGateway) -> None:
+    ada = await gateway.operator("ada")
+    grace = await gateway.operator("grace")
+    customer = await gateway.customer()
+    await customer.say("Can someone help?")
+
+    first = await wait_for(lambda: ada.offers or grace.offers)
+    (offer,) = first.values()
+    first_op, second_op = (ada, grace) if first is ada.offers else (grace, ada)
+    declined = await first_op.act({"type": "decline", "offer_id": offer["id"]})
+    assert declined["ok"], declined
+
+    second = await wait_for(lambda: second_op.offers)
+    (offer2,) = second.values()
+    assert offer2["conversation_id"] == offer["conversation_id"]
+    assert (await second_op.act({"type": "accept", "offer_id": offer2["id"]}))["ok"]
+    # The decliner cannot take it back any more.
+    late = await first_op.act({"type": "accept", "offer_id": offer["id"]})
+    assert not late["ok"] and late["error"] == "offer_declined"
+    for client in (customer, ada, grace):
+        await client.close()
+
+
+async def test_dropped_operator_gives_the_offer_to_another(gateway: RunningGateway) -> None:
+    ada = await gateway.operator("ada")
+    customer = await gateway.customer()
+    await customer.say("Hello?")
+    (offer,) = (await wait_for(lambda: ada.offers)).values()
+
+    grace = await gateway.operator("grace")
+    await ada.close()  # the connection drops with the offer in hand
+
+    loop = __import__("asyncio").get_running_loop()
+    started = loop.time()
+    (offer2,) = (await wait_for(lambda: grace.offers, timeout=10)).values()
+    assert offer2["conversation_id"] == offer["conversation_id"]
+    assert loop.time() - started < 10
+    assert (await grace.act({"type": "accept", "offer_id": offer2["id"]}))["ok"]
+    await customer.close()
+    await grace.close()
+
+
+async def test_offer_times_out_and_goes_to_another(start_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import make_settings
+
+    gateway = await start_gateway(make_settings(tmp_path, routing={"offer_timeout_seconds": 1}))
+    ada = await gateway.operator("ada")
+    customer = await gateway.customer()
+    await customer.say("Anyone there?")
+    (offer,) = (await wait_for(lambda: ada.offers)).values()
+    grace = await gateway.operator("grace")
+    await wait_for(lambda: offer["id"] in ada.revoked, timeout=10)
+    (offer2,) = (await wait_for(lambda: grace.offers, timeout=10)).values()
+    assert offer2["conversation_id"] == offer["conversation_id"]
+    expired = await ada.act({"type": "accept", "offer_id": offer["id"]})
+    assert not expired["ok"]
+    for client in (customer, ada, grace):
+        await client.close()
+
+
+async def test_two_operators_accepting_one_offer_only_one_wins(gateway: RunningGateway) -> None:
+    import asyncio
+
+    from gateway.keys import ROUTING_STATE
+
+    ada = await gateway.operator("ada")
+    customer = await gateway.customer()
+    await customer.say("race")
+    (offer,) = (await wait_for(lambda: ada.offers)).values()
+    state = gateway.app[ROUTING_STATE]
+    results = await asyncio.gather(
+        state.accept(offer["id"], ada.user_id),  # type: ignore[attr-defined]
+        state.accept(offer["id"], ada.user_id),  # type: ignore[attr-defined]
+    )
+    assert sorted(r.ok for r in results) == [False, True]
+    await customer.close()
+    await ada.close()

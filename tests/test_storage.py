@@ -1,0 +1,192 @@
+"""The store on both supported databases: SQLite (embedded) and PostgreSQL (the local server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.model import Channel, InboundMessage, OperatorState, Role, utcnow
+from gateway.storage.conversations import ConversationStore
+from gateway.storage.database import create_engine
+from gateway.storage.intake import accept_inbound
+from gateway.storage.migrate import upgrade_async
+from gateway.storage.routing_state import RoutingState
+from gateway.storage.schema import conversations, messages, outbox
+from gateway.storage.users import UserExists, UserStore
+from tests.support import PG_ADMIN_URL
+
+REQUIRE_POSTGRES = os.environ.get("CG_TEST_REQUIRE_POSTGRES") == "1"
+
+
+async def _postgres_url() -> AsyncIterator[str]:
+    name = f"cg_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        urls: AsyncIterator[str] | None = None
+        url = f"sqlite+aiosqlite:///{tmp_path}/store.sqlite3"
+    else:
+        urls = _postgres_url()
+        url = await urls.__anext__()
+    await upgrade_async(url)
+    engine = create_engine(url)
+    yield engine
+    await engine.dispose()
+    if urls is not None:
+        await urls.aclose()
+
+
+def _message(
+    text: str, sender: str = "v_customer-aaaaaaaaaaaa", provider_id: str = ""
+) -> InboundMessage:
+    return InboundMessage(
+        channel=Channel.WEBCHAT,
+        sender=sender,
+        text=text,
+        provider_message_id=provider_id or uuid.uuid4().hex,
+    )
+
+
+async def _count(engine: AsyncEngine, table) -> int:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_intake_stores_message_and_outbox_once(engine: AsyncEngine) -> None:
+    first = await accept_inbound(engine, _message("hi"), dedupe_key="k1", queue="general")
+    again = await accept_inbound(engine, _message("hi"), dedupe_key="k1", queue="general")
+    assert first.created and not again.created
+    assert again.message_id == first.message_id
+    assert await _count(engine, messages) == 1
+    assert await _count(engine, outbox) == 1
+
+
+async def test_concurrent_duplicates_store_one_message(engine: AsyncEngine) -> None:
+    results = await asyncio.gather(
+        *(
+            accept_inbound(engine, _message("same"), dedupe_key="dup", queue="general")
+            for _ in range(8)
+        )
+    )
+    assert len({r.message_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await _count(engine, messages) == 1
+
+
+async def test_conversation_threading_and_resolution(engine: AsyncEngine) -> None:
+    a = await accept_inbound(engine, _message("one"), dedupe_key="a", queue="general")
+    b = await accept_inbound(engine, _message("two"), dedupe_key="b", queue="general")
+    other = await accept_inbound(
+        engine, _message("x", sender="v_someone-else-bbbbbbbb"), dedupe_key="c", queue="general"
+    )
+    assert a.conversation_id == b.conversation_id != other.conversation_id
+    assert a.customer_id == b.customer_id != other.customer_id
+    store = ConversationStore(engine)
+    assert await store.resolve(a.conversation_id, None)
+    assert not await store.resolve(a.conversation_id, None)
+    c = await accept_inbound(engine, _message("three"), dedupe_key="d", queue="general")
+    assert c.conversation_id != a.conversation_id and c.customer_id == a.customer_id
+    history = await store.messages(a.conversation_id)
+    assert [m.text for m in history] == ["one", "two"]
+    assert history[0].created_at.tzinfo is not None
+
+
+async def test_offer_accept_decline_are_compare_and_set(engine: AsyncEngine) -> None:
+    users = UserStore(engine)
+    ada = await users.add("ada", "password-ada", Role.OPERATOR)
+    grace = await users.add("grace", "password-grace", Role.OPERATOR)
+    with pytest.raises(UserExists):
+        await users.add("ada", "another-one", Role.OPERATOR)
+    state = RoutingState(engine)
+    for user in (ada, grace):
+        await state.connected(user.id, "i1")
+        await state.set_state(user.id, OperatorState.AVAILABLE)
+    accepted = await accept_inbound(engine, _message("help"), dedupe_key="h", queue="general")
+    (waiting,) = await state.waiting("general")
+    assert waiting.conversation_id == accepted.conversation_id
+
+    expires = utcnow() + timedelta(seconds=30)
+    offer_id = await state.create_offer(accepted.conversation_id, ada.id, expires)
+    assert offer_id is not None
+    assert await state.create_offer(accepted.conversation_id, grace.id, expires) is None
+    assert (await state.accept(offer_id, grace.id)).reason == "not_found"
+    assert await state.decline(offer_id, ada.id) == accepted.conversation_id
+    assert await state.decline(offer_id, ada.id) is None
+    (again,) = await state.waiting("general")
+    assert again.refused_by == frozenset({ada.id})
+
+    offer2 = await state.create_offer(accepted.conversation_id, grace.id, expires)
+    assert offer2 is not None
+    won = await asyncio.gather(state.accept(offer2, grace.id), state.accept(offer2, grace.id))
+    assert sorted(r.ok for r in won) == [False, True]
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(conversations.c.status, conversations.c.operator_id).where(
+                    conversations.c.id == accepted.conversation_id
+                )
+            )
+        ).one()
+    assert (row.status, row.operator_id) == ("assigned", grace.id)
+    operators = {op.operator_id: op for op in await state.operators(capacity=3)}
+    assert operators[grace.id].active == 1 and operators[ada.id].active == 0
+
+
+async def test_expired_offers_and_stale_operators(engine: AsyncEngine) -> None:
+    users = UserStore(engine)
+    ada = await users.add("ada", "password-ada", Role.OPERATOR)
+    state = RoutingState(engine)
+    await state.connected(ada.id, "i1")
+    await state.set_state(ada.id, OperatorState.AVAILABLE)
+    accepted = await accept_inbound(engine, _message("late"), dedupe_key="l", queue="general")
+    offer_id = await state.create_offer(
+        accepted.conversation_id, ada.id, utcnow() - timedelta(seconds=1)
+    )
+    assert offer_id is not None
+    (expired,) = await state.expire_due()
+    assert expired.id == offer_id
+    assert (await state.accept(offer_id, ada.id)).reason == "offer_expired"
+    assert [w.conversation_id for w in await state.waiting("general")] == [accepted.conversation_id]
+    assert await state.mark_stale_offline(utcnow() + timedelta(seconds=1)) == [ada.id]
+    assert await state.state_of(ada.id) == "offline"
+
+
+async def test_sessions_and_tokens(engine: AsyncEngine) -> None:
+    users = UserStore(engine)
+    sam = await users.add("sam", "password-sam", Role.SUPERVISOR, "Sam")
+    assert await users.check_password("sam", "wrong") is None
+    assert await users.check_password("nobody", "password-sam") is None
+    assert (await users.check_password("sam", "password-sam")) == sam
+    session = await users.create_session(sam, timedelta(hours=1))
+    assert (await users.session(session.token)).user == sam  # type: ignore[union-attr]
+    await users.end_session(session.token)
+    assert await users.session(session.token) is None
+    expired = await users.create_session(sam, timedelta(seconds=-1))
+    assert await users.session(expired.token) is None
+    token = await users.create_api_token(sam, "ci")
+    assert await users.user_for_api_token(token) == sam
+    assert await users.user_for_api_token(token + "x") is None

@@ -129,7 +129,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    left = await relay.flush(timeout=5.0)
+    left = await relay.flush(seconds=5.0)
     log.info("gateway.stopped", outbox_left=left)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aio_pika
@@ -19,7 +19,7 @@ from routing.topology import Names, Topology, declare
 
 log = structlog.get_logger()
 
-ReconnectCallback = Callable[[], Awaitable[None]]
+ReconnectCallback = Callable[[], Coroutine[Any, Any, None]]
 
 
 class BrokerUnavailable(Exception):

@@ -54,9 +54,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"{args.config}: ok")
     print(f"  database: {mask_url(settings.database.url)}")
-    print(
-        f"  broker:   {mask_url(settings.amqp.url.get_secret_value())} (prefix {settings.amqp.prefix})"
-    )
+    broker = mask_url(settings.amqp.url.get_secret_value())
+    print(f"  broker:   {broker} (prefix {settings.amqp.prefix})")
     print(f"  http:     {settings.http.host}:{settings.http.port} ({settings.http.public_url})")
     return 0
 

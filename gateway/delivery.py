@@ -9,6 +9,7 @@ here: the presence heartbeat (so a crashed instance's operators are noticed) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import structlog
@@ -89,7 +90,5 @@ async def tick_loop(broker: Broker, every: float) -> None:
     """Publish router ticks; they expire quickly so an absent router finds no backlog."""
     while True:
         await asyncio.sleep(every)
-        try:
+        with contextlib.suppress(BrokerUnavailable):
             await broker.publish_event(TICK_EVENT, {}, expiration=max(every * 3, 1.0))
-        except BrokerUnavailable:
-            pass

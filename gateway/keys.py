@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-if TYPE_CHECKING:
-    pass
+from channels.webchat.hub import WebchatHub
+from gateway.broker import Broker
+from gateway.console.hub import OperatorHub
+from gateway.metrics import Metrics
+from gateway.outbox import OutboxRelay
+from gateway.settings import Settings
+from gateway.storage.conversations import ConversationStore
+from gateway.storage.routing_state import RoutingState
+from gateway.storage.users import UserStore
+from routing.service import Router
 
-SETTINGS = web.AppKey("settings", "Settings")
+SETTINGS = web.AppKey("settings", Settings)
 INSTANCE_ID = web.AppKey("instance_id", str)
-METRICS = web.AppKey("metrics", "Metrics")
+METRICS = web.AppKey("metrics", Metrics)
 ENGINE = web.AppKey("engine", AsyncEngine)
-USERS = web.AppKey("users", "UserStore")
-CONVERSATIONS = web.AppKey("conversations", "ConversationStore")
-ROUTING_STATE = web.AppKey("routing_state", "RoutingState")
-BROKER = web.AppKey("broker", "Broker")
-RELAY = web.AppKey("relay", "OutboxRelay")
-ROUTER = web.AppKey("router", "Router")
-OPERATOR_HUB = web.AppKey("operator_hub", "OperatorHub")
-WEBCHAT_HUB = web.AppKey("webchat_hub", "WebchatHub")
+USERS = web.AppKey("users", UserStore)
+CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+ROUTING_STATE = web.AppKey("routing_state", RoutingState)
+BROKER = web.AppKey("broker", Broker)
+RELAY = web.AppKey("relay", OutboxRelay)
+ROUTER = web.AppKey("router", Router)
+OPERATOR_HUB = web.AppKey("operator_hub", OperatorHub)
+WEBCHAT_HUB = web.AppKey("webchat_hub", WebchatHub)

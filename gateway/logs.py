@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 
@@ -38,7 +40,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
 
 
-def ids_from_headers(headers: dict[str, object] | None) -> dict[str, str]:
+def ids_from_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
     """The logging ids carried in an AMQP message's headers."""
     out: dict[str, str] = {}
     for header, key in (

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from gateway.keys import BROKER, ENGINE, METRICS, RELAY, ROUTER
+
+log = structlog.get_logger()
 
 DELIVERY = web.AppKey("delivery_consumer", object)
 
@@ -44,11 +47,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    if app[ENGINE] is not None:
-        try:
-            await app[RELAY].pending()
-        except Exception:  # the gauge keeps its last value when the database is away
-            pass
+    try:
+        await app[RELAY].pending()
+    except Exception as exc:  # the gauge keeps its last value when the database is away
+        log.info("metrics.backlog.unknown", error=type(exc).__name__)
     body = generate_latest(app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -10,6 +10,8 @@ there is one instance by construction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -61,10 +63,8 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
                 continue
             if count < self.batch:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
 
     async def relay_once(self) -> int:
@@ -86,7 +86,7 @@ class OutboxRelay:
         self.published.inc(len(rows))
         return len(rows)
 
-    async def _publish(self, rows: list[Any]) -> None:
+    async def _publish(self, rows: Sequence[Any]) -> None:
         if rows:
             await asyncio.gather(
                 *(
@@ -101,10 +101,10 @@ class OutboxRelay:
         self.backlog.set(count)
         return count
 
-    async def flush(self, timeout: float) -> int:
+    async def flush(self, seconds: float) -> int:
         """Publish what is left (graceful shutdown); the rows still pending afterwards."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 while await self.relay_once() > 0:
                     pass
         except (BrokerUnavailable, TimeoutError) as exc:

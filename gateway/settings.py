@@ -150,7 +150,7 @@ def _conventional_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str
     return merged
 
 
-def _describe(error: dict[str, Any], source: str, environ: dict[str, str]) -> str:
+def _describe(error: Any, source: str, environ: dict[str, str]) -> str:
     key = ".".join(str(part) for part in error["loc"])
     env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
     where = f"{source}: {key}"

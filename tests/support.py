@@ -7,6 +7,7 @@ local broker never see each other's messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -65,16 +66,12 @@ async def delete_broker_objects(prefix: str) -> None:
     try:
         for queue in (f"{prefix}.router", f"{prefix}.dead"):
             channel = await connection.channel()
-            try:
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.queue_delete(queue)
-            except aio_pika.exceptions.AMQPError:
-                pass
         for exchange in (f"{prefix}.events", f"{prefix}.operators", f"{prefix}.dlx"):
             channel = await connection.channel()
-            try:
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.exchange_delete(exchange)
-            except aio_pika.exceptions.AMQPError:
-                pass
     finally:
         await connection.close()
 

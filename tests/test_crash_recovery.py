@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from gateway.model import Role
 from gateway.settings import load_settings
 from gateway.storage.database import create_engine
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.schema import messages
 from gateway.storage.users import UserStore
-from gateway.model import Role
 from tests.support import Customer, Operator, delete_broker_objects, wait_for, write_config
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -96,7 +96,7 @@ _MESSAGES_QUERY = select(*_MESSAGE_COLUMNS).outerjoin(
 )
 
 
-def _message(row: Row[Any]) -> MessageView:
+def _message(row: Any) -> MessageView:
     author = row.operator_name if row.direction == Direction.OUT.value else "customer"
     return MessageView(
         row.id,
@@ -126,7 +126,7 @@ _CONVERSATION_QUERY = (
 )
 
 
-def _conversation(row: Row[Any]) -> ConversationView:
+def _conversation(row: Any) -> ConversationView:
     name = row.display_name or f"{row.channel} customer #{row.customer_id}"
     return ConversationView(
         row.id,

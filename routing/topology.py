@@ -8,6 +8,7 @@ store is the mailbox that is replayed after any loss.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,3 +83,19 @@ async def declare(channel: AbstractChannel, names: Names) -> Topology:
     for key in ROUTER_BINDINGS:
         await router_queue.bind(events, key)
     return Topology(events, operators, router_queue)
+
+
+async def remove(url: str, names: Names) -> None:
+    """Delete a deployment's durable queues and exchanges (tests, benchmarks, decommissioning)."""
+    connection = await aio_pika.connect(url)
+    try:
+        for queue in (names.router_queue, names.dead_letter_queue):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.queue_delete(queue)
+        for exchange in (names.events, names.operators, names.dead_letters):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()

@@ -7,7 +7,6 @@ local broker never see each other's messages.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -15,10 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 
 from gateway.settings import Settings, load_settings
+from routing.topology import Names, remove
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN_URL = os.environ.get(
@@ -62,18 +61,7 @@ def write_config(tmp_path: Path, **overrides: Any) -> Path:
 
 async def delete_broker_objects(prefix: str) -> None:
     """Remove the durable queues and exchanges a test run declared under ``prefix``."""
-    connection = await aio_pika.connect(AMQP_URL)
-    try:
-        for queue in (f"{prefix}.router", f"{prefix}.dead"):
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.AMQPError):
-                await channel.queue_delete(queue)
-        for exchange in (f"{prefix}.events", f"{prefix}.operators", f"{prefix}.dlx"):
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.AMQPError):
-                await channel.exchange_delete(exchange)
-    finally:
-        await connection.close()
+    await remove(AMQP_URL, Names(prefix))
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

@@ -1,0 +1,262 @@
+"""End-to-end load: N web chat customers and M operators through the real pipeline.
+
+Starts a gateway in this process (fresh SQLite, the local RabbitMQ under a unique prefix), lets
+M operators go available and accept every offer, and N customers send messages in a closed loop
+(each waits for its acknowledgement, then thinks briefly). Operators reply to every message.
+Reports sustained messages per second delivered to operators, and latency percentiles for:
+customer send -> stored acknowledgement, customer send -> operator receipt, operator reply ->
+customer receipt. Then measures the raw limits of the parts (bench.raw_limits) in the same run
+and prints the ratios.
+
+    python -m bench.load --customers 50 --operators 10 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bench.raw_limits import aiohttp_ws_limit, amqp_confirmed_limit, percentiles
+from gateway.app import create_app
+from gateway.keys import USERS
+from gateway.logs import configure_logging
+from gateway.model import Role
+from gateway.settings import load_settings
+from routing.topology import Names, remove
+
+ORIGIN = "http://bench.local"
+
+
+@dataclass
+class Stats:
+    sent_at: dict[str, float] = field(default_factory=dict)
+    ack: list[float] = field(default_factory=list)
+    to_operator: list[float] = field(default_factory=list)
+    reply_at: dict[str, float] = field(default_factory=dict)
+    to_customer: list[float] = field(default_factory=list)
+    delivered: int = 0
+    errors: int = 0
+
+
+def _config(tmp: Path, customers: int, operators: int) -> Path:
+    capacity = max(3, -(-customers // operators) + 2)
+    data = {
+        "instance_name": "bench",
+        "log_level": "error",
+        "http": {"host": "127.0.0.1", "port": 0},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"},
+        "amqp": {
+            "url": os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+            "prefix": f"bench.{uuid.uuid4().hex[:8]}",
+        },
+        "security": {"secret_key": "bench-secret-key-0123456789abcdef0123", "allowed_origins": [ORIGIN]},
+        "webchat": {"allowed_origins": [ORIGIN], "rate_per_second": 1000, "burst": 1000},
+        "routing": {"chat_capacity": min(capacity, 50), "offer_timeout_seconds": 60},
+    }
+    path = tmp / "bench.yaml"
+    path.write_text(json.dumps(data))
+    return path
+
+
+async def _operator(
+    http: aiohttp.ClientSession, ws_base: str, token: str, stats: Stats, stop: asyncio.Event
+) -> None:
+    ws = await http.ws_connect(f"{ws_base}/ws/operator", headers={"Authorization": f"Bearer {token}"})
+    await ws.send_json({"type": "state", "state": "available"})
+    seen: set[int] = set()
+    while not stop.is_set():
+        try:
+            msg = await ws.receive(timeout=0.5)
+        except TimeoutError:
+            continue
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        frame = json.loads(msg.data)
+        kind = frame["type"]
+        if kind == "offer":
+            await ws.send_json({"type": "accept", "offer_id": frame["offer"]["id"]})
+        messages = []
+        if kind == "message":
+            messages = [(frame["conversation_id"], frame["message"])]
+        elif kind == "assigned":
+            conv = frame["conversation"]
+            messages = [(conv["id"], m) for m in conv["messages"]]
+        for conversation_id, message in messages:
+            if message["direction"] != "in" or message["id"] in seen:
+                continue
+            seen.add(message["id"])
+            client_id = message["text"].split(" ", 1)[0]
+            sent = stats.sent_at.get(client_id)
+            if sent is not None:
+                stats.to_operator.append(time.perf_counter() - sent)
+                stats.delivered += 1
+            reply_id = "r" + client_id
+            stats.reply_at[reply_id] = time.perf_counter()
+            await ws.send_json(
+                {
+                    "type": "reply",
+                    "conversation_id": conversation_id,
+                    "client_id": reply_id,
+                    "text": f"{reply_id} thanks, looking into it",
+                }
+            )
+    await ws.close()
+
+
+async def _customer(
+    http: aiohttp.ClientSession, base: str, stats: Stats, stop: asyncio.Event, think: float
+) -> None:
+    async with http.post(f"{base}/api/webchat/session", json={}, headers={"Origin": ORIGIN}) as resp:
+        token = (await resp.json())["token"]
+    ws_base = base.replace("http", "ws", 1)
+    ws = await http.ws_connect(f"{ws_base}/ws/webchat?token={token}", headers={"Origin": ORIGIN})
+    pending: dict[str, asyncio.Future[None]] = {}
+
+    async def reader() -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            frame = json.loads(msg.data)
+            if frame["type"] == "ack":
+                future = pending.pop(frame["client_id"], None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+            elif frame["type"] == "message" and frame["direction"] == "out":
+                reply_id = frame["text"].split(" ", 1)[0]
+                started = stats.reply_at.pop(reply_id, None)
+                if started is not None:
+                    stats.to_customer.append(time.perf_counter() - started)
+            elif frame["type"] == "error":
+                stats.errors += 1
+
+    task = asyncio.create_task(reader())
+    while not stop.is_set():
+        client_id = uuid.uuid4().hex
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending[client_id] = future
+        started = time.perf_counter()
+        stats.sent_at[client_id] = started
+        await ws.send_json({"type": "message", "client_id": client_id, "text": f"{client_id} hello"})
+        try:
+            await asyncio.wait_for(future, timeout=10)
+        except TimeoutError:
+            stats.errors += 1
+            continue
+        stats.ack.append(time.perf_counter() - started)
+        await asyncio.sleep(think)
+    await ws.close()
+    task.cancel()
+
+
+def _summary(name: str, samples: list[float]) -> dict[str, Any]:
+    ms = [s * 1000 for s in samples]
+    return {"name": name, "count": len(ms), **{f"{k}_ms": v for k, v in percentiles(ms).items()}}
+
+
+async def run(customers: int, operators: int, seconds: float, think: float, raw: bool) -> dict[str, Any]:
+    configure_logging("error", "console")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(_config(Path(tmp), customers, operators))
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        stats = Stats()
+        stop = asyncio.Event()
+        tokens = []
+        for i in range(operators):
+            user = await app[USERS].add(f"op{i}", "bench-password", Role.OPERATOR)
+            tokens.append(await app[USERS].create_api_token(user, "bench"))
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            ops = [
+                asyncio.create_task(_operator(http, base.replace("http", "ws", 1), t, stats, stop))
+                for t in tokens
+            ]
+            await asyncio.sleep(0.5)
+            started = time.perf_counter()
+            custs = [
+                asyncio.create_task(_customer(http, base, stats, stop, think)) for _ in range(customers)
+            ]
+            await asyncio.sleep(seconds)
+            stop.set()
+            elapsed = time.perf_counter() - started
+            await asyncio.gather(*custs, return_exceptions=True)
+            await asyncio.sleep(1.0)
+            await asyncio.gather(*ops, return_exceptions=True)
+        await runner.cleanup()
+        await remove(settings.amqp.url.get_secret_value(), Names(settings.amqp.prefix))
+    result: dict[str, Any] = {
+        "customers": customers,
+        "operators": operators,
+        "seconds": round(elapsed, 2),
+        "acked": len(stats.ack),
+        "delivered_to_operators": stats.delivered,
+        "messages_per_second": round(stats.delivered / elapsed, 1),
+        "errors": stats.errors,
+        "latency": [
+            _summary("customer send -> stored ack", stats.ack),
+            _summary("customer send -> operator receipt", stats.to_operator),
+            _summary("operator reply -> customer receipt", stats.to_customer),
+        ],
+    }
+    if raw:
+        ws_limit = await aiohttp_ws_limit(clients=customers)
+        amqp_limit = await amqp_confirmed_limit(
+            os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        )
+        result["raw"] = [ws_limit, amqp_limit]
+        result["ratios"] = {
+            "end_to_end / aiohttp_ws_echo": round(result["messages_per_second"] / ws_limit["per_second"], 3),
+            "end_to_end / amqp_confirmed": round(result["messages_per_second"] / amqp_limit["per_second"], 3),
+        }
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(
+        f"\n{result['customers']} customers, {result['operators']} operators, {result['seconds']} s: "
+        f"{result['messages_per_second']} msg/s delivered to operators "
+        f"({result['delivered_to_operators']} of {result['acked']} acked, {result['errors']} errors)"
+    )
+    print(f"{'latency':<38} {'n':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for row in result["latency"]:
+        print(f"{row['name']:<38} {row['count']:>7} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} {row['p99_ms']:>8.1f}")
+    for raw in result.get("raw", []):
+        print(f"raw {raw['name']:<34} {raw['per_second']:>10.0f} msg/s  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms")
+    for name, ratio in result.get("ratios", {}).items():
+        print(f"ratio {name:<40} {ratio}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--operators", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--think", type=float, default=0.05, help="customer pause after each ack (s)")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw limits of the parts")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.customers, args.operators, args.seconds, args.think, not args.no_raw))
+    _print(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

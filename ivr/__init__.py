@@ -1,0 +1,1 @@
+"""IVR: admin-configured menus for voice and the text channels (not built yet)."""

@@ -94,22 +94,25 @@ class Router:
             self._last_tick = time.monotonic()
             await self.on_tick()
         elif key == "conversation.message":
-            await self.on_message(payload)
+            if await self.on_message(payload):
+                return  # a message for its operator changes nobody's place in line
         elif key == "operator.state" and payload.get("state") != "available":
             await self._revoke(await self.state.revoke_for(int(payload["operator_id"]), "away"))
         await self.assign()
 
-    async def on_message(self, payload: dict[str, Any]) -> None:
+    async def on_message(self, payload: dict[str, Any]) -> bool:
+        """Forward a message on an assigned conversation to its operator; False otherwise."""
         conversation = await self.conversations.get(int(payload["conversation_id"]))
         if conversation is None or conversation.status != ConversationStatus.ASSIGNED.value:
-            return
+            return False
         message = await self.conversations.message(int(payload["message_id"]))
         if message is None or conversation.operator_id is None:
-            return
+            return False
         await self.broker.publish_to_operator(
             conversation.operator_id,
             {"type": "message", "conversation_id": conversation.id, "message": message.as_json()},
         )
+        return True
 
     async def on_tick(self) -> None:
         await self._revoke(await self.state.expire_due())

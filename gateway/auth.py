@@ -8,6 +8,7 @@ CSRF by construction. Every handler states the role it needs with :func:`require
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,12 +17,39 @@ from aiohttp import web
 from gateway.http import fail, json_body, require_str
 from gateway.keys import SETTINGS, USERS
 from gateway.model import Role
+from gateway.ratelimit import TokenBucket
 from gateway.storage.users import User
 
 SESSION_COOKIE = "cg_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PRINCIPAL = "cg.principal"
+
+
+class LoginLimiter:
+    """Slows password guessing: a burst of attempts per username and per client address,
+    then one every ``refill_seconds``. In memory, per instance."""
+
+    def __init__(
+        self, burst: int = 5, refill_seconds: float = 10.0, max_keys: int = 50_000
+    ) -> None:
+        self.burst = burst
+        self.rate = 1.0 / refill_seconds
+        self.max_keys = max_keys
+        self.buckets: dict[str, TokenBucket] = {}
+
+    def allow(self, *keys: str) -> bool:
+        now = time.monotonic()
+        if len(self.buckets) > self.max_keys:
+            self.buckets.clear()
+        allowed = True
+        for key in keys:
+            bucket = self.buckets.setdefault(key, TokenBucket(self.rate, self.burst))
+            allowed = bucket.allow(now) and allowed
+        return allowed
+
+
+LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +100,8 @@ async def login(request: web.Request) -> web.Response:
     data = await json_body(request, 4096)
     username = require_str(data, "username", 64)
     password = require_str(data, "password", 1024)
+    if not request.app[LOGIN_LIMITER].allow(f"user:{username}", f"addr:{request.remote}"):
+        fail(429, "too_many_attempts", "too many sign-in attempts; wait a few seconds")
     users = request.app[USERS]
     user = await users.check_password(username, password)
     if user is None:
@@ -116,6 +146,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[LOGIN_LIMITER] = LoginLimiter()
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)

@@ -240,10 +240,30 @@ async def test_operator_api_needs_auth_and_csrf(gateway: RunningGateway) -> None
         assert refused.value.status == 403
         async with browser.get(f"{gateway.base}/api/conversations") as resp:
             assert resp.status == 200
-        # An operator is not a supervisor.
         async with browser.post(
             f"{gateway.base}/api/login",
             data="{broken",
             headers={"Content-Type": "application/json"},
         ) as resp:
             assert resp.status == 400
+
+
+async def test_password_guessing_is_slowed_down(gateway: RunningGateway) -> None:
+    from gateway.keys import USERS
+    from gateway.model import Role
+
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR)
+    statuses = []
+    for _ in range(7):
+        async with gateway.http.post(
+            f"{gateway.base}/api/login", json={"username": "ada", "password": "guess"}
+        ) as resp:
+            statuses.append(resp.status)
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429, 429]
+    # Even the right password waits now: the limit is on the name, not on success.
+    async with gateway.http.post(
+        f"{gateway.base}/api/login", json={"username": "ada", "password": "ada-password"}
+    ) as resp:
+        assert resp.status == 429
+        assert (await resp.json())["error"] == "too_many_attempts"

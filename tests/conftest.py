@@ -60,12 +60,12 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def start_gateway(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
-) -> AsyncIterator[Callable[[Settings], Awaitable[RunningGateway]]]:
+) -> AsyncIterator[Callable[..., Awaitable[RunningGateway]]]:
     sessions: list[aiohttp.ClientSession] = []
     prefixes: set[str] = set()
 
-    async def start(settings: Settings) -> RunningGateway:
-        server = await aiohttp_server(create_app(settings))
+    async def start(settings: Settings, port: int | None = None) -> RunningGateway:
+        server = await aiohttp_server(create_app(settings), port=port)
         http = aiohttp.ClientSession()
         sessions.append(http)
         prefixes.add(settings.amqp.prefix)

@@ -47,9 +47,19 @@ async def test_broker_restart_loses_and_doubles_nothing(start_gateway, tmp_path)
         acked_before = sum(len(c.acks) for c in customers)
         await asyncio.sleep(1.0)
         assert sum(len(c.acks) for c in customers) > acked_before
+        async with gateway.http.get(f"{gateway.base}/readyz") as resp:
+            body = await resp.json()
+            assert resp.status == 503 and body["checks"]["broker"] == "disconnected"
+            assert int(body["checks"]["outbox_backlog"]) > 0
     finally:
         await asyncio.to_thread(rabbitmqctl, "start_app")
     await asyncio.gather(*senders)
+
+    async def ready() -> bool:
+        async with gateway.http.get(f"{gateway.base}/readyz") as resp:
+            return resp.status == 200
+
+    await wait_for(ready, timeout=30)
 
     acked = {ack["id"] for c in customers for ack in c.acks.values()}
     assert len(acked) > 40

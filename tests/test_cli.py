@@ -1,0 +1,76 @@
+"""The contact-gateway command: migrate, user add/list, and clear failures."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from tests.support import write_config
+
+
+def test_migrate_and_manage_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path))
+    assert main(["--config", config, "migrate"]) == 0
+    assert "database at head" in capsys.readouterr().out
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    assert (
+        main(
+            [
+                "--config",
+                config,
+                "user",
+                "add",
+                "ada",
+                "--role",
+                "operator",
+                "--password-stdin",
+                "--token",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "added operator 'ada'" in out and "api token: cgt_" in out
+    assert "a-long-password" not in out
+
+    monkeypatch.setenv("CG_NEW_USER_PASSWORD", "another-long-one")
+    assert (
+        main(
+            [
+                "--config",
+                config,
+                "user",
+                "add",
+                "sam",
+                "--role",
+                "supervisor",
+                "--display-name",
+                "Sam S",
+            ]
+        )
+        == 0
+    )
+    assert main(["--config", config, "user", "add", "sam"]) == 1
+    assert "exists already" in capsys.readouterr().err
+
+    monkeypatch.setenv("CG_NEW_USER_PASSWORD", "short")
+    assert main(["--config", config, "user", "add", "bob"]) == 2
+    assert "at least 8" in capsys.readouterr().err
+
+    assert main(["--config", config, "user", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert (
+        "ada" in listing and "operator" in listing and "Sam S" in listing and "bob" not in listing
+    )
+
+
+def test_bad_role_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(write_config(tmp_path)), "user", "add", "x", "--role", "king"])
+    assert exit_.value.code == 2

@@ -114,3 +114,26 @@ async def test_supervisor_sees_all_operators_only_their_own(gateway: RunningGate
             assert len((await resp.json())["conversations"]) == expected
     for client in (customer, ada, grace, sam):
         await client.close()
+
+
+async def test_server_heartbeat_drops_a_silent_client(start_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import ORIGIN, make_settings
+
+    gateway: RunningGateway = await start_gateway(
+        make_settings(tmp_path, webchat={"allowed_origins": [ORIGIN], "heartbeat_seconds": 0.3})
+    )
+    async with gateway.http.post(
+        f"{gateway.base}/api/webchat/session", json={}, headers={"Origin": ORIGIN}
+    ) as resp:
+        token = (await resp.json())["token"]
+    # A client that never answers pings (a laptop that went to sleep).
+    ws = await gateway.http.ws_connect(
+        f"{gateway.base}/ws/webchat?token={token}", headers={"Origin": ORIGIN}, autoping=False
+    )
+    kinds = []
+    async for msg in ws:
+        kinds.append(msg.type)
+        if len(kinds) > 20:
+            break
+    assert aiohttp.WSMsgType.PING in kinds
+    assert ws.closed

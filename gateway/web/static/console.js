@@ -1,0 +1,1124 @@
+/*
+ * Contact Gateway operator console (single page, no build step).
+ *
+ * Signs in over the JSON API, then lives on the /ws/operator websocket (docs/protocol.md):
+ * offers come in and are accepted or declined, conversations are answered and resolved.
+ * All text from the network is rendered with textContent, never as HTML.
+ */
+(() => {
+  "use strict";
+
+  const PING_MS = 25000;
+  const STALE_MS = 65000;
+  const BACKOFF_MIN = 1000;
+  const BACKOFF_MAX = 30000;
+  const MAX_REPLY = 4000;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    boot: $("boot"),
+    loginView: $("login-view"),
+    loginForm: $("login-form"),
+    username: $("login-username"),
+    password: $("login-password"),
+    loginError: $("login-error"),
+    loginSubmit: document.querySelector('[data-testid="login-submit"]'),
+    demoLogins: $("demo-logins"),
+    app: $("app"),
+    connection: $("connection"),
+    connText: document.querySelector("#connection .conn-text"),
+    stateCurrent: $("state-current"),
+    stateButtons: Array.from(document.querySelectorAll(".presence button[data-state]")),
+    operatorName: $("operator-name"),
+    logout: $("logout"),
+    offers: $("offers"),
+    offersEmpty: $("offers-empty"),
+    offerCount: $("offer-count"),
+    conversations: $("conversations"),
+    conversationsEmpty: $("conversations-empty"),
+    paneEmpty: $("pane-empty"),
+    paneConversation: $("pane-conversation"),
+    paneTitle: $("pane-title"),
+    paneMeta: $("pane-meta"),
+    back: $("back"),
+    resolve: $("resolve"),
+    messages: $("messages"),
+    replyForm: $("reply-form"),
+    replyInput: $("reply-input"),
+    replySend: $("reply-send"),
+    toast: $("toast"),
+  };
+
+  // ---- state ----------------------------------------------------------------------------
+  let csrfToken = null; // kept in memory only
+  let me = null;
+  let presence = null;
+  let ws = null;
+  let wsHello = false;
+  let stopped = true;
+  let attempt = 0;
+  let reconnectTimer = null;
+  let reconnectAt = 0;
+  let pingTimer = null;
+  let lastFrameAt = 0;
+  let clockOffset = 0; // server time - local time, from the Date header
+  let refCounter = 0;
+  const outbox = []; // action frames waiting for the socket
+  const requests = new Map(); // ref -> {kind, ...}
+  const offers = new Map(); // offer id -> {offer, el, countdown}
+  const conversations = new Map(); // conversation id -> conversation state
+  const pendingReplies = new Map(); // client_id -> {client_id, conversationId, text, status, reason}
+  const fetching = new Set(); // conversation ids being loaded over HTTP
+  const accepting = new Set(); // conversation ids whose offer we just accepted
+  let selectedId = null;
+  let toastTimer = null;
+
+  const CHANNELS = {
+    webchat: "Web chat", sms: "SMS", whatsapp: "WhatsApp", email: "E-mail",
+    telegram: "Telegram", voice: "Voice",
+  };
+  const STATES = { available: "Available", away: "Away", busy: "Busy", offline: "Offline" };
+
+  // ---- helpers --------------------------------------------------------------------------
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = String(text);
+    return node;
+  }
+
+  function newClientId() {
+    const c = window.crypto;
+    if (c && typeof c.randomUUID === "function") {
+      try { return c.randomUUID(); } catch (_) { /* insecure context */ }
+    }
+    if (c && typeof c.getRandomValues === "function") {
+      return Array.from(c.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    let out = "";
+    while (out.length < 32) out += Math.random().toString(16).slice(2);
+    return out.slice(0, 32);
+  }
+
+  function nextRef(kind) {
+    refCounter += 1;
+    return `${kind}-${Date.now().toString(36)}-${refCounter}`;
+  }
+
+  function channelName(channel) {
+    return CHANNELS[channel] || (channel ? String(channel) : "Unknown");
+  }
+
+  function customerName(c) {
+    return (c && c.customer && c.customer.name) || "Customer";
+  }
+
+  function serverNow() {
+    return Date.now() + clockOffset;
+  }
+
+  function timeLabel(iso) {
+    const d = iso ? new Date(iso) : new Date();
+    if (Number.isNaN(d.getTime())) return "";
+    const now = new Date();
+    const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (d.toDateString() === now.toDateString()) return time;
+    return `${d.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+  }
+
+  function toast(text, kind = "info", ms = 4500) {
+    ui.toast.textContent = text;
+    ui.toast.dataset.kind = kind;
+    ui.toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { ui.toast.hidden = true; }, ms);
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    const init = { method, headers, credentials: "same-origin", cache: "no-store" };
+    if (method !== "GET" && method !== "HEAD") {
+      if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
+      if (body !== undefined) {
+        headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(body);
+      }
+    }
+    const res = await fetch(path, init);
+    const date = Date.parse(res.headers.get("Date") || "");
+    if (!Number.isNaN(date)) {
+      const offset = date - Date.now();
+      clockOffset = Math.abs(offset) > 2000 ? offset : 0;
+    }
+    let data = null;
+    try { data = await res.json(); } catch (_) { data = null; }
+    return { status: res.status, ok: res.ok, data };
+  }
+
+  // ---- sign-in --------------------------------------------------------------------------
+  function showLogin(message) {
+    stopSocket();
+    resetState();
+    me = null;
+    csrfToken = null;
+    ui.boot.hidden = true;
+    ui.app.hidden = true;
+    ui.loginView.hidden = false;
+    ui.loginError.textContent = message || "";
+    document.title = "Sign in · Contact Gateway";
+    loadDemoLogins();
+    ui.username.focus();
+  }
+
+  async function loadDemoLogins() {
+    let res;
+    try { res = await api("GET", "/api/demo/logins"); } catch (_) { return; }
+    const logins = res.ok && res.data && Array.isArray(res.data.logins) ? res.data.logins : [];
+    const list = ui.demoLogins.querySelector("ul");
+    list.replaceChildren();
+    for (const login of logins) {
+      if (!login || typeof login.username !== "string") continue;
+      const item = el("li");
+      const button = el("button", "demo-login");
+      button.type = "button";
+      button.append(el("strong", "", login.username));
+      if (login.role) button.append(el("span", "muted", ` · ${login.role}`));
+      if (typeof login.password === "string") button.append(el("code", "", login.password));
+      button.addEventListener("click", () => {
+        ui.username.value = login.username;
+        ui.password.value = typeof login.password === "string" ? login.password : "";
+        ui.loginSubmit.focus();
+      });
+      item.append(button);
+      list.append(item);
+    }
+    ui.demoLogins.hidden = list.children.length === 0;
+  }
+
+  function signedIn(data) {
+    me = data.user || {};
+    csrfToken = data.csrf_token || null;
+    ui.boot.hidden = true;
+    ui.loginView.hidden = true;
+    ui.app.hidden = false;
+    ui.loginError.textContent = "";
+    ui.password.value = "";
+    ui.operatorName.textContent = me.display_name || me.username || "";
+    ui.operatorName.title = me.role ? `${me.username} (${me.role})` : me.username || "";
+    renderPresence();
+    renderOffers();
+    renderConversationList();
+    renderPane();
+    updateTitle();
+    startSocket();
+  }
+
+  ui.loginForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const username = ui.username.value.trim();
+    const password = ui.password.value;
+    if (!username || !password) {
+      ui.loginError.textContent = "Enter your username and password.";
+      return;
+    }
+    ui.loginSubmit.disabled = true;
+    ui.loginError.textContent = "";
+    try {
+      const res = await api("POST", "/api/login", { username, password });
+      if (res.ok && res.data && res.data.user) {
+        signedIn(res.data);
+      } else {
+        const reason = res.data && res.data.reason;
+        ui.loginError.textContent =
+          res.status === 401 ? "Wrong username or password." : reason || `Sign-in failed (${res.status}).`;
+        ui.password.select();
+      }
+    } catch (_) {
+      ui.loginError.textContent = "Cannot reach the server. Check your connection and try again.";
+    } finally {
+      ui.loginSubmit.disabled = false;
+    }
+  });
+
+  ui.logout.addEventListener("click", async () => {
+    ui.logout.disabled = true;
+    try { await api("POST", "/api/logout"); } catch (_) { /* signed out locally anyway */ }
+    ui.logout.disabled = false;
+    showLogin("");
+  });
+
+  async function checkSession() {
+    try {
+      const res = await api("GET", "/api/me");
+      if (res.ok && res.data && res.data.user) return { ok: true, data: res.data };
+      if (res.status === 401 || res.status === 403) return { ok: false, signedOut: true };
+      return { ok: false };
+    } catch (_) {
+      return { ok: false };
+    }
+  }
+
+  // ---- websocket ------------------------------------------------------------------------
+  function setConnection(state, text) {
+    ui.connection.dataset.state = state;
+    ui.connText.textContent = text;
+  }
+
+  function startSocket() {
+    stopped = false;
+    attempt = 0;
+    connect();
+  }
+
+  function stopSocket() {
+    stopped = true;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    clearInterval(pingTimer);
+    pingTimer = null;
+    if (ws) {
+      const old = ws;
+      ws = null;
+      old.onopen = old.onmessage = old.onclose = old.onerror = null;
+      try { old.close(1000, "bye"); } catch (_) { /* already closed */ }
+    }
+    wsHello = false;
+  }
+
+  function connect() {
+    reconnectTimer = null;
+    if (stopped || ws) return;
+    setConnection("connecting", attempt ? "Reconnecting…" : "Connecting…");
+    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/operator`;
+    let sock;
+    try {
+      sock = new WebSocket(url);
+    } catch (_) {
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    wsHello = false;
+    sock.onopen = () => {
+      if (sock !== ws) return;
+      lastFrameAt = Date.now();
+      clearInterval(pingTimer);
+      pingTimer = setInterval(() => tick(sock), PING_MS);
+    };
+    sock.onmessage = (event) => {
+      if (sock !== ws) return;
+      lastFrameAt = Date.now();
+      let frame;
+      try { frame = JSON.parse(event.data); } catch (_) { return; }
+      if (frame && typeof frame === "object") handleFrame(frame);
+    };
+    sock.onclose = () => {
+      if (sock !== ws) return;
+      onClosed();
+    };
+    sock.onerror = () => { /* onclose follows */ };
+  }
+
+  function tick(sock) {
+    if (sock !== ws || sock.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - lastFrameAt > STALE_MS) {
+      try { sock.close(4000, "stale"); } catch (_) { /* ignore */ }
+      onClosed();
+      return;
+    }
+    sock.send(JSON.stringify({ type: "ping" }));
+  }
+
+  async function onClosed() {
+    const hadHello = wsHello;
+    const old = ws;
+    ws = null;
+    wsHello = false;
+    clearInterval(pingTimer);
+    pingTimer = null;
+    if (old) old.onopen = old.onmessage = old.onclose = old.onerror = null;
+    // Action frames sent on the dead socket may never be answered.
+    for (const [ref, req] of requests) {
+      if (req.kind !== "reply") {
+        requests.delete(ref);
+        if (req.kind === "accept" || req.kind === "decline") setOfferBusy(req.offerId, false);
+      }
+    }
+    if (stopped) return;
+    setConnection("offline", "Offline — reconnecting…");
+    if (!hadHello) {
+      // The upgrade itself failed: maybe the session ended.
+      const session = await checkSession();
+      if (stopped) return;
+      if (session.signedOut) {
+        showLogin("Your session has ended. Please sign in again.");
+        return;
+      }
+      if (session.ok) csrfToken = session.data.csrf_token || csrfToken;
+    }
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (stopped || reconnectTimer) return;
+    const base = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** attempt);
+    attempt = Math.min(attempt + 1, 10);
+    const delay = base / 2 + Math.random() * (base / 2);
+    reconnectAt = Date.now() + delay;
+    reconnectTimer = setTimeout(connect, delay);
+    updateReconnectText();
+  }
+
+  function updateReconnectText() {
+    if (!reconnectTimer) return;
+    const secs = Math.max(0, Math.ceil((reconnectAt - Date.now()) / 1000));
+    setConnection("offline", secs > 1 ? `Offline — retrying in ${secs}s` : "Offline — reconnecting…");
+  }
+
+  function reconnectNow() {
+    if (stopped || ws) return;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    connect();
+  }
+
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") reconnectNow();
+  });
+
+  function socketReady() {
+    return ws && wsHello && ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send an action frame now, or when the socket is back. */
+  function sendAction(frame, request) {
+    if (request) requests.set(frame.ref, request);
+    if (socketReady()) ws.send(JSON.stringify(frame));
+    else {
+      // Only the latest presence change matters.
+      if (frame.type === "state") {
+        for (let i = outbox.length - 1; i >= 0; i -= 1) if (outbox[i].type === "state") outbox.splice(i, 1);
+      }
+      outbox.push(frame);
+      if (!ws && !stopped) reconnectNow();
+    }
+  }
+
+  function flushOutbox() {
+    while (outbox.length && socketReady()) {
+      const frame = outbox.shift();
+      if (!requests.has(frame.ref)) requests.set(frame.ref, { kind: frame.type });
+      ws.send(JSON.stringify(frame));
+    }
+    for (const reply of pendingReplies.values()) {
+      if (reply.status !== "pending") continue;
+      if (!conversations.has(reply.conversationId)) {
+        failReply(reply, "The conversation is no longer yours.");
+        continue;
+      }
+      transmitReply(reply);
+    }
+  }
+
+  // ---- frames ---------------------------------------------------------------------------
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "hello": onHello(frame); break;
+      case "snapshot": onSnapshot(frame); break;
+      case "offer": if (frame.offer) addOffer(frame.offer); break;
+      case "offer_revoked": onOfferRevoked(frame); break;
+      case "assigned": if (frame.conversation) onAssigned(frame.conversation); break;
+      case "message": onMessageFrame(frame); break;
+      case "closed": onClosedConversation(frame.conversation_id); break;
+      case "state": setPresence(frame.state); break;
+      case "result": onResult(frame); break;
+      case "error": toast(frame.reason || `Error: ${frame.code || "unknown"}`, "error"); break;
+      case "pong": break;
+      default: break;
+    }
+  }
+
+  function onHello(frame) {
+    wsHello = true;
+    attempt = 0;
+    setConnection("online", "Live");
+    if (frame.user) {
+      me = { ...me, ...frame.user };
+      ui.operatorName.textContent = me.display_name || me.username || "";
+    }
+    setPresence(frame.state);
+  }
+
+  function onSnapshot(frame) {
+    const offerList = Array.isArray(frame.offers) ? frame.offers : [];
+    const ids = new Set(offerList.map((o) => Number(o.id)));
+    for (const id of Array.from(offers.keys())) if (!ids.has(id)) removeOffer(id);
+    for (const offer of offerList) addOffer(offer);
+
+    const convList = Array.isArray(frame.conversations) ? frame.conversations : [];
+    const convIds = new Set(convList.map((c) => Number(c.id)));
+    for (const id of Array.from(conversations.keys())) if (!convIds.has(id)) dropConversation(id);
+    for (const c of convList) upsertConversation(c, { countUnread: false });
+    if (selectedId == null || !conversations.has(selectedId)) {
+      const first = sortedConversations()[0];
+      selectedId = null;
+      if (first && window.matchMedia("(min-width: 761px)").matches) select(first.id);
+    }
+    renderConversationList();
+    renderPane();
+    flushOutbox();
+  }
+
+  function onResult(frame) {
+    const ref = frame.ref;
+    const req = ref != null ? requests.get(ref) : null;
+    if (!req) return;
+    requests.delete(ref);
+    const reason = frame.reason || frame.error || "the server refused";
+    switch (req.kind) {
+      case "state":
+        if (frame.ok) setPresence(frame.state || req.state);
+        else toast(`Could not change status: ${reason}`, "error");
+        break;
+      case "accept":
+        if (frame.ok) {
+          removeOffer(req.offerId);
+          if (frame.conversation) onAssigned(frame.conversation);
+        } else {
+          accepting.delete(req.conversationId);
+          removeOffer(req.offerId);
+          toast(`Could not accept: ${reason}`, "error");
+        }
+        break;
+      case "decline":
+        removeOffer(req.offerId);
+        if (!frame.ok) toast(`Could not decline: ${reason}`, "error");
+        break;
+      case "reply": {
+        const reply = pendingReplies.get(req.clientId);
+        if (frame.ok) {
+          if (reply) removeReply(reply);
+          if (frame.message) addMessage(Number(frame.message.conversation_id ?? req.conversationId), frame.message);
+        } else if (reply) {
+          failReply(reply, reason);
+        }
+        break;
+      }
+      case "resolve":
+        if (frame.ok) onClosedConversation(req.conversationId);
+        else {
+          setResolveBusy(false);
+          toast(`Could not resolve: ${reason}`, "error");
+        }
+        break;
+      default:
+        if (!frame.ok) toast(reason, "error");
+    }
+  }
+
+  // ---- presence -------------------------------------------------------------------------
+  function setPresence(state) {
+    if (typeof state !== "string" || !state) return;
+    presence = state;
+    renderPresence();
+  }
+
+  function renderPresence() {
+    const label = presence ? STATES[presence] || presence.replace(/^./, (c) => c.toUpperCase()) : "…";
+    ui.stateCurrent.textContent = label;
+    ui.stateCurrent.dataset.state = presence || "unknown";
+    for (const button of ui.stateButtons) {
+      button.setAttribute("aria-pressed", String(button.dataset.state === presence));
+    }
+    renderOffers();
+  }
+
+  for (const button of ui.stateButtons) {
+    button.addEventListener("click", () => {
+      const state = button.dataset.state;
+      const ref = nextRef("state");
+      sendAction({ type: "state", state, ref }, { kind: "state", state });
+    });
+  }
+
+  // ---- offers ---------------------------------------------------------------------------
+  function addOffer(offer) {
+    const id = Number(offer.id);
+    if (!Number.isFinite(id)) return;
+    if (conversations.has(Number(offer.conversation_id))) return; // already ours
+    const existing = offers.get(id);
+    if (existing) {
+      existing.offer = offer;
+      updateOfferCard(existing);
+      return;
+    }
+    const entry = { offer, el: null, countdown: null, busy: false };
+    offers.set(id, entry);
+    entry.el = buildOfferCard(entry);
+    ui.offers.append(entry.el);
+    updateOfferCard(entry);
+    renderOffers();
+    updateTitle();
+  }
+
+  function buildOfferCard(entry) {
+    const { offer } = entry;
+    const card = el("li", "offer");
+    card.setAttribute("data-testid", "offer");
+    card.dataset.offerId = String(offer.id);
+    card.dataset.conversationId = String(offer.conversation_id);
+    const head = el("div", "offer-head");
+    entry.nameEl = el("strong", "offer-name");
+    entry.channelEl = el("span", "chip");
+    entry.countdown = el("span", "countdown");
+    entry.countdown.setAttribute("data-testid", "offer-countdown");
+    entry.countdown.setAttribute("aria-label", "Time left to accept");
+    head.append(entry.nameEl, entry.channelEl, entry.countdown);
+    entry.previewEl = el("p", "offer-preview");
+    const actions = el("div", "offer-actions");
+    const accept = el("button", "btn primary", "Accept");
+    accept.type = "button";
+    accept.setAttribute("data-testid", "offer-accept");
+    const decline = el("button", "btn", "Decline");
+    decline.type = "button";
+    decline.setAttribute("data-testid", "offer-decline");
+    accept.addEventListener("click", () => acceptOffer(Number(offer.id)));
+    decline.addEventListener("click", () => declineOffer(Number(offer.id)));
+    actions.append(accept, decline);
+    entry.acceptEl = accept;
+    entry.declineEl = decline;
+    card.append(head, entry.previewEl, actions);
+    return card;
+  }
+
+  function updateOfferCard(entry) {
+    const { offer } = entry;
+    const name = customerName(offer);
+    entry.nameEl.textContent = name;
+    entry.channelEl.textContent = channelName(offer.channel);
+    entry.previewEl.textContent = offer.preview || "(no text)";
+    entry.acceptEl.setAttribute("aria-label", `Accept conversation with ${name}`);
+    entry.declineEl.setAttribute("aria-label", `Decline conversation with ${name}`);
+    updateCountdown(entry);
+  }
+
+  function updateCountdown(entry) {
+    const expires = Date.parse(entry.offer.expires_at || "");
+    if (Number.isNaN(expires)) {
+      entry.countdown.textContent = "";
+      return true;
+    }
+    const left = Math.ceil((expires - serverNow()) / 1000);
+    if (left <= -2) return false; // expired; the server revokes it too
+    const secs = Math.max(0, left);
+    entry.countdown.textContent = secs >= 60 ? `${Math.floor(secs / 60)}m ${secs % 60}s` : `${secs}s`;
+    entry.countdown.classList.toggle("urgent", secs <= 10);
+    return true;
+  }
+
+  function removeOffer(id) {
+    const entry = offers.get(Number(id));
+    if (!entry) return;
+    offers.delete(Number(id));
+    entry.el.remove();
+    renderOffers();
+    updateTitle();
+  }
+
+  function renderOffers() {
+    const count = offers.size;
+    ui.offersEmpty.hidden = count > 0;
+    ui.offerCount.hidden = count === 0;
+    ui.offerCount.textContent = String(count);
+    ui.app.classList.toggle("has-offers", count > 0);
+    ui.offersEmpty.textContent = presence === "available"
+      ? "No offers waiting."
+      : "No offers waiting. Set yourself available to receive contacts.";
+  }
+
+  function setOfferBusy(id, busy) {
+    const entry = offers.get(Number(id));
+    if (!entry) return;
+    entry.busy = busy;
+    entry.acceptEl.disabled = busy;
+    entry.declineEl.disabled = busy;
+  }
+
+  function acceptOffer(id) {
+    const entry = offers.get(id);
+    if (!entry || entry.busy) return;
+    setOfferBusy(id, true);
+    const conversationId = Number(entry.offer.conversation_id);
+    accepting.add(conversationId);
+    const ref = nextRef("accept");
+    sendAction({ type: "accept", offer_id: id, ref }, { kind: "accept", offerId: id, conversationId });
+  }
+
+  function declineOffer(id) {
+    const entry = offers.get(id);
+    if (!entry || entry.busy) return;
+    setOfferBusy(id, true);
+    const ref = nextRef("decline");
+    sendAction({ type: "decline", offer_id: id, ref }, { kind: "decline", offerId: id });
+  }
+
+  function onOfferRevoked(frame) {
+    const entry = offers.get(Number(frame.offer_id));
+    if (!entry) return;
+    removeOffer(frame.offer_id);
+    const reason = frame.reason;
+    if (reason && reason !== "declined" && reason !== "accepted") {
+      const why = reason === "timeout" || reason === "expired" ? "timed out" : `was withdrawn (${reason})`;
+      toast(`The offer from ${customerName(entry.offer)} ${why}.`);
+    }
+  }
+
+  setInterval(() => {
+    for (const [id, entry] of offers) if (!updateCountdown(entry)) removeOffer(id);
+    updateReconnectText();
+  }, 1000);
+
+  // ---- conversations --------------------------------------------------------------------
+  function upsertConversation(data, { countUnread = true } = {}) {
+    const id = Number(data.id);
+    if (!Number.isFinite(id)) return null;
+    let conv = conversations.get(id);
+    if (!conv) {
+      conv = {
+        id,
+        customer: data.customer || {},
+        channel: data.channel,
+        status: data.status,
+        queue: data.queue,
+        created_at: data.created_at,
+        messages: new Map(),
+        unread: 0,
+        item: null,
+      };
+      conversations.set(id, conv);
+    } else {
+      conv.customer = data.customer || conv.customer;
+      conv.channel = data.channel || conv.channel;
+      conv.status = data.status || conv.status;
+      conv.queue = data.queue || conv.queue;
+    }
+    for (const offerEntry of Array.from(offers.values())) {
+      if (Number(offerEntry.offer.conversation_id) === id) removeOffer(offerEntry.offer.id);
+    }
+    if (Array.isArray(data.messages)) {
+      for (const m of data.messages) addMessage(id, m, { countUnread, render: false });
+    }
+    return conv;
+  }
+
+  function onAssigned(data) {
+    const conv = upsertConversation(data, { countUnread: false });
+    if (!conv) return;
+    const mine = accepting.delete(conv.id);
+    if (mine || selectedId == null) select(conv.id);
+    else {
+      renderConversationList();
+      if (selectedId === conv.id) renderPane();
+    }
+  }
+
+  function dropConversation(id) {
+    const conv = conversations.get(id);
+    if (!conv) return;
+    conversations.delete(id);
+    if (conv.item) conv.item.remove();
+    for (const reply of Array.from(pendingReplies.values())) {
+      if (reply.conversationId === id) pendingReplies.delete(reply.client_id);
+    }
+    if (selectedId === id) selectedId = null;
+  }
+
+  function onClosedConversation(rawId) {
+    const id = Number(rawId);
+    const conv = conversations.get(id);
+    if (!conv) return;
+    const wasSelected = selectedId === id;
+    dropConversation(id);
+    toast(`Conversation with ${customerName(conv)} resolved.`);
+    if (wasSelected) {
+      setResolveBusy(false);
+      const next = sortedConversations()[0];
+      if (next && window.matchMedia("(min-width: 761px)").matches) select(next.id);
+      else renderPane();
+    }
+    renderConversationList();
+    updateTitle();
+  }
+
+  function lastMessage(conv) {
+    let last = null;
+    for (const m of conv.messages.values()) if (!last || m.id > last.id) last = m;
+    return last;
+  }
+
+  function sortedConversations() {
+    return Array.from(conversations.values()).sort((a, b) => {
+      const la = lastMessage(a);
+      const lb = lastMessage(b);
+      return (lb ? lb.id : 0) - (la ? la.id : 0) || b.id - a.id;
+    });
+  }
+
+  function renderConversationList() {
+    const list = sortedConversations();
+    for (const conv of list) {
+      if (!conv.item) conv.item = buildConversationItem(conv);
+      updateConversationItem(conv);
+    }
+    // Re-append in order; nodes that are already in place are only moved, never rebuilt.
+    list.forEach((c, i) => {
+      if (ui.conversations.children[i] !== c.item.wrapper) {
+        ui.conversations.insertBefore(c.item.wrapper, ui.conversations.children[i] || null);
+      }
+    });
+    ui.conversationsEmpty.hidden = list.length > 0;
+  }
+
+  function buildConversationItem(conv) {
+    const wrapper = el("li");
+    const button = el("button", "conv");
+    button.type = "button";
+    button.setAttribute("data-testid", "conversation");
+    button.dataset.conversationId = String(conv.id);
+    const top = el("span", "conv-top");
+    const name = el("span", "conv-name");
+    const time = el("span", "conv-time muted small");
+    top.append(name, time);
+    const bottom = el("span", "conv-bottom");
+    const channel = el("span", "chip");
+    const preview = el("span", "conv-preview");
+    const badge = el("span", "unread");
+    badge.setAttribute("data-testid", "unread");
+    bottom.append(channel, preview, badge);
+    button.append(top, bottom);
+    button.addEventListener("click", () => select(conv.id));
+    wrapper.append(button);
+    button.wrapper = wrapper;
+    button.parts = { name, time, channel, preview, badge };
+    return button;
+  }
+
+  function updateConversationItem(conv) {
+    const item = conv.item;
+    const { name, time, channel, preview, badge } = item.parts;
+    const last = lastMessage(conv);
+    name.textContent = customerName(conv);
+    time.textContent = last ? timeLabel(last.created_at) : "";
+    channel.textContent = channelName(conv.channel);
+    preview.textContent = last ? `${last.direction === "out" ? "You: " : ""}${last.text}` : "";
+    badge.textContent = conv.unread > 99 ? "99+" : String(conv.unread);
+    badge.hidden = conv.unread === 0;
+    item.classList.toggle("has-unread", conv.unread > 0);
+    const selected = conv.id === selectedId;
+    item.classList.toggle("selected", selected);
+    item.setAttribute("aria-current", selected ? "true" : "false");
+    item.setAttribute(
+      "aria-label",
+      `${customerName(conv)}, ${channelName(conv.channel)}${conv.unread ? `, ${conv.unread} unread` : ""}`
+    );
+  }
+
+  function select(id) {
+    const conv = conversations.get(id);
+    if (!conv) return;
+    selectedId = id;
+    conv.unread = 0;
+    renderConversationList();
+    renderPane();
+    updateTitle();
+    if (window.matchMedia("(min-width: 761px)").matches) ui.replyInput.focus({ preventScroll: true });
+  }
+
+  // ---- messages -------------------------------------------------------------------------
+  function onMessageFrame(frame) {
+    const message = frame.message;
+    if (!message) return;
+    const convId = Number(frame.conversation_id ?? message.conversation_id);
+    if (!conversations.has(convId)) {
+      loadConversation(convId);
+      return;
+    }
+    addMessage(convId, message, { countUnread: true });
+  }
+
+  async function loadConversation(id) {
+    if (!Number.isFinite(id) || fetching.has(id)) return;
+    fetching.add(id);
+    try {
+      const res = await api("GET", `/api/conversations/${id}`);
+      if (res.ok && res.data && res.data.conversation) {
+        const conv = upsertConversation(res.data.conversation, { countUnread: false });
+        if (conv && selectedId == null) select(conv.id);
+        else renderConversationList();
+      }
+    } catch (_) {
+      /* the next snapshot brings it */
+    } finally {
+      fetching.delete(id);
+    }
+  }
+
+  function addMessage(convId, raw, { countUnread = true, render = true } = {}) {
+    const conv = conversations.get(convId);
+    if (!conv || !raw) return;
+    const id = Number(raw.id);
+    if (!Number.isFinite(id)) return;
+    const known = conv.messages.get(id);
+    if (known) {
+      if (raw.status && raw.status !== known.status) {
+        known.status = raw.status;
+        if (render && selectedId === convId) updateMessageEl(known);
+      }
+      return;
+    }
+    const message = {
+      id,
+      direction: raw.direction === "out" ? "out" : "in",
+      author: typeof raw.author === "string" ? raw.author : "",
+      text: typeof raw.text === "string" ? raw.text : "",
+      created_at: raw.created_at,
+      status: raw.status || "",
+      el: null,
+    };
+    conv.messages.set(id, message);
+    if (message.direction === "out") {
+      // Our own reply came back: the pending copy goes.
+      for (const reply of pendingReplies.values()) {
+        if (reply.conversationId === convId && reply.text === message.text) {
+          removeReply(reply);
+          break;
+        }
+      }
+    } else if (countUnread && (convId !== selectedId || document.visibilityState !== "visible")) {
+      conv.unread += 1;
+    }
+    if (!render) return;
+    if (selectedId === convId) placeMessage(conv, message);
+    renderConversationList();
+    updateTitle();
+  }
+
+  function buildMessageEl(conv, m) {
+    const item = el("div", `message ${m.direction}`);
+    item.setAttribute("data-testid", "message");
+    item.dataset.direction = m.direction;
+    item.dataset.id = String(m.id);
+    const author = el("div", "message-author",
+      m.author || (m.direction === "in" ? customerName(conv) : "Agent"));
+    const bubble = el("div", "bubble", m.text);
+    const meta = el("div", "message-meta");
+    item.append(author, bubble, meta);
+    m.el = item;
+    m.metaEl = meta;
+    updateMessageEl(m);
+    return item;
+  }
+
+  function updateMessageEl(m) {
+    if (!m.el) return;
+    m.el.dataset.status = m.status || "";
+    const parts = [timeLabel(m.created_at)];
+    if (m.direction === "out" && m.status) parts.push(m.status);
+    m.metaEl.textContent = parts.filter(Boolean).join(" · ");
+  }
+
+  function nearBottom() {
+    const box = ui.messages;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+  }
+
+  function placeMessage(conv, m) {
+    const stick = nearBottom();
+    const node = buildMessageEl(conv, m);
+    let before = null;
+    for (const child of ui.messages.children) {
+      const cid = child.dataset.id;
+      if (child.classList.contains("pending") || (cid && Number(cid) > m.id)) { before = child; break; }
+    }
+    ui.messages.insertBefore(node, before);
+    if (stick || m.direction === "out") ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  // ---- replies --------------------------------------------------------------------------
+  function buildReplyEl(reply) {
+    const item = el("div", "message out pending");
+    item.setAttribute("data-testid", "message");
+    item.dataset.direction = "out";
+    item.dataset.clientId = reply.client_id;
+    const author = el("div", "message-author", (me && (me.display_name || me.username)) || "You");
+    const bubble = el("div", "bubble", reply.text);
+    const meta = el("div", "message-meta");
+    item.append(author, bubble, meta);
+    reply.el = item;
+    reply.metaEl = meta;
+    updateReplyEl(reply);
+    return item;
+  }
+
+  function updateReplyEl(reply) {
+    if (!reply.el) return;
+    reply.el.dataset.status = reply.status;
+    reply.el.classList.toggle("failed", reply.status === "failed");
+    reply.metaEl.replaceChildren();
+    if (reply.status === "failed") {
+      reply.metaEl.append(el("span", "", `Not sent: ${reply.reason || "error"} · `));
+      const retry = el("button", "link", "Retry");
+      retry.type = "button";
+      retry.addEventListener("click", () => {
+        reply.status = "pending";
+        updateReplyEl(reply);
+        transmitReply(reply);
+      });
+      reply.metaEl.append(retry);
+    } else {
+      reply.metaEl.textContent = "Sending…";
+    }
+  }
+
+  function transmitReply(reply) {
+    const ref = reply.client_id;
+    requests.set(ref, { kind: "reply", clientId: reply.client_id, conversationId: reply.conversationId });
+    if (socketReady()) {
+      ws.send(JSON.stringify({
+        type: "reply", conversation_id: reply.conversationId, client_id: reply.client_id,
+        text: reply.text, ref,
+      }));
+    } else if (!ws && !stopped) {
+      reconnectNow(); // sent again from flushOutbox once the socket is back
+    }
+  }
+
+  function removeReply(reply) {
+    pendingReplies.delete(reply.client_id);
+    requests.delete(reply.client_id);
+    if (reply.el) reply.el.remove();
+  }
+
+  function failReply(reply, reason) {
+    reply.status = "failed";
+    reply.reason = reason;
+    requests.delete(reply.client_id);
+    updateReplyEl(reply);
+  }
+
+  function sendReply() {
+    const conv = conversations.get(selectedId);
+    const text = ui.replyInput.value;
+    if (!conv || !text.trim()) return;
+    if (text.length > MAX_REPLY) {
+      toast(`Replies can be at most ${MAX_REPLY} characters.`, "error");
+      return;
+    }
+    const reply = { client_id: newClientId(), conversationId: conv.id, text, status: "pending", el: null };
+    pendingReplies.set(reply.client_id, reply);
+    ui.messages.append(buildReplyEl(reply));
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+    ui.replyInput.value = "";
+    transmitReply(reply);
+  }
+
+  ui.replyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendReply();
+    ui.replyInput.focus();
+  });
+  ui.replyInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      sendReply();
+    }
+  });
+
+  // ---- conversation pane ----------------------------------------------------------------
+  function setResolveBusy(busy) {
+    ui.resolve.disabled = busy;
+    ui.resolve.textContent = busy ? "Resolving…" : "Resolve";
+  }
+
+  ui.resolve.addEventListener("click", () => {
+    if (selectedId == null) return;
+    const ref = nextRef("resolve");
+    setResolveBusy(true);
+    sendAction({ type: "resolve", conversation_id: selectedId, ref }, { kind: "resolve", conversationId: selectedId });
+  });
+
+  ui.back.addEventListener("click", () => {
+    selectedId = null;
+    renderConversationList();
+    renderPane();
+  });
+
+  function renderPane() {
+    const conv = selectedId != null ? conversations.get(selectedId) : null;
+    ui.app.classList.toggle("has-selection", Boolean(conv));
+    if (!conv) {
+      ui.paneEmpty.hidden = false;
+      ui.paneConversation.hidden = true;
+      ui.messages.replaceChildren();
+      return;
+    }
+    ui.paneEmpty.hidden = true;
+    ui.paneConversation.hidden = false;
+    ui.paneConversation.dataset.conversationId = String(conv.id);
+    ui.paneTitle.textContent = customerName(conv);
+    const meta = [channelName(conv.channel)];
+    if (conv.queue) meta.push(`queue ${conv.queue}`);
+    meta.push(`#${conv.id}`);
+    ui.paneMeta.textContent = meta.join(" · ");
+    setResolveBusy(false);
+    const nodes = Array.from(conv.messages.values())
+      .sort((a, b) => a.id - b.id)
+      .map((m) => buildMessageEl(conv, m));
+    for (const reply of pendingReplies.values()) {
+      if (reply.conversationId === conv.id) nodes.push(buildReplyEl(reply));
+    }
+    ui.messages.replaceChildren(...nodes);
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  // ---- title ----------------------------------------------------------------------------
+  function updateTitle() {
+    let unread = 0;
+    for (const c of conversations.values()) unread += c.unread;
+    const count = offers.size + unread;
+    document.title = `${count ? `(${count}) ` : ""}Operator console · Contact Gateway`;
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || selectedId == null) return;
+    const conv = conversations.get(selectedId);
+    if (conv && conv.unread) {
+      conv.unread = 0;
+      renderConversationList();
+      updateTitle();
+    }
+  });
+
+  // ---- reset / boot ---------------------------------------------------------------------
+  function resetState() {
+    for (const id of Array.from(offers.keys())) removeOffer(id);
+    for (const id of Array.from(conversations.keys())) dropConversation(id);
+    pendingReplies.clear();
+    requests.clear();
+    outbox.length = 0;
+    accepting.clear();
+    selectedId = null;
+    presence = null;
+    renderConversationList();
+    renderPane();
+  }
+
+  async function boot() {
+    const session = await checkSession();
+    if (session.ok) signedIn(session.data);
+    else showLogin(session.signedOut ? "" : "Cannot reach the server right now; try signing in again.");
+  }
+
+  boot();
+})();

@@ -1,0 +1,131 @@
+"""A customer chats in the widget and an operator answers in the console, in real Chromium.
+
+Screenshots of each step are kept in tests/artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from gateway.keys import USERS
+from gateway.model import Role
+from tests.conftest import RunningGateway
+from tests.support import make_settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        message = f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    # Playwright gives every launch a fresh, empty profile directory of its own.
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    settings = make_settings(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": port, "public_url": origin},
+        security={"allowed_origins": [origin]},
+        webchat={"allowed_origins": [origin]},
+    )
+    return await start_gateway(settings, port=port)  # type: ignore[no-any-return]
+
+
+async def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_customer_chats_and_operator_answers(
+    live_gateway: RunningGateway, browser: Browser
+) -> None:
+    base = live_gateway.base
+    await live_gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+
+    operator = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await operator.goto(f"{base}/console")
+    await operator.get_by_test_id("login-username").fill("ada")
+    await operator.get_by_test_id("login-password").fill("wrong password")
+    await operator.get_by_test_id("login-submit").click()
+    await expect(operator.get_by_test_id("login-error")).not_to_be_empty()
+    await operator.get_by_test_id("login-password").fill("ada-password")
+    await operator.get_by_test_id("login-submit").click()
+    await operator.get_by_test_id("state-available").click()
+    await expect(operator.get_by_test_id("state-current")).to_contain_text("vailable")
+    await _shot(operator, "01-console-available")
+
+    customer = await (await browser.new_context(viewport={"width": 1024, "height": 768})).new_page()
+    await customer.goto(f"{base}/demo")
+    await customer.get_by_test_id("cg-launcher").click()
+    await customer.get_by_test_id("cg-input").fill("My router blinks red <b>help</b>")
+    await customer.get_by_test_id("cg-send").click()
+    sent = customer.get_by_test_id("cg-message").filter(has_text="My router blinks red")
+    await expect(sent).to_have_attribute("data-status", "sent")
+    await _shot(customer, "02-widget-sent")
+
+    offer = operator.get_by_test_id("offer")
+    await expect(offer).to_contain_text("My router blinks red")
+    await _shot(operator, "03-console-offer")
+    await offer.get_by_test_id("offer-accept").click()
+    await expect(
+        operator.get_by_test_id("message").filter(has_text="My router blinks red <b>help</b>")
+    ).to_be_visible()
+    await operator.get_by_test_id("reply-input").fill("Let me check <script>alert(1)</script>")
+    await operator.get_by_test_id("reply-send").click()
+    await _shot(operator, "04-console-replied")
+
+    reply = customer.locator('[data-testid="cg-message"][data-direction="out"]')
+    await expect(reply).to_contain_text("Let me check <script>alert(1)</script>")
+    await _shot(customer, "05-widget-reply")
+
+    # The customer writes more; the operator sees it live.
+    await customer.get_by_test_id("cg-input").fill("Thanks!")
+    await customer.get_by_test_id("cg-send").click()
+    await expect(operator.get_by_test_id("message").filter(has_text="Thanks!")).to_be_visible()
+
+    # A reload continues the same conversation, history included.
+    await customer.reload()
+    await customer.get_by_test_id("cg-launcher").click()
+    messages = customer.get_by_test_id("cg-message")
+    await expect(messages).to_have_count(3)
+    await expect(messages.nth(1)).to_contain_text("Let me check")
+    await _shot(customer, "06-widget-after-reload")
+
+    await operator.get_by_test_id("resolve").click()
+    await expect(operator.get_by_test_id("conversation")).to_have_count(0)
+    await _shot(operator, "07-console-resolved")

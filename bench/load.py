@@ -26,8 +26,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-
 from bench.raw_limits import aiohttp_ws_limit, amqp_confirmed_limit, percentiles
+
 from gateway.app import create_app
 from gateway.keys import USERS
 from gateway.logs import configure_logging
@@ -60,7 +60,10 @@ def _config(tmp: Path, customers: int, operators: int) -> Path:
             "url": os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
             "prefix": f"bench.{uuid.uuid4().hex[:8]}",
         },
-        "security": {"secret_key": "bench-secret-key-0123456789abcdef0123", "allowed_origins": [ORIGIN]},
+        "security": {
+            "secret_key": "bench-secret-key-0123456789abcdef0123",
+            "allowed_origins": [ORIGIN],
+        },
         "webchat": {"allowed_origins": [ORIGIN], "rate_per_second": 1000, "burst": 1000},
         "routing": {"chat_capacity": min(capacity, 50), "offer_timeout_seconds": 60},
     }
@@ -72,7 +75,9 @@ def _config(tmp: Path, customers: int, operators: int) -> Path:
 async def _operator(
     http: aiohttp.ClientSession, ws_base: str, token: str, stats: Stats, stop: asyncio.Event
 ) -> None:
-    ws = await http.ws_connect(f"{ws_base}/ws/operator", headers={"Authorization": f"Bearer {token}"})
+    ws = await http.ws_connect(
+        f"{ws_base}/ws/operator", headers={"Authorization": f"Bearer {token}"}
+    )
     await ws.send_json({"type": "state", "state": "available"})
     seen: set[int] = set()
     while not stop.is_set():
@@ -117,7 +122,9 @@ async def _operator(
 async def _customer(
     http: aiohttp.ClientSession, base: str, stats: Stats, stop: asyncio.Event, think: float
 ) -> None:
-    async with http.post(f"{base}/api/webchat/session", json={}, headers={"Origin": ORIGIN}) as resp:
+    async with http.post(
+        f"{base}/api/webchat/session", json={}, headers={"Origin": ORIGIN}
+    ) as resp:
         token = (await resp.json())["token"]
     ws_base = base.replace("http", "ws", 1)
     ws = await http.ws_connect(f"{ws_base}/ws/webchat?token={token}", headers={"Origin": ORIGIN})
@@ -147,7 +154,9 @@ async def _customer(
         pending[client_id] = future
         started = time.perf_counter()
         stats.sent_at[client_id] = started
-        await ws.send_json({"type": "message", "client_id": client_id, "text": f"{client_id} hello"})
+        await ws.send_json(
+            {"type": "message", "client_id": client_id, "text": f"{client_id} hello"}
+        )
         try:
             await asyncio.wait_for(future, timeout=10)
         except TimeoutError:
@@ -164,7 +173,9 @@ def _summary(name: str, samples: list[float]) -> dict[str, Any]:
     return {"name": name, "count": len(ms), **{f"{k}_ms": v for k, v in percentiles(ms).items()}}
 
 
-async def run(customers: int, operators: int, seconds: float, think: float, raw: bool) -> dict[str, Any]:
+async def run(
+    customers: int, operators: int, seconds: float, think: float, raw: bool
+) -> dict[str, Any]:
     configure_logging("error", "console")
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(_config(Path(tmp), customers, operators))
@@ -190,7 +201,8 @@ async def run(customers: int, operators: int, seconds: float, think: float, raw:
             await asyncio.sleep(0.5)
             started = time.perf_counter()
             custs = [
-                asyncio.create_task(_customer(http, base, stats, stop, think)) for _ in range(customers)
+                asyncio.create_task(_customer(http, base, stats, stop, think))
+                for _ in range(customers)
             ]
             await asyncio.sleep(seconds)
             stop.set()
@@ -221,37 +233,52 @@ async def run(customers: int, operators: int, seconds: float, think: float, raw:
         )
         result["raw"] = [ws_limit, amqp_limit]
         result["ratios"] = {
-            "end_to_end / aiohttp_ws_echo": round(result["messages_per_second"] / ws_limit["per_second"], 3),
-            "end_to_end / amqp_confirmed": round(result["messages_per_second"] / amqp_limit["per_second"], 3),
+            "end_to_end / aiohttp_ws_echo": round(
+                result["messages_per_second"] / ws_limit["per_second"], 3
+            ),
+            "end_to_end / amqp_confirmed": round(
+                result["messages_per_second"] / amqp_limit["per_second"], 3
+            ),
         }
     return result
 
 
 def _print(result: dict[str, Any]) -> None:
+    r = result
+    print(f"\n{r['customers']} customers, {r['operators']} operators, {r['seconds']} s:")
     print(
-        f"\n{result['customers']} customers, {result['operators']} operators, {result['seconds']} s: "
-        f"{result['messages_per_second']} msg/s delivered to operators "
-        f"({result['delivered_to_operators']} of {result['acked']} acked, {result['errors']} errors)"
+        f"  {r['messages_per_second']} msg/s delivered to operators "
+        f"({r['delivered_to_operators']} of {r['acked']} acked, {r['errors']} errors)"
     )
     print(f"{'latency':<38} {'n':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for row in result["latency"]:
-        print(f"{row['name']:<38} {row['count']:>7} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} {row['p99_ms']:>8.1f}")
-    for raw in result.get("raw", []):
-        print(f"raw {raw['name']:<34} {raw['per_second']:>10.0f} msg/s  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms")
-    for name, ratio in result.get("ratios", {}).items():
+    for row in r["latency"]:
+        cells = " ".join(f"{row[k]:>8.1f}" for k in ("p50_ms", "p95_ms", "p99_ms"))
+        print(f"{row['name']:<38} {row['count']:>7} {cells}")
+    for raw in r.get("raw", []):
+        print(
+            f"raw {raw['name']:<34} {raw['per_second']:>10.0f} msg/s"
+            f"  p50 {raw['p50_ms']:.2f} ms  p99 {raw['p99_ms']:.2f} ms"
+        )
+    for name, ratio in r.get("ratios", {}).items():
         print(f"ratio {name:<40} {ratio}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--operators", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--think", type=float, default=0.05, help="customer pause after each ack (s)")
+    parser.add_argument(
+        "--think", type=float, default=0.05, help="customer pause after each ack (s)"
+    )
     parser.add_argument("--no-raw", action="store_true", help="skip the raw limits of the parts")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
-    result = asyncio.run(run(args.customers, args.operators, args.seconds, args.think, not args.no_raw))
+    result = asyncio.run(
+        run(args.customers, args.operators, args.seconds, args.think, not args.no_raw)
+    )
     _print(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """End-to-end load: N web chat customers and M operators through the real pipeline.
 
-Starts a gateway in this process (fresh SQLite, the local RabbitMQ under a unique prefix), lets
+Starts a gateway in its own process (fresh SQLite, the local RabbitMQ under a unique prefix), lets
 M operators go available and accept every offer, and N customers send messages in a closed loop
 (each waits for its acknowledgement, then thinks briefly). Operators reply to every message.
 Reports sustained messages per second delivered to operators, and latency percentiles for:
@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import json
 import os
+import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -25,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from bench.raw_limits import aiohttp_ws_limit, amqp_confirmed_limit, percentiles
 
-from gateway.app import create_app
-from gateway.keys import USERS
+from bench.raw_limits import aiohttp_ws_limit, amqp_confirmed_limit, percentiles
 from gateway.logs import configure_logging
 from gateway.model import Role
 from gateway.settings import load_settings
+from gateway.storage.database import Database
+from gateway.storage.migrate import upgrade_async
+from gateway.storage.users import UserStore
 from routing.topology import Names, remove
 
 ORIGIN = "http://bench.local"
@@ -49,13 +51,22 @@ class Stats:
     errors: int = 0
 
 
-def _config(tmp: Path, customers: int, operators: int) -> Path:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(tmp: Path, customers: int, operators: int, port: int) -> Path:
     capacity = max(3, -(-customers // operators) + 2)
     data = {
         "instance_name": "bench",
         "log_level": "error",
-        "http": {"host": "127.0.0.1", "port": 0},
-        "database": {"url": f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"},
+        "http": {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
+        "database": {
+            "url": f"sqlite+aiosqlite:///{tmp}/bench.sqlite3",
+            "sqlite_synchronous": os.environ.get("BENCH_SYNC", "FULL"),
+        },
         "amqp": {
             "url": os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"),
             "prefix": f"bench.{uuid.uuid4().hex[:8]}",
@@ -173,48 +184,74 @@ def _summary(name: str, samples: list[float]) -> dict[str, Any]:
     return {"name": name, "count": len(ms), **{f"{k}_ms": v for k, v in percentiles(ms).items()}}
 
 
+async def _start_gateway(config: Path, port: int, log: Path) -> asyncio.subprocess.Process:
+    """The gateway in its own process, as in production (the load has the other core)."""
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "--config", str(config), "run", stdout=out, stderr=out
+        )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    if resp.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            if proc.returncode is not None:
+                raise RuntimeError(f"the gateway exited; see {log}")
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the gateway did not become ready in 30 s")
+
+
 async def run(
     customers: int, operators: int, seconds: float, think: float, raw: bool
 ) -> dict[str, Any]:
     configure_logging("error", "console")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(_config(Path(tmp), customers, operators))
-        app = create_app(settings)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = _free_port()
+        config = _config(Path(tmp), customers, operators, port)
+        settings = load_settings(config)
+        await upgrade_async(settings.database.url)
+        db = Database(settings.database.url)
+        users = UserStore(db)
+        tokens = []
+        for i in range(operators):
+            user = await users.add(f"op{i}", "bench-password", Role.OPERATOR)
+            tokens.append(await users.create_api_token(user, "bench"))
+        await db.dispose()
+        gateway = await _start_gateway(config, port, Path(tmp) / "gateway.log")
         base = f"http://127.0.0.1:{port}"
         stats = Stats()
         stop = asyncio.Event()
-        tokens = []
-        for i in range(operators):
-            user = await app[USERS].add(f"op{i}", "bench-password", Role.OPERATOR)
-            tokens.append(await app[USERS].create_api_token(user, "bench"))
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            ops = [
-                asyncio.create_task(_operator(http, base.replace("http", "ws", 1), t, stats, stop))
-                for t in tokens
-            ]
-            await asyncio.sleep(0.5)
-            started = time.perf_counter()
-            custs = [
-                asyncio.create_task(_customer(http, base, stats, stop, think))
-                for _ in range(customers)
-            ]
-            await asyncio.sleep(seconds)
-            stop.set()
-            elapsed = time.perf_counter() - started
-            await asyncio.gather(*custs, return_exceptions=True)
-            await asyncio.sleep(1.0)
-            await asyncio.gather(*ops, return_exceptions=True)
-        await runner.cleanup()
-        await remove(settings.amqp.url.get_secret_value(), Names(settings.amqp.prefix))
+        try:
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                ws_base = base.replace("http", "ws", 1)
+                ops = [
+                    asyncio.create_task(_operator(http, ws_base, t, stats, stop)) for t in tokens
+                ]
+                await asyncio.sleep(0.5)
+                started = time.perf_counter()
+                custs = [
+                    asyncio.create_task(_customer(http, base, stats, stop, think))
+                    for _ in range(customers)
+                ]
+                await asyncio.sleep(seconds)
+                stop.set()
+                elapsed = time.perf_counter() - started
+                await asyncio.gather(*custs, return_exceptions=True)
+                await asyncio.sleep(1.0)
+                await asyncio.gather(*ops, return_exceptions=True)
+        finally:
+            gateway.terminate()
+            await asyncio.wait_for(gateway.wait(), timeout=30)
+            await remove(settings.amqp.url.get_secret_value(), Names(settings.amqp.prefix))
     result: dict[str, Any] = {
         "customers": customers,
         "operators": operators,
+        "think_seconds": think,
         "seconds": round(elapsed, 2),
         "acked": len(stats.ack),
         "delivered_to_operators": stats.delivered,
@@ -232,13 +269,10 @@ async def run(
             os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
         )
         result["raw"] = [ws_limit, amqp_limit]
+        e2e = result["messages_per_second"]
         result["ratios"] = {
-            "end_to_end / aiohttp_ws_echo": round(
-                result["messages_per_second"] / ws_limit["per_second"], 3
-            ),
-            "end_to_end / amqp_confirmed": round(
-                result["messages_per_second"] / amqp_limit["per_second"], 3
-            ),
+            "end_to_end / aiohttp_ws_echo": round(e2e / ws_limit["per_second"], 3),
+            "end_to_end / amqp_confirmed": round(e2e / amqp_limit["per_second"], 3),
         }
     return result
 

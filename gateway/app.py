@@ -28,7 +28,7 @@ from gateway.http import request_context, security_headers
 from gateway.keys import (
     BROKER,
     CONVERSATIONS,
-    ENGINE,
+    DATABASE,
     INSTANCE_ID,
     METRICS,
     OPERATOR_HUB,
@@ -44,7 +44,7 @@ from gateway.model import Role
 from gateway.outbox import OutboxRelay
 from gateway.settings import Settings, mask_url
 from gateway.storage.conversations import ConversationStore
-from gateway.storage.database import create_engine
+from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import UserExists, UserStore
@@ -60,13 +60,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].database
     if settings.migrate_on_start:
         await upgrade_async(settings.url)
-    engine = create_engine(
+    db = Database(
         settings.url, pool_size=settings.pool_size, sqlite_synchronous=settings.sqlite_synchronous
     )
-    app[ENGINE] = engine
-    app[USERS] = UserStore(engine)
-    app[CONVERSATIONS] = ConversationStore(engine)
-    app[ROUTING_STATE] = RoutingState(engine)
+    app[DATABASE] = db
+    app[USERS] = UserStore(db)
+    app[CONVERSATIONS] = ConversationStore(db)
+    app[ROUTING_STATE] = RoutingState(db)
     for demo in app[SETTINGS].demo.users:
         with contextlib.suppress(UserExists):
             await app[USERS].add(
@@ -75,7 +75,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             log.info("demo.user.created", username=demo.username, role=demo.role)
     log.info("database.ready", url=mask_url(settings.url))
     yield
-    await engine.dispose()
+    await db.dispose()
 
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:
@@ -95,7 +95,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     metrics, broker = app[METRICS], app[BROKER]
-    relay = OutboxRelay(app[ENGINE], broker, metrics.outbox_published, metrics.outbox_backlog)
+    relay = OutboxRelay(app[DATABASE], broker, metrics.outbox_published, metrics.outbox_backlog)
     router = Router(
         app[ROUTING_STATE], app[CONVERSATIONS], broker, settings.routing, metrics.offers
     )
@@ -112,6 +112,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await router.start()
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(router.run_assignments(), name="router-assignments"),
         asyncio.create_task(
             presence_loop(
                 app[ROUTING_STATE],

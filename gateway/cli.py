@@ -70,14 +70,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 async def _user_add(settings: Settings, args: argparse.Namespace, password: str) -> int:
-    from gateway.storage.database import create_engine
+    from gateway.storage.database import Database
     from gateway.storage.migrate import upgrade_async
     from gateway.storage.users import UserExists, UserStore
 
     await upgrade_async(settings.database.url)
-    engine = create_engine(settings.database.url)
+    db = Database(settings.database.url)
     try:
-        users = UserStore(engine)
+        users = UserStore(db)
         try:
             user = await users.add(
                 args.username, password, Role(args.role), args.display_name or ""
@@ -90,7 +90,7 @@ async def _user_add(settings: Settings, args: argparse.Namespace, password: str)
             print(f"api token: {await users.create_api_token(user, 'cli')}")
         return 0
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
@@ -107,15 +107,15 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 async def _user_list(settings: Settings) -> int:
-    from gateway.storage.database import create_engine
+    from gateway.storage.database import Database
     from gateway.storage.users import UserStore
 
-    engine = create_engine(settings.database.url)
+    db = Database(settings.database.url)
     try:
-        for user in await UserStore(engine).list():
+        for user in await UserStore(db).list():
             print(f"{user.id:>5}  {user.username:<24} {user.role.value:<11} {user.display_name}")
     finally:
-        await engine.dispose()
+        await db.dispose()
     return 0
 
 

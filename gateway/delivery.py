@@ -64,7 +64,9 @@ class InstanceDelivery:
                     await self.operators.push(operator_id, payload)
                 elif message.routing_key == outbound_event("webchat"):
                     await self.webchat.deliver(
-                        int(payload["conversation_id"]), int(payload["message_id"])
+                        int(payload["conversation_id"]),
+                        int(payload["message_id"]),
+                        payload.get("message"),
                     )
             except Exception:
                 log.exception("delivery.push.failed", key=message.routing_key)

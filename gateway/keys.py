@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from channels.webchat.hub import WebchatHub
 from gateway.broker import Broker
@@ -12,6 +11,7 @@ from gateway.metrics import Metrics
 from gateway.outbox import OutboxRelay
 from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
+from gateway.storage.database import Database
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import UserStore
 from routing.service import Router
@@ -19,7 +19,7 @@ from routing.service import Router
 SETTINGS = web.AppKey("settings", Settings)
 INSTANCE_ID = web.AppKey("instance_id", str)
 METRICS = web.AppKey("metrics", Metrics)
-ENGINE = web.AppKey("engine", AsyncEngine)
+DATABASE = web.AppKey("database", Database)
 USERS = web.AppKey("users", UserStore)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 ROUTING_STATE = web.AppKey("routing_state", RoutingState)

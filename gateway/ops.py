@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gateway.keys import BROKER, ENGINE, METRICS, RELAY, ROUTER
+from gateway.keys import BROKER, DATABASE, METRICS, RELAY, ROUTER
 
 log = structlog.get_logger()
 
@@ -25,7 +25,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
-            async with app[ENGINE].connect() as conn:
+            async with app[DATABASE].read() as conn:
                 await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:

@@ -17,10 +17,9 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.broker import Broker, BrokerUnavailable
-from gateway.storage.database import is_sqlite
+from gateway.storage.database import Database
 from gateway.storage.schema import outbox
 
 log = structlog.get_logger()
@@ -29,19 +28,19 @@ log = structlog.get_logger()
 class OutboxRelay:
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         broker: Broker,
         published: Counter,
         backlog: Gauge,
         batch: int = 200,
     ) -> None:
-        self.engine = engine
+        self.db = db
         self.broker = broker
         self.batch = batch
         self.published = published
         self.backlog = backlog
         self._wake = asyncio.Event()
-        self._locking = not is_sqlite(str(engine.url))
+        self._locking = not db.is_sqlite
 
     def nudge(self) -> None:
         """Something was just committed: publish it now rather than at the next poll."""
@@ -72,16 +71,16 @@ class OutboxRelay:
         query = select(outbox).order_by(outbox.c.id).limit(self.batch)
         if self._locking:
             query = query.with_for_update(skip_locked=True)
-            async with self.engine.begin() as conn:
+            async with self.db.write() as conn:
                 rows = (await conn.execute(query)).all()
                 await self._publish(rows)
                 await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
         else:
-            async with self.engine.connect() as conn:
+            async with self.db.read() as conn:
                 rows = (await conn.execute(query)).all()
             await self._publish(rows)
             if rows:
-                async with self.engine.begin() as conn:
+                async with self.db.write() as conn:
                     await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
         self.published.inc(len(rows))
         return len(rows)
@@ -96,7 +95,7 @@ class OutboxRelay:
             )
 
     async def pending(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             count = int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
         self.backlog.set(count)
         return count

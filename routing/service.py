@@ -10,6 +10,7 @@ active router receives.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -61,6 +62,7 @@ class Router:
         self.settings = settings
         self.offers_made = offers_made
         self._last_tick = 0.0
+        self._assignment_wanted = asyncio.Event()
         self.consumer_tag: str | None = None
         self.queue: AbstractQueue | None = None
 
@@ -94,25 +96,44 @@ class Router:
             self._last_tick = time.monotonic()
             await self.on_tick()
         elif key == "conversation.message":
-            if await self.on_message(payload):
-                return  # a message for its operator changes nobody's place in line
+            if await self.on_message(payload) != ConversationStatus.WAITING.value:
+                return  # forwarded to its operator, or already offered: nobody's line changed
         elif key == "operator.state" and payload.get("state") != "available":
             await self._revoke(await self.state.revoke_for(int(payload["operator_id"]), "away"))
-        await self.assign()
+        self.request_assignment()
 
-    async def on_message(self, payload: dict[str, Any]) -> bool:
-        """Forward a message on an assigned conversation to its operator; False otherwise."""
+    def request_assignment(self) -> None:
+        """Ask for an assignment pass. Many events between two passes share one pass."""
+        self._assignment_wanted.set()
+
+    async def run_assignments(self) -> None:
+        """The one place offers are made, one pass at a time (runs for the life of the app)."""
+        while True:
+            await self._assignment_wanted.wait()
+            self._assignment_wanted.clear()
+            try:
+                await self.assign()
+            except Exception:
+                # The store or the broker is away; the next event or tick tries again.
+                log.exception("router.assign.failed")
+                await asyncio.sleep(0.5)
+
+    async def on_message(self, payload: dict[str, Any]) -> str | None:
+        """Forward a message on an assigned conversation to its operator; the status."""
         conversation = await self.conversations.get(int(payload["conversation_id"]))
-        if conversation is None or conversation.status != ConversationStatus.ASSIGNED.value:
-            return False
-        message = await self.conversations.message(int(payload["message_id"]))
-        if message is None or conversation.operator_id is None:
-            return False
-        await self.broker.publish_to_operator(
-            conversation.operator_id,
-            {"type": "message", "conversation_id": conversation.id, "message": message.as_json()},
-        )
-        return True
+        if conversation is None:
+            return None
+        if conversation.status == ConversationStatus.ASSIGNED.value and conversation.operator_id:
+            message = payload.get("message")
+            if message is None:  # an event from before messages travelled in their events
+                view = await self.conversations.message(int(payload["message_id"]))
+                message = view.as_json() if view else None
+            if message is not None:
+                await self.broker.publish_to_operator(
+                    conversation.operator_id,
+                    {"type": "message", "conversation_id": conversation.id, "message": message},
+                )
+        return conversation.status
 
     async def on_tick(self) -> None:
         await self._revoke(await self.state.expire_due())

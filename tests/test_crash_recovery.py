@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from gateway.model import Role
 from gateway.settings import load_settings
-from gateway.storage.database import create_engine
+from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.schema import messages
 from gateway.storage.users import UserStore
@@ -93,8 +93,8 @@ async def test_sigkill_loses_and_doubles_nothing(tmp_path: Path) -> None:
     )
     settings = load_settings(config)
     await upgrade_async(settings.database.url)
-    engine = create_engine(settings.database.url)
-    users = UserStore(engine)
+    db = Database(settings.database.url)
+    users = UserStore(db)
     ada = await users.add("ada", "ada-password", Role.OPERATOR)
     token = await users.create_api_token(ada, "test")
 
@@ -140,7 +140,7 @@ async def test_sigkill_loses_and_doubles_nothing(tmp_path: Path) -> None:
         await wait_for(lambda: acked_ids <= set(operator.messages), timeout=30)
         assert len(operator.message_frames) == len(set(operator.message_frames))
 
-        async with engine.connect() as conn:
+        async with db.read() as conn:
             total = (await conn.execute(select(func.count()).select_from(messages))).scalar_one()
             distinct = (
                 await conn.execute(select(func.count(func.distinct(messages.c.text))))
@@ -151,5 +151,5 @@ async def test_sigkill_loses_and_doubles_nothing(tmp_path: Path) -> None:
     finally:
         await http.close()
         gateway.stop()
-        await engine.dispose()
+        await db.dispose()
         await delete_broker_objects(settings.amqp.prefix)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from gateway.keys import ENGINE
+from gateway.keys import DATABASE
 from gateway.storage.schema import messages
 from tests.conftest import RunningGateway
 from tests.support import wait_for
 
 
 async def _count_messages(gateway: RunningGateway) -> int:
-    async with gateway.app[ENGINE].connect() as conn:
+    async with gateway.app[DATABASE].read() as conn:
         return int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
 
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.model import Channel, InboundMessage, OperatorState, Role, utcnow
 from gateway.storage.conversations import ConversationStore
-from gateway.storage.database import create_engine
+from gateway.storage.database import Database
 from gateway.storage.intake import accept_inbound
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.routing_state import RoutingState
@@ -45,7 +44,7 @@ async def _postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     if request.param == "sqlite":
         urls: AsyncIterator[str] | None = None
         url = f"sqlite+aiosqlite:///{tmp_path}/store.sqlite3"
@@ -53,9 +52,9 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         urls = _postgres_url()
         url = await urls.__anext__()
     await upgrade_async(url)
-    engine = create_engine(url)
-    yield engine
-    await engine.dispose()
+    db = Database(url)
+    yield db
+    await db.dispose()
     if urls is not None:
         await urls.aclose()
 
@@ -71,61 +70,58 @@ def _message(
     )
 
 
-async def _count(engine: AsyncEngine, table) -> int:  # type: ignore[no-untyped-def]
-    async with engine.connect() as conn:
+async def _count(db: Database, table) -> int:  # type: ignore[no-untyped-def]
+    async with db.read() as conn:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-async def test_intake_stores_message_and_outbox_once(engine: AsyncEngine) -> None:
-    first = await accept_inbound(engine, _message("hi"), dedupe_key="k1", queue="general")
-    again = await accept_inbound(engine, _message("hi"), dedupe_key="k1", queue="general")
+async def test_intake_stores_message_and_outbox_once(db: Database) -> None:
+    first = await accept_inbound(db, _message("hi"), dedupe_key="k1", queue="general")
+    again = await accept_inbound(db, _message("hi"), dedupe_key="k1", queue="general")
     assert first.created and not again.created
     assert again.message_id == first.message_id
-    assert await _count(engine, messages) == 1
-    assert await _count(engine, outbox) == 1
+    assert await _count(db, messages) == 1
+    assert await _count(db, outbox) == 1
 
 
-async def test_concurrent_duplicates_store_one_message(engine: AsyncEngine) -> None:
+async def test_concurrent_duplicates_store_one_message(db: Database) -> None:
     results = await asyncio.gather(
-        *(
-            accept_inbound(engine, _message("same"), dedupe_key="dup", queue="general")
-            for _ in range(8)
-        )
+        *(accept_inbound(db, _message("same"), dedupe_key="dup", queue="general") for _ in range(8))
     )
     assert len({r.message_id for r in results}) == 1
     assert sum(r.created for r in results) == 1
-    assert await _count(engine, messages) == 1
+    assert await _count(db, messages) == 1
 
 
-async def test_conversation_threading_and_resolution(engine: AsyncEngine) -> None:
-    a = await accept_inbound(engine, _message("one"), dedupe_key="a", queue="general")
-    b = await accept_inbound(engine, _message("two"), dedupe_key="b", queue="general")
+async def test_conversation_threading_and_resolution(db: Database) -> None:
+    a = await accept_inbound(db, _message("one"), dedupe_key="a", queue="general")
+    b = await accept_inbound(db, _message("two"), dedupe_key="b", queue="general")
     other = await accept_inbound(
-        engine, _message("x", sender="v_someone-else-bbbbbbbb"), dedupe_key="c", queue="general"
+        db, _message("x", sender="v_someone-else-bbbbbbbb"), dedupe_key="c", queue="general"
     )
     assert a.conversation_id == b.conversation_id != other.conversation_id
     assert a.customer_id == b.customer_id != other.customer_id
-    store = ConversationStore(engine)
+    store = ConversationStore(db)
     assert await store.resolve(a.conversation_id, None)
     assert not await store.resolve(a.conversation_id, None)
-    c = await accept_inbound(engine, _message("three"), dedupe_key="d", queue="general")
+    c = await accept_inbound(db, _message("three"), dedupe_key="d", queue="general")
     assert c.conversation_id != a.conversation_id and c.customer_id == a.customer_id
     history = await store.messages(a.conversation_id)
     assert [m.text for m in history] == ["one", "two"]
     assert history[0].created_at.tzinfo is not None
 
 
-async def test_offer_accept_decline_are_compare_and_set(engine: AsyncEngine) -> None:
-    users = UserStore(engine)
+async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
+    users = UserStore(db)
     ada = await users.add("ada", "password-ada", Role.OPERATOR)
     grace = await users.add("grace", "password-grace", Role.OPERATOR)
     with pytest.raises(UserExists):
         await users.add("ada", "another-one", Role.OPERATOR)
-    state = RoutingState(engine)
+    state = RoutingState(db)
     for user in (ada, grace):
         await state.connected(user.id, "i1")
         await state.set_state(user.id, OperatorState.AVAILABLE)
-    accepted = await accept_inbound(engine, _message("help"), dedupe_key="h", queue="general")
+    accepted = await accept_inbound(db, _message("help"), dedupe_key="h", queue="general")
     (waiting,) = await state.waiting("general")
     assert waiting.conversation_id == accepted.conversation_id
 
@@ -143,7 +139,7 @@ async def test_offer_accept_decline_are_compare_and_set(engine: AsyncEngine) -> 
     assert offer2 is not None
     won = await asyncio.gather(state.accept(offer2, grace.id), state.accept(offer2, grace.id))
     assert sorted(r.ok for r in won) == [False, True]
-    async with engine.connect() as conn:
+    async with db.read() as conn:
         row = (
             await conn.execute(
                 select(conversations.c.status, conversations.c.operator_id).where(
@@ -156,13 +152,13 @@ async def test_offer_accept_decline_are_compare_and_set(engine: AsyncEngine) -> 
     assert operators[grace.id].active == 1 and operators[ada.id].active == 0
 
 
-async def test_expired_offers_and_stale_operators(engine: AsyncEngine) -> None:
-    users = UserStore(engine)
+async def test_expired_offers_and_stale_operators(db: Database) -> None:
+    users = UserStore(db)
     ada = await users.add("ada", "password-ada", Role.OPERATOR)
-    state = RoutingState(engine)
+    state = RoutingState(db)
     await state.connected(ada.id, "i1")
     await state.set_state(ada.id, OperatorState.AVAILABLE)
-    accepted = await accept_inbound(engine, _message("late"), dedupe_key="l", queue="general")
+    accepted = await accept_inbound(db, _message("late"), dedupe_key="l", queue="general")
     offer_id = await state.create_offer(
         accepted.conversation_id, ada.id, utcnow() - timedelta(seconds=1)
     )
@@ -175,8 +171,8 @@ async def test_expired_offers_and_stale_operators(engine: AsyncEngine) -> None:
     assert await state.state_of(ada.id) == "offline"
 
 
-async def test_sessions_and_tokens(engine: AsyncEngine) -> None:
-    users = UserStore(engine)
+async def test_sessions_and_tokens(db: Database) -> None:
+    users = UserStore(db)
     sam = await users.add("sam", "password-sam", Role.SUPERVISOR, "Sam")
     assert await users.check_password("sam", "wrong") is None
     assert await users.check_password("nobody", "password-sam") is None

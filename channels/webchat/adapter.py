@@ -17,7 +17,7 @@ from channels.webchat.protocol import FrameError, Ping, Resume, SendMessage, par
 from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, verify_token
 from gateway.auth import origin_allowed
 from gateway.http import fail, json_body
-from gateway.keys import CONVERSATIONS, ENGINE, METRICS, RELAY, SETTINGS, WEBCHAT_HUB
+from gateway.keys import CONVERSATIONS, DATABASE, METRICS, RELAY, SETTINGS, WEBCHAT_HUB
 from gateway.logs import REQUEST_ID_HEADER
 from gateway.model import Channel, InboundMessage
 from gateway.ratelimit import TokenBucket
@@ -154,7 +154,7 @@ async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage)
     )
     started = time.perf_counter()
     accepted = await accept_inbound(
-        app[ENGINE],
+        app[DATABASE],
         message,
         dedupe_key=f"webchat:{sock.visitor_id}:{frame.client_id}",
         queue=app[SETTINGS].routing.queue,

@@ -8,13 +8,14 @@ away gets everything on ``resume``.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from gateway.model import MessageStatus
 from gateway.sockets import PushSocket
-from gateway.storage.conversations import ConversationStore, MessageView
+from gateway.storage.conversations import ConversationStore
 
 log = structlog.get_logger()
 
@@ -55,26 +56,32 @@ class WebchatHub:
         sock.conversation_id = conversation_id
         self.attach(sock)
 
-    async def send(self, sock: VisitorSocket, message: MessageView) -> bool:
-        sock.last_sent = max(sock.last_sent, message.id)
-        return await sock.send_message(message.id, {"type": "message", **message.as_json()})
+    async def push(self, sock: VisitorSocket, message: dict[str, Any]) -> bool:
+        message_id = int(message["id"])
+        sock.last_sent = max(sock.last_sent, message_id)
+        return await sock.send_message(message_id, {"type": "message", **message})
 
     async def replay(self, sock: VisitorSocket, after: int) -> None:
         if sock.conversation_id is None:
             return
         for message in await self.conversations.messages(sock.conversation_id, after=after):
-            await self.send(sock, message)
+            await self.push(sock, message.as_json())
 
-    async def deliver(self, conversation_id: int, message_id: int) -> None:
+    async def deliver(
+        self, conversation_id: int, message_id: int, message: dict[str, Any] | None = None
+    ) -> None:
+        """Push a reply to the visitor's sockets on this instance, if any."""
         peers = list(self.by_conversation.get(conversation_id, ()))
         if not peers:
             return
-        message = await self.conversations.message(message_id)
         if message is None:
-            return
+            view = await self.conversations.message(message_id)
+            if view is None:
+                return
+            message = view.as_json()
         delivered = False
         for sock in peers:
-            delivered = await self.send(sock, message) or delivered
+            delivered = await self.push(sock, message) or delivered
         if delivered:
             await self.conversations.mark_status(message_id, MessageStatus.SENT)
 

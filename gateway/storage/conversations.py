@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import ConversationStatus, Direction, MessageStatus, utcnow
+from gateway.storage.database import Database
+from gateway.storage.intake import message_json
 from gateway.storage.schema import (
     conversations,
     customers,
@@ -44,16 +46,15 @@ class MessageView:
     status: str
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "seq": self.id,
-            "conversation_id": self.conversation_id,
-            "direction": self.direction,
-            "author": self.author,
-            "text": self.text,
-            "created_at": self.created_at.isoformat(),
-            "status": self.status,
-        }
+        return message_json(
+            self.id,
+            self.conversation_id,
+            self.direction,
+            self.author,
+            self.text,
+            self.created_at,
+            self.status,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +143,11 @@ def _conversation(row: Any) -> ConversationView:
 
 
 class ConversationStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def get(self, conversation_id: int) -> ConversationView | None:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(_CONVERSATION_QUERY.where(conversations.c.id == conversation_id))
             ).first()
@@ -159,7 +160,7 @@ class ConversationStore:
         )
         if operator_id is not None:
             query = query.where(conversations.c.operator_id == operator_id)
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             rows = (await conn.execute(query.order_by(conversations.c.id))).all()
         return [_conversation(row) for row in rows]
 
@@ -173,7 +174,7 @@ class ConversationStore:
             .order_by(conversations.c.id.desc())
             .limit(1)
         )
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(query)).first()
         return _conversation(row) if row else None
 
@@ -187,12 +188,12 @@ class ConversationStore:
             .order_by(messages.c.id)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
         return [_message(row) for row in rows]
 
     async def message(self, message_id: int) -> MessageView | None:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             return await self._by_id(conn, message_id)
 
     async def add_reply(
@@ -206,7 +207,7 @@ class ConversationStore:
         """Store an operator's reply; (message, created) or None when not theirs to answer."""
         dedupe_key = f"op:{operator_id}:{client_id}"
         try:
-            async with self.engine.begin() as conn:
+            async with self.db.write() as conn:
                 existing = await self._by_dedupe(conn, dedupe_key)
                 if existing is not None:
                     return existing, False
@@ -239,24 +240,28 @@ class ConversationStore:
                         .returning(messages.c.id)
                     )
                 ).scalar_one()
+                view = await self._by_id(conn, message_id)
+                assert view is not None
                 await conn.execute(
                     outbox.insert().values(
                         routing_key=outbound_event(conv.channel),
-                        payload={"conversation_id": conversation_id, "message_id": message_id},
+                        payload={
+                            "conversation_id": conversation_id,
+                            "message_id": message_id,
+                            "message": view.as_json(),
+                        },
                         headers={**(headers or {}), CONVERSATION_ID_HEADER: str(conversation_id)},
                         created_at=now,
                     )
                 )
-                view = await self._by_id(conn, message_id)
-                assert view is not None
                 return view, True
         except IntegrityError:
-            async with self.engine.connect() as conn:
+            async with self.db.read() as conn:
                 again = await self._by_dedupe(conn, dedupe_key)
             return (again, False) if again else None
 
     async def mark_status(self, message_id: int, status: MessageStatus) -> None:
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(
                 update(messages).where(messages.c.id == message_id).values(status=status.value)
             )
@@ -264,7 +269,7 @@ class ConversationStore:
     async def resolve(self, conversation_id: int, operator_id: int | None) -> bool:
         """Close an open conversation; ``operator_id`` None means any owner (supervisor)."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             query = update(conversations).where(
                 conversations.c.id == conversation_id,
                 conversations.c.status != ConversationStatus.CLOSED.value,

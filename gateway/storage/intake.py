@@ -8,11 +8,12 @@ dedupe key turns any retry of the same provider or client message id into a no-o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import (
@@ -22,6 +23,7 @@ from gateway.model import (
     MessageStatus,
     utcnow,
 )
+from gateway.storage.database import Database
 from gateway.storage.schema import conversations, customers, identities, messages, outbox
 
 MESSAGE_EVENT = "conversation.message"
@@ -48,58 +50,55 @@ async def _existing(conn: AsyncConnection, dedupe_key: str) -> Accepted | None:
     return Accepted(row.id, row.conversation_id, row.customer_id, created=False)
 
 
-async def _identity(conn: AsyncConnection, message: InboundMessage) -> tuple[int, int]:
-    """(customer id, identity id) for the sender, created on first contact."""
+async def _thread(
+    conn: AsyncConnection, message: InboundMessage, queue: str
+) -> tuple[int, int, bool]:
+    """(customer id, open conversation id, new?) for the sender, created on first contact."""
+    open_conversation = (
+        select(conversations.c.id)
+        .where(
+            conversations.c.identity_id == identities.c.id,
+            conversations.c.status != ConversationStatus.CLOSED.value,
+        )
+        .order_by(conversations.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     row = (
         await conn.execute(
-            select(identities.c.id, identities.c.customer_id).where(
+            select(
+                identities.c.id, identities.c.customer_id, open_conversation.label("open")
+            ).where(
                 identities.c.channel == message.channel.value,
                 identities.c.address == message.sender,
             )
         )
     ).first()
-    if row is not None:
-        return row.customer_id, row.id
     now = utcnow()
-    customer_id = (
-        await conn.execute(
-            customers.insert()
-            .values(display_name=message.sender_name, created_at=now)
-            .returning(customers.c.id)
-        )
-    ).scalar_one()
-    identity_id = (
-        await conn.execute(
-            identities.insert()
-            .values(
-                customer_id=customer_id,
-                channel=message.channel.value,
-                address=message.sender,
-                created_at=now,
+    if row is not None and row.open is not None:
+        return row.customer_id, row.open, False
+    if row is None:
+        customer_id = (
+            await conn.execute(
+                customers.insert()
+                .values(display_name=message.sender_name, created_at=now)
+                .returning(customers.c.id)
             )
-            .returning(identities.c.id)
-        )
-    ).scalar_one()
-    return customer_id, identity_id
-
-
-async def _open_conversation(
-    conn: AsyncConnection, customer_id: int, identity_id: int, message: InboundMessage, queue: str
-) -> tuple[int, bool]:
-    row = (
-        await conn.execute(
-            select(conversations.c.id)
-            .where(
-                conversations.c.identity_id == identity_id,
-                conversations.c.status != ConversationStatus.CLOSED.value,
+        ).scalar_one()
+        identity_id = (
+            await conn.execute(
+                identities.insert()
+                .values(
+                    customer_id=customer_id,
+                    channel=message.channel.value,
+                    address=message.sender,
+                    created_at=now,
+                )
+                .returning(identities.c.id)
             )
-            .order_by(conversations.c.id.desc())
-            .limit(1)
-        )
-    ).first()
-    if row is not None:
-        return row.id, False
-    now = utcnow()
+        ).scalar_one()
+    else:
+        customer_id, identity_id = row.customer_id, row.id
     conversation_id = (
         await conn.execute(
             conversations.insert()
@@ -116,24 +115,37 @@ async def _open_conversation(
             .returning(conversations.c.id)
         )
     ).scalar_one()
-    return conversation_id, True
+    return customer_id, conversation_id, True
+
+
+def message_json(
+    message_id: int,
+    conversation_id: int,
+    direction: str,
+    author: str,
+    text: str,
+    at: datetime,
+    status: str,
+) -> dict[str, Any]:
+    """A message as every client sees it (docs/protocol.md); carried in events, so that
+    consumers need not read it back."""
+    return {
+        "id": message_id,
+        "seq": message_id,
+        "conversation_id": conversation_id,
+        "direction": direction,
+        "author": author,
+        "text": text,
+        "created_at": at.isoformat(),
+        "status": status,
+    }
 
 
 async def _accept_once(
-    engine: AsyncEngine,
-    message: InboundMessage,
-    dedupe_key: str,
-    queue: str,
-    headers: dict[str, Any],
+    db: Database, message: InboundMessage, dedupe_key: str, queue: str, headers: dict[str, Any]
 ) -> Accepted:
-    async with engine.begin() as conn:
-        existing = await _existing(conn, dedupe_key)
-        if existing is not None:
-            return existing
-        customer_id, identity_id = await _identity(conn, message)
-        conversation_id, new = await _open_conversation(
-            conn, customer_id, identity_id, message, queue
-        )
+    async with db.write() as conn:
+        customer_id, conversation_id, new = await _thread(conn, message, queue)
         now = utcnow()
         message_id = (
             await conn.execute(
@@ -169,6 +181,15 @@ async def _accept_once(
                     "message_id": message_id,
                     "direction": Direction.IN.value,
                     "new_conversation": new,
+                    "message": message_json(
+                        message_id,
+                        conversation_id,
+                        Direction.IN.value,
+                        "customer",
+                        message.text,
+                        now,
+                        MessageStatus.RECEIVED.value,
+                    ),
                 },
                 headers={**headers, CONVERSATION_ID_HEADER: str(conversation_id)},
                 created_at=now,
@@ -178,21 +199,28 @@ async def _accept_once(
 
 
 async def accept_inbound(
-    engine: AsyncEngine,
+    db: Database,
     message: InboundMessage,
     *,
     dedupe_key: str,
     queue: str,
     headers: dict[str, Any] | None = None,
 ) -> Accepted:
-    """Store ``message`` durably (with its outbox row) unless ``dedupe_key`` was seen already."""
+    """Store ``message`` durably (with its outbox row) unless ``dedupe_key`` was seen already.
+
+    A retry is answered from a read-only look-up; the unique dedupe key is what really
+    guarantees one row when two copies race into the write.
+    """
+    async with db.read() as conn:
+        existing = await _existing(conn, dedupe_key)
+    if existing is not None:
+        return existing
     try:
-        return await _accept_once(engine, message, dedupe_key, queue, headers or {})
+        return await _accept_once(db, message, dedupe_key, queue, headers or {})
     except IntegrityError:
         # A concurrent writer stored the same message (or created the same identity) first.
-        existing = None
-        async with engine.connect() as conn:
+        async with db.read() as conn:
             existing = await _existing(conn, dedupe_key)
         if existing is not None:
             return existing
-        return await _accept_once(engine, message, dedupe_key, queue, headers or {})
+        return await _accept_once(db, message, dedupe_key, queue, headers or {})

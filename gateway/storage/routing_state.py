@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import ConversationStatus, OfferStatus, OperatorState, utcnow
+from gateway.storage.database import Database
 from gateway.storage.schema import (
     conversations,
     offers,
@@ -94,13 +95,13 @@ async def _back_to_waiting(
 
 
 class RoutingState:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- what the strategy needs -------------------------------------------------------------
 
     async def waiting(self, queue: str, limit: int = 500) -> list[WaitingContact]:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             rows = (
                 await conn.execute(
                     select(
@@ -162,7 +163,7 @@ class RoutingState:
             .outerjoin(pending, pending.c.operator_id == operator_presence.c.user_id)
             .where(operator_presence.c.state == OperatorState.AVAILABLE.value)
         )
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
         return [
             OperatorSnapshot(r.user_id, capacity, r.assigned + r.pending, r.idle_since)
@@ -175,7 +176,7 @@ class RoutingState:
         self, conversation_id: int, operator_id: int, expires_at: datetime
     ) -> int | None:
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             taken = await conn.execute(
                 update(conversations)
                 .where(
@@ -208,7 +209,7 @@ class RoutingState:
         return int(offer_id)
 
     async def offer(self, offer_id: int) -> OfferView | None:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(select(offers).where(offers.c.id == offer_id))).first()
         return (
             OfferView(row.id, row.conversation_id, row.operator_id, row.status, row.expires_at)
@@ -217,7 +218,7 @@ class RoutingState:
         )
 
     async def pending_offers(self, operator_id: int) -> list[OfferView]:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             rows = (
                 await conn.execute(
                     select(offers).where(
@@ -232,7 +233,7 @@ class RoutingState:
 
     async def accept(self, offer_id: int, operator_id: int) -> AcceptResult:
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             row = (await conn.execute(select(offers).where(offers.c.id == offer_id))).first()
             if row is None or row.operator_id != operator_id:
                 return AcceptResult(False, "not_found")
@@ -261,7 +262,7 @@ class RoutingState:
 
     async def decline(self, offer_id: int, operator_id: int) -> int | None:
         """Refuse an offer; the conversation id, or None if it was not pending for them."""
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             row = (
                 await conn.execute(
                     select(offers.c.conversation_id).where(
@@ -297,7 +298,7 @@ class RoutingState:
         self, condition: Any, status: OfferStatus, reason: str
     ) -> list[OfferView]:
         closed: list[OfferView] = []
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             rows = (await conn.execute(select(offers).where(condition))).all()
             for r in rows:
                 if await _back_to_waiting(conn, r.id, r.conversation_id, status, reason):
@@ -316,7 +317,7 @@ class RoutingState:
     async def connected(self, user_id: int, instance_id: str) -> str:
         """An operator's socket opened on ``instance_id``; their state ('away' after offline)."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             row = (
                 await conn.execute(
                     select(operator_presence).where(operator_presence.c.user_id == user_id)
@@ -351,7 +352,7 @@ class RoutingState:
 
     async def set_state(self, user_id: int, state: OperatorState) -> None:
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             values: dict[str, Any] = {"state": state.value, "state_since": now, "last_seen_at": now}
             if state == OperatorState.AVAILABLE:
                 values["idle_since"] = now
@@ -365,7 +366,7 @@ class RoutingState:
     async def disconnected(self, user_id: int, instance_id: str) -> bool:
         """The operator's last socket on ``instance_id`` closed: offline, unless they have
         meanwhile connected to another instance. True when they went offline."""
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             gone = await conn.execute(
                 update(operator_presence)
                 .where(
@@ -381,7 +382,7 @@ class RoutingState:
     async def touch(self, user_ids: list[int], instance_id: str) -> None:
         if not user_ids:
             return
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(
                 update(operator_presence)
                 .where(operator_presence.c.user_id.in_(user_ids))
@@ -390,7 +391,7 @@ class RoutingState:
 
     async def mark_stale_offline(self, seen_before: datetime) -> list[int]:
         """Operators whose instance stopped reporting them (it crashed): set them offline."""
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             rows = (
                 await conn.execute(
                     select(operator_presence.c.user_id).where(
@@ -409,7 +410,7 @@ class RoutingState:
         return ids
 
     async def state_of(self, user_id: int) -> str:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(
                     select(operator_presence.c.state).where(operator_presence.c.user_id == user_id)

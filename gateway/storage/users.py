@@ -15,9 +15,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.model import Role, utcnow
+from gateway.storage.database import Database
 from gateway.storage.schema import api_tokens, sessions, users
 
 _hasher = PasswordHasher()
@@ -57,13 +57,13 @@ def token_hash(token: str) -> str:
 
 
 class UserStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def add(self, username: str, password: str, role: Role, display_name: str = "") -> User:
         now = utcnow()
         try:
-            async with self.engine.begin() as conn:
+            async with self.db.write() as conn:
                 user_id = (
                     await conn.execute(
                         users.insert()
@@ -83,12 +83,12 @@ class UserStore:
         return User(user_id, username, display_name or username, role)
 
     async def list(self) -> list[User]:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             rows = (await conn.execute(select(users).order_by(users.c.id))).all()
         return [User(r.id, r.username, r.display_name, Role(r.role)) for r in rows]
 
     async def get(self, user_id: int) -> User | None:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(
                     select(users).where(users.c.id == user_id, users.c.disabled.is_(False))
@@ -97,7 +97,7 @@ class UserStore:
         return User(row.id, row.username, row.display_name, Role(row.role)) if row else None
 
     async def check_password(self, username: str, password: str) -> User | None:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(
                     select(users).where(users.c.username == username, users.c.disabled.is_(False))
@@ -114,7 +114,7 @@ class UserStore:
     async def create_session(self, user: User, lifetime: timedelta) -> Session:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(
                 sessions.insert().values(
                     token_hash=token_hash(token),
@@ -127,7 +127,7 @@ class UserStore:
         return Session(token, csrf, user)
 
     async def session(self, token: str) -> Session | None:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(
                     select(sessions.c.csrf_token, sessions.c.expires_at, users)
@@ -142,12 +142,12 @@ class UserStore:
         )
 
     async def end_session(self, token: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash(token)))
 
     async def create_api_token(self, user: User, name: str) -> str:
         token = "cgt_" + secrets.token_urlsafe(32)
-        async with self.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(
                 api_tokens.insert().values(
                     token_hash=token_hash(token), user_id=user.id, name=name, created_at=utcnow()
@@ -156,7 +156,7 @@ class UserStore:
         return token
 
     async def user_for_api_token(self, token: str) -> User | None:
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(
                     select(users)

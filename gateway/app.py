@@ -30,6 +30,7 @@ from gateway.keys import (
     CONVERSATIONS,
     DATABASE,
     INSTANCE_ID,
+    INTAKE,
     METRICS,
     OPERATOR_HUB,
     RELAY,
@@ -45,6 +46,7 @@ from gateway.outbox import OutboxRelay
 from gateway.settings import Settings, mask_url
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
+from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import UserExists, UserStore
@@ -64,6 +66,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         settings.url, pool_size=settings.pool_size, sqlite_synchronous=settings.sqlite_synchronous
     )
     app[DATABASE] = db
+    app[INTAKE] = IntakeWriter(db)
     app[USERS] = UserStore(db)
     app[CONVERSATIONS] = ConversationStore(db)
     app[ROUTING_STATE] = RoutingState(db)
@@ -111,6 +114,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await delivery.start()
     await router.start()
     tasks = [
+        asyncio.create_task(app[INTAKE].run(), name="intake-writer"),
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(router.run_assignments(), name="router-assignments"),
         asyncio.create_task(

@@ -12,6 +12,7 @@ from gateway.outbox import OutboxRelay
 from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
+from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import UserStore
 from routing.service import Router
@@ -20,6 +21,7 @@ SETTINGS = web.AppKey("settings", Settings)
 INSTANCE_ID = web.AppKey("instance_id", str)
 METRICS = web.AppKey("metrics", Metrics)
 DATABASE = web.AppKey("database", Database)
+INTAKE = web.AppKey("intake", IntakeWriter)
 USERS = web.AppKey("users", UserStore)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 ROUTING_STATE = web.AppKey("routing_state", RoutingState)

@@ -186,3 +186,40 @@ async def test_sessions_and_tokens(db: Database) -> None:
     token = await users.create_api_token(sam, "ci")
     assert await users.user_for_api_token(token) == sam
     assert await users.user_for_api_token(token + "x") is None
+
+
+async def test_group_intake_batches_and_dedupes(db: Database) -> None:
+    from gateway.storage.group_intake import IntakeWriter
+
+    writer = IntakeWriter(db)
+    runner = asyncio.create_task(writer.run())
+    try:
+        first = await writer.accept(_message("before"), dedupe_key="old", queue="general")
+        senders = [f"v_batch-sender-{n:04d}-aaaa" for n in range(5)]
+        results = await asyncio.gather(
+            *(
+                writer.accept(
+                    _message(f"{s} {i}", sender=s), dedupe_key=f"{s}:{i}", queue="general"
+                )
+                for s in senders
+                for i in range(3)
+            ),
+            writer.accept(_message("again"), dedupe_key="old", queue="general"),
+            writer.accept(_message("twin"), dedupe_key="twin", queue="general"),
+            writer.accept(_message("twin"), dedupe_key="twin", queue="general"),
+        )
+    finally:
+        runner.cancel()
+    *fresh, again, twin1, twin2 = results
+    assert all(r.created for r in fresh) and len({r.message_id for r in fresh}) == 15
+    assert not again.created and again.message_id == first.message_id
+    assert twin1.message_id == twin2.message_id and [twin1.created, twin2.created] == [True, False]
+    # One conversation per sender, shared by all of that sender's messages.
+    by_sender: dict[int, set[int]] = {}
+    for r in fresh:
+        by_sender.setdefault(r.customer_id, set()).add(r.conversation_id)
+    assert len(by_sender) == 5 and all(len(c) == 1 for c in by_sender.values())
+    assert await _count(db, messages) == 1 + 15 + 1
+    assert await _count(db, outbox) == 1 + 15 + 1
+    history = await ConversationStore(db).messages(fresh[0].conversation_id)
+    assert [m.text for m in history] == [f"{senders[0]} {i}" for i in range(3)]

@@ -17,11 +17,10 @@ from channels.webchat.protocol import FrameError, Ping, Resume, SendMessage, par
 from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, verify_token
 from gateway.auth import origin_allowed
 from gateway.http import fail, json_body
-from gateway.keys import CONVERSATIONS, DATABASE, METRICS, RELAY, SETTINGS, WEBCHAT_HUB
+from gateway.keys import CONVERSATIONS, INTAKE, METRICS, RELAY, SETTINGS, WEBCHAT_HUB
 from gateway.logs import REQUEST_ID_HEADER
 from gateway.model import Channel, InboundMessage
 from gateway.ratelimit import TokenBucket
-from gateway.storage.intake import accept_inbound
 
 log = structlog.get_logger()
 
@@ -153,8 +152,7 @@ async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage)
         },
     )
     started = time.perf_counter()
-    accepted = await accept_inbound(
-        app[DATABASE],
+    accepted = await app[INTAKE].accept(
         message,
         dedupe_key=f"webchat:{sock.visitor_id}:{frame.client_id}",
         queue=app[SETTINGS].routing.queue,

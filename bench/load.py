@@ -45,6 +45,7 @@ class Stats:
     sent_at: dict[str, float] = field(default_factory=dict)
     ack: list[float] = field(default_factory=list)
     to_operator: list[float] = field(default_factory=list)
+    routed: list[float] = field(default_factory=list)
     reply_at: dict[str, float] = field(default_factory=dict)
     to_customer: list[float] = field(default_factory=list)
     delivered: int = 0
@@ -108,6 +109,7 @@ async def _operator(
         elif kind == "assigned":
             conv = frame["conversation"]
             messages = [(conv["id"], m) for m in conv["messages"]]
+        live = kind == "message"
         for conversation_id, message in messages:
             if message["direction"] != "in" or message["id"] in seen:
                 continue
@@ -115,7 +117,7 @@ async def _operator(
             client_id = message["text"].split(" ", 1)[0]
             sent = stats.sent_at.get(client_id)
             if sent is not None:
-                stats.to_operator.append(time.perf_counter() - sent)
+                (stats.to_operator if live else stats.routed).append(time.perf_counter() - sent)
                 stats.delivered += 1
             reply_id = "r" + client_id
             stats.reply_at[reply_id] = time.perf_counter()
@@ -259,7 +261,8 @@ async def run(
         "errors": stats.errors,
         "latency": [
             _summary("customer send -> stored ack", stats.ack),
-            _summary("customer send -> operator receipt", stats.to_operator),
+            _summary("send -> operator, new contact (routed)", stats.routed),
+            _summary("send -> operator, assigned conversation", stats.to_operator),
             _summary("operator reply -> customer receipt", stats.to_customer),
         ],
     }

@@ -16,32 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.logs import CONVERSATION_ID_HEADER
-from gateway.model import ConversationStatus, Direction, InboundMessage, MessageStatus, utcnow
+from gateway.model import InboundMessage
 from gateway.storage.database import Database
-from gateway.storage.intake import MESSAGE_EVENT, Accepted, accept_inbound, message_json
-from gateway.storage.schema import conversations, customers, identities, messages, outbox
+from gateway.storage.intake import Accepted, IntakeItem, accept_inbound, write_batch
 
 log = structlog.get_logger()
 
 
-@dataclass
+@dataclass(eq=False)
 class _Request:
-    message: InboundMessage
-    dedupe_key: str
-    queue: str
-    headers: dict[str, Any]
+    item: IntakeItem
     done: asyncio.Future[Accepted] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-
-    @property
-    def sender(self) -> tuple[str, str]:
-        return (self.message.channel.value, self.message.sender)
 
 
 class IntakeWriter:
@@ -60,7 +49,7 @@ class IntakeWriter:
         headers: dict[str, Any] | None = None,
     ) -> Accepted:
         """Store ``message`` with the next batch; returns once that batch has committed."""
-        request = _Request(message, dedupe_key, queue, headers or {})
+        request = _Request(IntakeItem(message, dedupe_key, queue, headers or {}))
         self._pending.append(request)
         self._wake.set()
         return await request.done
@@ -79,7 +68,7 @@ class IntakeWriter:
     async def _store(self, batch: list[_Request]) -> None:
         try:
             async with self.db.write() as conn:
-                results = await _write_batch(conn, batch)
+                results = await write_batch(conn, [r.item for r in batch])
         except IntegrityError:
             log.info("intake.batch.conflict", size=len(batch))
             await self._one_by_one(batch)
@@ -96,12 +85,13 @@ class IntakeWriter:
     async def _one_by_one(self, batch: list[_Request]) -> None:
         for request in batch:
             try:
+                item = request.item
                 result = await accept_inbound(
                     self.db,
-                    request.message,
-                    dedupe_key=request.dedupe_key,
-                    queue=request.queue,
-                    headers=request.headers,
+                    item.message,
+                    dedupe_key=item.dedupe_key,
+                    queue=item.queue,
+                    headers=item.headers,
                 )
             except Exception as exc:
                 if not request.done.done():
@@ -109,205 +99,3 @@ class IntakeWriter:
                 continue
             if not request.done.done():
                 request.done.set_result(result)
-
-
-async def _write_batch(conn: AsyncConnection, batch: list[_Request]) -> list[Accepted]:
-    now = utcnow()
-    keys = list({r.dedupe_key for r in batch})
-    known: dict[str, Accepted] = {
-        row.dedupe_key: Accepted(row.id, row.conversation_id, row.customer_id, created=False)
-        for row in await conn.execute(
-            select(
-                messages.c.dedupe_key,
-                messages.c.id,
-                messages.c.conversation_id,
-                conversations.c.customer_id,
-            )
-            .join(conversations, conversations.c.id == messages.c.conversation_id)
-            .where(messages.c.dedupe_key.in_(keys))
-        )
-    }
-    fresh: list[_Request] = []
-    fresh_ids: set[int] = set()
-    claimed: set[str] = set()
-    for request in batch:
-        if request.dedupe_key not in known and request.dedupe_key not in claimed:
-            claimed.add(request.dedupe_key)
-            fresh.append(request)
-            fresh_ids.add(id(request))
-    threads = await _threads(conn, fresh, now)
-
-    if fresh:
-        ids = (
-            (
-                await conn.execute(
-                    messages.insert().returning(messages.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "conversation_id": threads[r.sender][1],
-                            "direction": Direction.IN.value,
-                            "channel": r.message.channel.value,
-                            "dedupe_key": r.dedupe_key,
-                            "author_user_id": None,
-                            "text": r.message.text,
-                            "attachments": [
-                                {
-                                    "url": a.url,
-                                    "content_type": a.content_type,
-                                    "filename": a.filename,
-                                    "size": a.size,
-                                }
-                                for a in r.message.attachments
-                            ],
-                            "raw": dict(r.message.raw),
-                            "status": MessageStatus.RECEIVED.value,
-                            "received_at": r.message.received_at,
-                            "created_at": now,
-                        }
-                        for r in fresh
-                    ],
-                )
-            )
-            .scalars()
-            .all()
-        )
-        rows = []
-        for request, message_id in zip(fresh, ids, strict=True):
-            customer_id, conversation_id, new = threads[request.sender]
-            known[request.dedupe_key] = Accepted(
-                message_id, conversation_id, customer_id, created=True
-            )
-            rows.append(
-                {
-                    "routing_key": MESSAGE_EVENT,
-                    "payload": {
-                        "conversation_id": conversation_id,
-                        "message_id": message_id,
-                        "direction": Direction.IN.value,
-                        "new_conversation": new,
-                        "message": message_json(
-                            message_id,
-                            conversation_id,
-                            Direction.IN.value,
-                            "customer",
-                            request.message.text,
-                            now,
-                            MessageStatus.RECEIVED.value,
-                        ),
-                    },
-                    "headers": {**request.headers, CONVERSATION_ID_HEADER: str(conversation_id)},
-                    "created_at": now,
-                }
-            )
-        await conn.execute(outbox.insert(), rows)
-    results = []
-    for request in batch:
-        result = known[request.dedupe_key]
-        # A second copy inside the same batch is a duplicate of the first.
-        if result.created and id(request) not in fresh_ids:
-            result = Accepted(result.message_id, result.conversation_id, result.customer_id, False)
-        results.append(result)
-    return results
-
-
-async def _threads(
-    conn: AsyncConnection, fresh: list[_Request], now: Any
-) -> dict[tuple[str, str], tuple[int, int, bool]]:
-    """(customer id, open conversation id, new?) per sender, creating what is missing."""
-    senders = list({r.sender: r for r in fresh}.values())
-    if not senders:
-        return {}
-    open_conversation = (
-        select(conversations.c.id)
-        .where(
-            conversations.c.identity_id == identities.c.id,
-            conversations.c.status != ConversationStatus.CLOSED.value,
-        )
-        .order_by(conversations.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    found = {
-        (row.channel, row.address): row
-        for row in await conn.execute(
-            select(
-                identities.c.channel,
-                identities.c.address,
-                identities.c.id,
-                identities.c.customer_id,
-                open_conversation.label("open"),
-            ).where(
-                tuple_(identities.c.channel, identities.c.address).in_([r.sender for r in senders])
-            )
-        )
-    }
-    threads: dict[tuple[str, str], tuple[int, int, bool]] = {}
-    unknown = [r for r in senders if r.sender not in found]
-    identity_of: dict[tuple[str, str], tuple[int, int]] = {
-        key: (row.customer_id, row.id) for key, row in found.items()
-    }
-    if unknown:
-        customer_ids = (
-            (
-                await conn.execute(
-                    customers.insert().returning(customers.c.id, sort_by_parameter_order=True),
-                    [{"display_name": r.message.sender_name, "created_at": now} for r in unknown],
-                )
-            )
-            .scalars()
-            .all()
-        )
-        identity_ids = (
-            (
-                await conn.execute(
-                    identities.insert().returning(identities.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "customer_id": c,
-                            "channel": r.sender[0],
-                            "address": r.sender[1],
-                            "created_at": now,
-                        }
-                        for r, c in zip(unknown, customer_ids, strict=True)
-                    ],
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for r, c, i in zip(unknown, customer_ids, identity_ids, strict=True):
-            identity_of[r.sender] = (c, i)
-    for key, row in found.items():
-        if row.open is not None:
-            threads[key] = (row.customer_id, row.open, False)
-    opening = [r for r in senders if r.sender not in threads]
-    if opening:
-        conversation_ids = (
-            (
-                await conn.execute(
-                    conversations.insert().returning(
-                        conversations.c.id, sort_by_parameter_order=True
-                    ),
-                    [
-                        {
-                            "customer_id": identity_of[r.sender][0],
-                            "identity_id": identity_of[r.sender][1],
-                            "channel": r.sender[0],
-                            "status": ConversationStatus.WAITING.value,
-                            "queue": r.queue,
-                            "priority": 0,
-                            "operator_id": None,
-                            "waiting_since": now,
-                            "created_at": now,
-                            "closed_at": None,
-                        }
-                        for r in opening
-                    ],
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for r, conversation_id in zip(opening, conversation_ids, strict=True):
-            threads[r.sender] = (identity_of[r.sender][0], conversation_id, True)
-    return threads

@@ -7,11 +7,11 @@ dedupe key turns any retry of the same provider or client message id into a no-o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,85 +37,16 @@ class Accepted:
     created: bool
 
 
-async def _existing(conn: AsyncConnection, dedupe_key: str) -> Accepted | None:
-    row = (
-        await conn.execute(
-            select(messages.c.id, messages.c.conversation_id, conversations.c.customer_id)
-            .join(conversations, conversations.c.id == messages.c.conversation_id)
-            .where(messages.c.dedupe_key == dedupe_key)
-        )
-    ).first()
-    if row is None:
-        return None
-    return Accepted(row.id, row.conversation_id, row.customer_id, created=False)
+@dataclass(eq=False, slots=True)
+class IntakeItem:
+    message: InboundMessage
+    dedupe_key: str
+    queue: str
+    headers: dict[str, Any] = field(default_factory=dict)
 
-
-async def _thread(
-    conn: AsyncConnection, message: InboundMessage, queue: str
-) -> tuple[int, int, bool]:
-    """(customer id, open conversation id, new?) for the sender, created on first contact."""
-    open_conversation = (
-        select(conversations.c.id)
-        .where(
-            conversations.c.identity_id == identities.c.id,
-            conversations.c.status != ConversationStatus.CLOSED.value,
-        )
-        .order_by(conversations.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    row = (
-        await conn.execute(
-            select(
-                identities.c.id, identities.c.customer_id, open_conversation.label("open")
-            ).where(
-                identities.c.channel == message.channel.value,
-                identities.c.address == message.sender,
-            )
-        )
-    ).first()
-    now = utcnow()
-    if row is not None and row.open is not None:
-        return row.customer_id, row.open, False
-    if row is None:
-        customer_id = (
-            await conn.execute(
-                customers.insert()
-                .values(display_name=message.sender_name, created_at=now)
-                .returning(customers.c.id)
-            )
-        ).scalar_one()
-        identity_id = (
-            await conn.execute(
-                identities.insert()
-                .values(
-                    customer_id=customer_id,
-                    channel=message.channel.value,
-                    address=message.sender,
-                    created_at=now,
-                )
-                .returning(identities.c.id)
-            )
-        ).scalar_one()
-    else:
-        customer_id, identity_id = row.customer_id, row.id
-    conversation_id = (
-        await conn.execute(
-            conversations.insert()
-            .values(
-                customer_id=customer_id,
-                identity_id=identity_id,
-                channel=message.channel.value,
-                status=ConversationStatus.WAITING.value,
-                queue=queue,
-                priority=0,
-                waiting_since=now,
-                created_at=now,
-            )
-            .returning(conversations.c.id)
-        )
-    ).scalar_one()
-    return customer_id, conversation_id, True
+    @property
+    def sender(self) -> tuple[str, str]:
+        return (self.message.channel.value, self.message.sender)
 
 
 def message_json(
@@ -141,63 +72,6 @@ def message_json(
     }
 
 
-async def _accept_once(
-    db: Database, message: InboundMessage, dedupe_key: str, queue: str, headers: dict[str, Any]
-) -> Accepted:
-    async with db.write() as conn:
-        customer_id, conversation_id, new = await _thread(conn, message, queue)
-        now = utcnow()
-        message_id = (
-            await conn.execute(
-                messages.insert()
-                .values(
-                    conversation_id=conversation_id,
-                    direction=Direction.IN.value,
-                    channel=message.channel.value,
-                    dedupe_key=dedupe_key,
-                    text=message.text,
-                    attachments=[
-                        {
-                            "url": a.url,
-                            "content_type": a.content_type,
-                            "filename": a.filename,
-                            "size": a.size,
-                        }
-                        for a in message.attachments
-                    ],
-                    raw=dict(message.raw),
-                    status=MessageStatus.RECEIVED.value,
-                    received_at=message.received_at,
-                    created_at=now,
-                )
-                .returning(messages.c.id)
-            )
-        ).scalar_one()
-        await conn.execute(
-            outbox.insert().values(
-                routing_key=MESSAGE_EVENT,
-                payload={
-                    "conversation_id": conversation_id,
-                    "message_id": message_id,
-                    "direction": Direction.IN.value,
-                    "new_conversation": new,
-                    "message": message_json(
-                        message_id,
-                        conversation_id,
-                        Direction.IN.value,
-                        "customer",
-                        message.text,
-                        now,
-                        MessageStatus.RECEIVED.value,
-                    ),
-                },
-                headers={**headers, CONVERSATION_ID_HEADER: str(conversation_id)},
-                created_at=now,
-            )
-        )
-        return Accepted(message_id, conversation_id, customer_id, created=True)
-
-
 async def accept_inbound(
     db: Database,
     message: InboundMessage,
@@ -206,21 +80,222 @@ async def accept_inbound(
     queue: str,
     headers: dict[str, Any] | None = None,
 ) -> Accepted:
-    """Store ``message`` durably (with its outbox row) unless ``dedupe_key`` was seen already.
+    """Store one message durably (with its outbox row) unless ``dedupe_key`` was seen already.
 
-    A retry is answered from a read-only look-up; the unique dedupe key is what really
-    guarantees one row when two copies race into the write.
+    The unique dedupe key is what guarantees one row when two copies race into the write; the
+    loser of such a race finds the winner's row on its second try.
     """
-    async with db.read() as conn:
-        existing = await _existing(conn, dedupe_key)
-    if existing is not None:
-        return existing
-    try:
-        return await _accept_once(db, message, dedupe_key, queue, headers or {})
-    except IntegrityError:
-        # A concurrent writer stored the same message (or created the same identity) first.
-        async with db.read() as conn:
-            existing = await _existing(conn, dedupe_key)
-        if existing is not None:
-            return existing
-        return await _accept_once(db, message, dedupe_key, queue, headers or {})
+    item = IntakeItem(message, dedupe_key, queue, headers or {})
+    for attempt in (1, 2):
+        try:
+            async with db.write() as conn:
+                (result,) = await write_batch(conn, [item])
+            return result
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def write_batch(conn: AsyncConnection, batch: list[IntakeItem]) -> list[Accepted]:
+    """Store a batch of inbound messages in the caller's transaction; one result per item,
+    in order (``created`` False for a duplicate, also of an earlier item in the same batch)."""
+    now = utcnow()
+    keys = list({r.dedupe_key for r in batch})
+    known: dict[str, Accepted] = {
+        row.dedupe_key: Accepted(row.id, row.conversation_id, row.customer_id, created=False)
+        for row in await conn.execute(
+            select(
+                messages.c.dedupe_key,
+                messages.c.id,
+                messages.c.conversation_id,
+                conversations.c.customer_id,
+            )
+            .join(conversations, conversations.c.id == messages.c.conversation_id)
+            .where(messages.c.dedupe_key.in_(keys))
+        )
+    }
+    fresh: list[IntakeItem] = []
+    fresh_ids: set[int] = set()
+    claimed: set[str] = set()
+    for request in batch:
+        if request.dedupe_key not in known and request.dedupe_key not in claimed:
+            claimed.add(request.dedupe_key)
+            fresh.append(request)
+            fresh_ids.add(id(request))
+    threads = await _threads(conn, fresh, now)
+
+    if fresh:
+        ids = (
+            (
+                await conn.execute(
+                    messages.insert().returning(messages.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "conversation_id": threads[r.sender][1],
+                            "direction": Direction.IN.value,
+                            "channel": r.message.channel.value,
+                            "dedupe_key": r.dedupe_key,
+                            "author_user_id": None,
+                            "text": r.message.text,
+                            "attachments": [
+                                {
+                                    "url": a.url,
+                                    "content_type": a.content_type,
+                                    "filename": a.filename,
+                                    "size": a.size,
+                                }
+                                for a in r.message.attachments
+                            ],
+                            "raw": dict(r.message.raw),
+                            "status": MessageStatus.RECEIVED.value,
+                            "received_at": r.message.received_at,
+                            "created_at": now,
+                        }
+                        for r in fresh
+                    ],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        rows = []
+        for request, message_id in zip(fresh, ids, strict=True):
+            customer_id, conversation_id, new = threads[request.sender]
+            known[request.dedupe_key] = Accepted(
+                message_id, conversation_id, customer_id, created=True
+            )
+            rows.append(
+                {
+                    "routing_key": MESSAGE_EVENT,
+                    "payload": {
+                        "conversation_id": conversation_id,
+                        "message_id": message_id,
+                        "direction": Direction.IN.value,
+                        "new_conversation": new,
+                        "message": message_json(
+                            message_id,
+                            conversation_id,
+                            Direction.IN.value,
+                            "customer",
+                            request.message.text,
+                            now,
+                            MessageStatus.RECEIVED.value,
+                        ),
+                    },
+                    "headers": {**request.headers, CONVERSATION_ID_HEADER: str(conversation_id)},
+                    "created_at": now,
+                }
+            )
+        await conn.execute(outbox.insert(), rows)
+    results = []
+    for request in batch:
+        result = known[request.dedupe_key]
+        # A second copy inside the same batch is a duplicate of the first.
+        if result.created and id(request) not in fresh_ids:
+            result = Accepted(result.message_id, result.conversation_id, result.customer_id, False)
+        results.append(result)
+    return results
+
+
+async def _threads(
+    conn: AsyncConnection, fresh: list[IntakeItem], now: Any
+) -> dict[tuple[str, str], tuple[int, int, bool]]:
+    """(customer id, open conversation id, new?) per sender, creating what is missing."""
+    senders = list({r.sender: r for r in fresh}.values())
+    if not senders:
+        return {}
+    open_conversation = (
+        select(conversations.c.id)
+        .where(
+            conversations.c.identity_id == identities.c.id,
+            conversations.c.status != ConversationStatus.CLOSED.value,
+        )
+        .order_by(conversations.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = {
+        (row.channel, row.address): row
+        for row in await conn.execute(
+            select(
+                identities.c.channel,
+                identities.c.address,
+                identities.c.id,
+                identities.c.customer_id,
+                open_conversation.label("open"),
+            ).where(
+                tuple_(identities.c.channel, identities.c.address).in_([r.sender for r in senders])
+            )
+        )
+    }
+    threads: dict[tuple[str, str], tuple[int, int, bool]] = {}
+    unknown = [r for r in senders if r.sender not in found]
+    identity_of: dict[tuple[str, str], tuple[int, int]] = {
+        key: (row.customer_id, row.id) for key, row in found.items()
+    }
+    if unknown:
+        customer_ids = (
+            (
+                await conn.execute(
+                    customers.insert().returning(customers.c.id, sort_by_parameter_order=True),
+                    [{"display_name": r.message.sender_name, "created_at": now} for r in unknown],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        identity_ids = (
+            (
+                await conn.execute(
+                    identities.insert().returning(identities.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "customer_id": c,
+                            "channel": r.sender[0],
+                            "address": r.sender[1],
+                            "created_at": now,
+                        }
+                        for r, c in zip(unknown, customer_ids, strict=True)
+                    ],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for r, c, i in zip(unknown, customer_ids, identity_ids, strict=True):
+            identity_of[r.sender] = (c, i)
+    for key, row in found.items():
+        if row.open is not None:
+            threads[key] = (row.customer_id, row.open, False)
+    opening = [r for r in senders if r.sender not in threads]
+    if opening:
+        conversation_ids = (
+            (
+                await conn.execute(
+                    conversations.insert().returning(
+                        conversations.c.id, sort_by_parameter_order=True
+                    ),
+                    [
+                        {
+                            "customer_id": identity_of[r.sender][0],
+                            "identity_id": identity_of[r.sender][1],
+                            "channel": r.sender[0],
+                            "status": ConversationStatus.WAITING.value,
+                            "queue": r.queue,
+                            "priority": 0,
+                            "operator_id": None,
+                            "waiting_since": now,
+                            "created_at": now,
+                            "closed_at": None,
+                        }
+                        for r in opening
+                    ],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for r, conversation_id in zip(opening, conversation_ids, strict=True):
+            threads[r.sender] = (identity_of[r.sender][0], conversation_id, True)
+    return threads

@@ -19,7 +19,8 @@ from channels.webchat.hub import WebchatHub
 from gateway.broker import Broker, BrokerUnavailable
 from gateway.console.hub import OperatorHub
 from gateway.logs import ids_from_headers
-from gateway.storage.conversations import outbound_event
+from gateway.model import MessageStatus
+from gateway.storage.conversations import CLOSED_EVENT, outbound_event
 from gateway.storage.routing_state import RoutingState
 from routing.service import TICK_EVENT
 
@@ -43,6 +44,7 @@ class InstanceDelivery:
             auto_delete=True,
         )
         await queue.bind(self.broker.names.events, outbound_event("webchat"))
+        await queue.bind(self.broker.names.events, CLOSED_EVENT)
         self.operators.delivery_queue = queue
         self.consumer_tag = await queue.consume(self._on_message)
         self.broker.on_reconnect(self._resync)
@@ -63,11 +65,23 @@ class InstanceDelivery:
                     operator_id = int((message.routing_key or "op.0").split(".", 1)[1])
                     await self.operators.push(operator_id, payload)
                 elif message.routing_key == outbound_event("webchat"):
-                    await self.webchat.deliver(
+                    delivered = await self.webchat.deliver(
                         int(payload["conversation_id"]),
                         int(payload["message_id"]),
                         payload.get("message"),
                     )
+                    if delivered and payload.get("operator_id"):
+                        await self.broker.publish_to_operator(
+                            int(payload["operator_id"]),
+                            {
+                                "type": "message_status",
+                                "conversation_id": int(payload["conversation_id"]),
+                                "message_id": int(payload["message_id"]),
+                                "status": MessageStatus.SENT.value,
+                            },
+                        )
+                elif message.routing_key == CLOSED_EVENT:
+                    await self.webchat.closed(int(payload["conversation_id"]))
             except Exception:
                 log.exception("delivery.push.failed", key=message.routing_key)
             try:

@@ -18,7 +18,7 @@ from gateway.model import Role
 from gateway.settings import Settings
 from tests.support import Customer, Operator, delete_broker_objects, make_settings
 
-configure_logging("warning", "console")
+configure_logging(__import__("os").environ.get("CG_TEST_LOG_LEVEL", "warning"), "console")
 
 
 @dataclass

@@ -111,6 +111,9 @@ async def test_customer_chats_and_operator_answers(
 
     reply = customer.locator('[data-testid="cg-message"][data-direction="out"]')
     await expect(reply).to_contain_text("Let me check <script>alert(1)</script>")
+    # The operator sees that the reply reached the customer.
+    answered = operator.get_by_test_id("message").filter(has_text="Let me check")
+    await expect(answered).to_have_attribute("data-status", "sent")
     await _shot(customer, "05-widget-reply")
 
     # The customer writes more; the operator sees it live.
@@ -129,3 +132,5 @@ async def test_customer_chats_and_operator_answers(
     await operator.get_by_test_id("resolve").click()
     await expect(operator.get_by_test_id("conversation")).to_have_count(0)
     await _shot(operator, "07-console-resolved")
+    await expect(customer.get_by_test_id("cg-status")).to_contain_text("closed")
+    await _shot(customer, "08-widget-closed")

@@ -38,3 +38,42 @@ async def test_customer_to_operator_and_reply_back(gateway: RunningGateway) -> N
 
     await customer.close()
     await ada.close()
+
+
+async def test_reply_status_and_closing_reach_both_sides(gateway: RunningGateway) -> None:
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    customer = await gateway.customer()
+    await customer.say("status please")
+    await wait_for(lambda: ada.messages)
+    conversation_id = next(iter(ada.offers.values()))["conversation_id"]
+    reply = await ada.act(
+        {
+            "type": "reply",
+            "conversation_id": conversation_id,
+            "client_id": "reply-0002",
+            "text": "ok",
+        }
+    )
+    assert reply["message"]["status"] == "queued"
+    status = await wait_for(
+        lambda: next((f for f in ada.frames if f["type"] == "message_status"), None)
+    )
+    assert status == {
+        "type": "message_status",
+        "conversation_id": conversation_id,
+        "message_id": reply["message"]["id"],
+        "status": "sent",
+    }
+
+    assert (await ada.act({"type": "resolve", "conversation_id": conversation_id}))["ok"]
+    closed = await wait_for(
+        lambda: next((f for f in customer.frames if f["type"] == "closed"), None)
+    )
+    assert closed["conversation_id"] == conversation_id
+    # Writing again opens a new conversation, offered afresh.
+    again = await customer.say("one more thing")
+    assert again["conversation_id"] != conversation_id
+    await wait_for(lambda: len(ada.offers) == 2)
+    await customer.close()
+    await ada.close()

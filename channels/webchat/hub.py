@@ -69,21 +69,30 @@ class WebchatHub:
 
     async def deliver(
         self, conversation_id: int, message_id: int, message: dict[str, Any] | None = None
-    ) -> None:
-        """Push a reply to the visitor's sockets on this instance, if any."""
+    ) -> bool:
+        """Push a reply to the visitor's sockets on this instance; True if one took it."""
         peers = list(self.by_conversation.get(conversation_id, ()))
         if not peers:
-            return
+            return False
         if message is None:
             view = await self.conversations.message(message_id)
             if view is None:
-                return
+                return False
             message = view.as_json()
         delivered = False
         for sock in peers:
             delivered = await self.push(sock, message) or delivered
         if delivered:
             await self.conversations.mark_status(message_id, MessageStatus.SENT)
+        return delivered
+
+    async def closed(self, conversation_id: int) -> None:
+        """The conversation was resolved: tell the visitor; their next message opens a new one."""
+        for sock in list(self.by_conversation.get(conversation_id, ())):
+            await sock.send({"type": "closed", "conversation_id": conversation_id})
+            self.detach(sock)
+            sock.conversation_id = None
+            self.attach(sock)
 
     async def resync(self) -> None:
         """After a broker reconnect: push whatever may have been missed meanwhile."""

@@ -248,6 +248,7 @@ class ConversationStore:
                         payload={
                             "conversation_id": conversation_id,
                             "message_id": message_id,
+                            "operator_id": operator_id,
                             "message": view.as_json(),
                         },
                         headers={**(headers or {}), CONVERSATION_ID_HEADER: str(conversation_id)},

@@ -431,6 +431,7 @@
       case "assigned": if (frame.conversation) onAssigned(frame.conversation); break;
       case "message": onMessageFrame(frame); break;
       case "closed": onClosedConversation(frame.conversation_id); break;
+      case "message_status": onMessageStatus(frame); break;
       case "state": setPresence(frame.state); break;
       case "result": onResult(frame); break;
       case "error": toast(frame.reason || `Error: ${frame.code || "unknown"}`, "error"); break;
@@ -845,6 +846,14 @@
       return;
     }
     addMessage(convId, message, { countUnread: true });
+  }
+
+  function onMessageStatus(frame) {
+    const conv = conversations.get(Number(frame.conversation_id));
+    const known = conv && conv.messages.get(Number(frame.message_id));
+    if (!known || typeof frame.status !== "string") return;
+    known.status = frame.status;
+    if (selectedId === conv.id) updateMessageEl(known);
   }
 
   async function loadConversation(id) {

@@ -506,6 +506,12 @@
     showNotice(ERROR_TEXT[code] || reason || "Something went wrong.");
   }
 
+  function onConversationClosed(frame) {
+    if (frame.conversation_id != null && frame.conversation_id !== conversationId) return;
+    conversationId = null;
+    showNotice("This conversation was closed. Write again any time to start a new one.", false, 15000);
+  }
+
   function onReady(frame) {
     ready = true;
     attempt = 0;
@@ -526,6 +532,7 @@
       case "ready": onReady(frame); break;
       case "ack": onAck(frame); break;
       case "message": onMessage(frame); break;
+      case "closed": onConversationClosed(frame); break;
       case "error": onError(frame); break;
       case "pong": break;
       default: break;

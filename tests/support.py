@@ -11,10 +11,13 @@ import json
 import os
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
+import pytest
 
 from gateway.settings import Settings, load_settings
 from routing.topology import Names, remove
@@ -23,8 +26,27 @@ AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN_URL = os.environ.get(
     "CG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+REQUIRE_POSTGRES = os.environ.get("CG_TEST_REQUIRE_POSTGRES") == "1"
 ORIGIN = "http://shop.example"
 SECRET = "test-secret-key-0123456789abcdef-0123456789"
+
+
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database URL, dropped afterwards; skips (or fails in CI) without one."""
+    name = f"cg_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL}: {exc}")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

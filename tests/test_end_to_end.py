@@ -77,3 +77,35 @@ async def test_reply_status_and_closing_reach_both_sides(gateway: RunningGateway
     await wait_for(lambda: len(ada.offers) == 2)
     await customer.close()
     await ada.close()
+
+
+async def test_end_to_end_on_postgresql(start_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same path with PostgreSQL as the store (the relay takes rows with SKIP LOCKED)."""
+    from tests.support import make_settings, postgres_database
+
+    databases = postgres_database()
+    url = await databases.__anext__()
+    try:
+        gateway = await start_gateway(make_settings(tmp_path, database={"url": url}))
+        ada = await gateway.operator("ada")
+        ada.auto_accept = True
+        customer = await gateway.customer()
+        for n in range(5):
+            await customer.say(f"on postgres {n}")
+        await wait_for(lambda: ada.texts("in") == [f"on postgres {n}" for n in range(5)])
+        conversation_id = next(iter(ada.offers.values()))["conversation_id"]
+        reply = await ada.act(
+            {
+                "type": "reply",
+                "conversation_id": conversation_id,
+                "client_id": "pg-reply-1",
+                "text": "hi",
+            }
+        )
+        assert reply["ok"]
+        await wait_for(lambda: customer.received)
+        await customer.close()
+        await ada.close()
+        await gateway.server.close()
+    finally:
+        await databases.aclose()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import func, select
 
@@ -21,26 +19,7 @@ from gateway.storage.migrate import upgrade_async
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.schema import conversations, messages, outbox
 from gateway.storage.users import UserExists, UserStore
-from tests.support import PG_ADMIN_URL
-
-REQUIRE_POSTGRES = os.environ.get("CG_TEST_REQUIRE_POSTGRES") == "1"
-
-
-async def _postgres_url() -> AsyncIterator[str]:
-    name = f"cg_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        if REQUIRE_POSTGRES:
-            raise
-        pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL}: {exc}")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+from tests.support import postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,7 +28,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         urls: AsyncIterator[str] | None = None
         url = f"sqlite+aiosqlite:///{tmp_path}/store.sqlite3"
     else:
-        urls = _postgres_url()
+        urls = postgres_database()
         url = await urls.__anext__()
     await upgrade_async(url)
     db = Database(url)

@@ -33,18 +33,33 @@ log = structlog.get_logger()
 TICK_EVENT = "router.tick"
 
 
-def offer_frame(offer: OfferView, conversation: dict[str, Any], preview: str) -> dict[str, Any]:
-    return {
-        "type": "offer",
-        "offer": {
-            "id": offer.id,
-            "conversation_id": offer.conversation_id,
-            "customer": conversation["customer"],
-            "channel": conversation["channel"],
-            "preview": preview[:280],
-            "expires_at": offer.expires_at.isoformat(),
-        },
-    }
+async def offer_frames(
+    conversations: ConversationStore, offers: list[OfferView]
+) -> list[tuple[OfferView, dict[str, Any]]]:
+    """The ``offer`` frame for each offer (customer, channel, latest customer message)."""
+    cards = await conversations.summaries([o.conversation_id for o in offers])
+    frames = []
+    for offer in offers:
+        if offer.conversation_id not in cards:
+            continue
+        conversation, preview = cards[offer.conversation_id]
+        frames.append(
+            (
+                offer,
+                {
+                    "type": "offer",
+                    "offer": {
+                        "id": offer.id,
+                        "conversation_id": offer.conversation_id,
+                        "customer": conversation.as_json()["customer"],
+                        "channel": conversation.channel,
+                        "preview": preview[:280],
+                        "expires_at": offer.expires_at.isoformat(),
+                    },
+                },
+            )
+        )
+    return frames
 
 
 class Router:
@@ -147,33 +162,24 @@ class Router:
         if not contacts:
             return
         operators = await self.state.operators(self.settings.chat_capacity)
-        for planned in plan_offers(contacts, operators):
-            expires = utcnow() + timedelta(seconds=self.settings.offer_timeout_seconds)
-            offer_id = await self.state.create_offer(
-                planned.conversation_id, planned.operator_id, expires
-            )
-            if offer_id is None:
-                continue
-            self.offers_made.inc()
+        plan = plan_offers(contacts, operators)
+        if not plan:
+            return
+        expires = utcnow() + timedelta(seconds=self.settings.offer_timeout_seconds)
+        made = await self.state.create_offers(
+            [(p.conversation_id, p.operator_id) for p in plan], expires
+        )
+        self.offers_made.inc(len(made))
+        for offer in made:
             log.info(
                 "router.offer.made",
-                conversation_id=planned.conversation_id,
-                operator_id=planned.operator_id,
-                offer_id=offer_id,
+                conversation_id=offer.conversation_id,
+                operator_id=offer.operator_id,
+                offer_id=offer.id,
             )
-            await self.push_offer(offer_id)
-
-    async def push_offer(self, offer_id: int) -> None:
-        offer = await self.state.offer(offer_id)
-        if offer is None:
-            return
-        conversation = await self.conversations.get(offer.conversation_id)
-        if conversation is None:
-            return
-        history = await self.conversations.messages(offer.conversation_id)
-        preview = next((m.text for m in reversed(history) if m.direction == "in"), "")
-        await self.broker.publish_to_operator(
-            offer.operator_id, offer_frame(offer, conversation.as_json(), preview)
+        frames = await offer_frames(self.conversations, made)
+        await asyncio.gather(
+            *(self.broker.publish_to_operator(offer.operator_id, frame) for offer, frame in frames)
         )
 
     async def _revoke(self, offers: list[OfferView]) -> None:

@@ -19,7 +19,7 @@ from gateway.broker import Broker
 from gateway.sockets import PushSocket
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_state import RoutingState
-from routing.service import offer_frame
+from routing.service import offer_frames
 from routing.topology import Names
 
 log = structlog.get_logger()
@@ -95,15 +95,8 @@ class OperatorHub:
         return {"type": "snapshot", "offers": offers, "conversations": conversations}
 
     async def offer_frames(self, operator_id: int) -> list[dict[str, Any]]:
-        frames = []
-        for offer in await self.state.pending_offers(operator_id):
-            conversation = await self.conversations.get(offer.conversation_id)
-            if conversation is None:
-                continue
-            history = await self.conversations.messages(offer.conversation_id)
-            preview = next((m.text for m in reversed(history) if m.direction == "in"), "")
-            frames.append(offer_frame(offer, conversation.as_json(), preview))
-        return frames
+        pending = await self.state.pending_offers(operator_id)
+        return [frame for _offer, frame in await offer_frames(self.conversations, pending)]
 
     async def resync(self) -> None:
         for operator_id in self.operator_ids:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -177,6 +177,38 @@ class ConversationStore:
         async with self.db.read() as conn:
             row = (await conn.execute(query)).first()
         return _conversation(row) if row else None
+
+    async def summaries(
+        self, conversation_ids: list[int]
+    ) -> dict[int, tuple[ConversationView, str]]:
+        """Each conversation with the text of its latest customer message (for offer cards),
+        in two queries whatever the number."""
+        if not conversation_ids:
+            return {}
+        latest = (
+            select(func.max(messages.c.id))
+            .where(
+                messages.c.conversation_id.in_(conversation_ids),
+                messages.c.direction == Direction.IN.value,
+            )
+            .group_by(messages.c.conversation_id)
+        )
+        async with self.db.read() as conn:
+            views = {
+                row.id: _conversation(row)
+                for row in await conn.execute(
+                    _CONVERSATION_QUERY.where(conversations.c.id.in_(conversation_ids))
+                )
+            }
+            previews = {
+                row.conversation_id: row.text
+                for row in await conn.execute(
+                    select(messages.c.conversation_id, messages.c.text).where(
+                        messages.c.id.in_(latest)
+                    )
+                )
+            }
+        return {cid: (view, previews.get(cid, "")) for cid, view in views.items()}
 
     async def messages(
         self, conversation_id: int, after: int = 0, limit: int = 1000

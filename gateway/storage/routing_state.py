@@ -175,37 +175,63 @@ class RoutingState:
     async def create_offer(
         self, conversation_id: int, operator_id: int, expires_at: datetime
     ) -> int | None:
-        now = utcnow()
+        made = await self.create_offers([(conversation_id, operator_id)], expires_at)
+        return made[0].id if made else None
+
+    async def create_offers(
+        self, planned: list[tuple[int, int]], expires_at: datetime
+    ) -> list[OfferView]:
+        """Make the planned (conversation, operator) offers in one transaction; each is a
+        compare-and-set on the conversation, so only those still waiting are offered."""
+        made: list[OfferView] = []
         async with self.db.write() as conn:
-            taken = await conn.execute(
-                update(conversations)
-                .where(
-                    conversations.c.id == conversation_id,
-                    conversations.c.status == ConversationStatus.WAITING.value,
-                )
-                .values(status=ConversationStatus.OFFERED.value)
-            )
-            if taken.rowcount != 1:
-                return None
-            offer_id = (
-                await conn.execute(
-                    offers.insert()
-                    .values(
-                        conversation_id=conversation_id,
-                        operator_id=operator_id,
-                        status=OfferStatus.PENDING.value,
-                        created_at=now,
-                        expires_at=expires_at,
+            for conversation_id, operator_id in planned:
+                offer_id = await self._offer(conn, conversation_id, operator_id, expires_at)
+                if offer_id is not None:
+                    made.append(
+                        OfferView(
+                            offer_id,
+                            conversation_id,
+                            operator_id,
+                            OfferStatus.PENDING.value,
+                            expires_at,
+                        )
                     )
-                    .returning(offers.c.id)
-                )
-            ).scalar_one()
-            await conn.execute(
-                update(operator_presence)
-                .where(operator_presence.c.user_id == operator_id)
-                .values(idle_since=now)
+        return made
+
+    async def _offer(
+        self, conn: AsyncConnection, conversation_id: int, operator_id: int, expires_at: datetime
+    ) -> int | None:
+        now = utcnow()
+        taken = await conn.execute(
+            update(conversations)
+            .where(
+                conversations.c.id == conversation_id,
+                conversations.c.status == ConversationStatus.WAITING.value,
             )
-            await _event(conn, conversation_id, "offered", operator_id, offer_id=offer_id)
+            .values(status=ConversationStatus.OFFERED.value)
+        )
+        if taken.rowcount != 1:
+            return None
+        offer_id = (
+            await conn.execute(
+                offers.insert()
+                .values(
+                    conversation_id=conversation_id,
+                    operator_id=operator_id,
+                    status=OfferStatus.PENDING.value,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+                .returning(offers.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            update(operator_presence)
+            .where(operator_presence.c.user_id == operator_id)
+            .values(idle_since=now)
+        )
+        await _event(conn, conversation_id, "offered", operator_id, offer_id=offer_id)
         return int(offer_id)
 
     async def offer(self, offer_id: int) -> OfferView | None:

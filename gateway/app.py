@@ -89,10 +89,21 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         app[INSTANCE_ID],
         settings.publish_timeout_seconds,
     )
-    await broker.connect()
+    # Connected in the background (see _attach_broker): the gateway starts, and takes in
+    # messages, while the broker is still away.
     app[BROKER] = broker
     yield
     await broker.close()
+
+
+async def _attach_broker(
+    broker: Broker, delivery: InstanceDelivery, router: Router, hub: OperatorHub
+) -> None:
+    await broker.connect()
+    await delivery.start()
+    await router.start()
+    await delivery.resync()
+    log.info("broker.attached", operators=len(hub.operator_ids))
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
@@ -111,9 +122,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[console.ACTIONS] = ConsoleActions(
         app[CONVERSATIONS], app[ROUTING_STATE], operator_hub, relay, metrics
     )
-    await delivery.start()
-    await router.start()
     tasks = [
+        asyncio.create_task(
+            _attach_broker(broker, delivery, router, operator_hub), name="broker-attach"
+        ),
         asyncio.create_task(app[INTAKE].run(), name="intake-writer"),
         asyncio.create_task(relay.run(), name="outbox-relay"),
         asyncio.create_task(router.run_assignments(), name="router-assignments"),

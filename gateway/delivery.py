@@ -23,6 +23,7 @@ from gateway.model import MessageStatus
 from gateway.storage.conversations import CLOSED_EVENT, outbound_event
 from gateway.storage.routing_state import RoutingState
 from routing.service import TICK_EVENT
+from routing.topology import Names
 
 log = structlog.get_logger()
 
@@ -46,10 +47,13 @@ class InstanceDelivery:
         await queue.bind(self.broker.names.events, outbound_event("webchat"))
         await queue.bind(self.broker.names.events, CLOSED_EVENT)
         self.operators.delivery_queue = queue
+        # Operators who connected before the broker did (binding twice is harmless).
+        for operator_id in self.operators.operator_ids:
+            await queue.bind(self.broker.names.operators, Names.operator_key(operator_id))
         self.consumer_tag = await queue.consume(self._on_message)
-        self.broker.on_reconnect(self._resync)
+        self.broker.on_reconnect(self.resync)
 
-    async def _resync(self) -> None:
+    async def resync(self) -> None:
         try:
             await self.operators.resync()
             await self.webchat.resync()

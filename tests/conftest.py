@@ -16,7 +16,7 @@ from gateway.keys import USERS
 from gateway.logs import configure_logging
 from gateway.model import Role
 from gateway.settings import Settings
-from tests.support import Customer, Operator, delete_broker_objects, make_settings
+from tests.support import Customer, Operator, delete_broker_objects, make_settings, wait_for
 
 configure_logging(__import__("os").environ.get("CG_TEST_LOG_LEVEL", "warning"), "console")
 
@@ -64,12 +64,22 @@ async def start_gateway(
     sessions: list[aiohttp.ClientSession] = []
     prefixes: set[str] = set()
 
-    async def start(settings: Settings, port: int | None = None) -> RunningGateway:
+    async def start(
+        settings: Settings, port: int | None = None, wait_ready: bool = True
+    ) -> RunningGateway:
         server = await aiohttp_server(create_app(settings), port=port)
         http = aiohttp.ClientSession()
         sessions.append(http)
         prefixes.add(settings.amqp.prefix)
-        return RunningGateway(server, settings, http)
+        gateway = RunningGateway(server, settings, http)
+        if wait_ready:
+
+            async def ready() -> bool:
+                async with http.get(f"{gateway.base}/readyz") as resp:
+                    return resp.status == 200
+
+            await wait_for(ready, timeout=30)
+        return gateway
 
     yield start
     for http in sessions:

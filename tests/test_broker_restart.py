@@ -68,3 +68,24 @@ async def test_broker_restart_loses_and_doubles_nothing(start_gateway, tmp_path)
     for customer in customers:
         await customer.close()
     await ada.close()
+
+
+async def test_gateway_starts_and_takes_messages_while_the_broker_is_down(
+    start_gateway, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    await asyncio.to_thread(rabbitmqctl, "stop_app")
+    try:
+        gateway: RunningGateway = await start_gateway(make_settings(tmp_path), wait_ready=False)
+        customer = await gateway.customer()
+        acks = [await customer.say(f"while the broker is away {n}") for n in range(3)]
+        async with gateway.http.get(f"{gateway.base}/readyz") as resp:
+            body = await resp.json()
+            assert resp.status == 503 and body["checks"]["broker"] == "disconnected"
+        ada = await gateway.operator("ada")
+    finally:
+        await asyncio.to_thread(rabbitmqctl, "start_app")
+    ada.auto_accept = True
+    await wait_for(lambda: {a["id"] for a in acks} <= set(ada.messages), timeout=60)
+    assert len(ada.message_frames) == len(set(ada.message_frames))
+    await customer.close()
+    await ada.close()

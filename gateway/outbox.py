@@ -41,8 +41,6 @@ class OutboxRelay:
         self.backlog = backlog
         self._wake = asyncio.Event()
         self._locking = not db.is_sqlite
-        self._confirmed: set[int] = set()  # published, not yet deleted (SQLite mode)
-        self._deleter: asyncio.Task[None] | None = None
 
     def nudge(self) -> None:
         """Something was just committed: publish it now rather than at the next poll."""
@@ -78,33 +76,14 @@ class OutboxRelay:
                 await self._publish(rows)
                 await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
         else:
-            # One instance: the clean-up of confirmed rows trails behind without holding up the
-            # next batch, which only has to skip the rows still waiting to be deleted.
-            if self._confirmed:
-                query = query.where(outbox.c.id.not_in(list(self._confirmed)))
             async with self.db.read() as conn:
                 rows = (await conn.execute(query)).all()
             await self._publish(rows)
             if rows:
-                self._confirmed.update(r.id for r in rows)
-                if self._deleter is None or self._deleter.done():
-                    self._deleter = asyncio.create_task(self._delete_confirmed())
+                async with self.db.write() as conn:
+                    await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
         self.published.inc(len(rows))
         return len(rows)
-
-    async def _delete_confirmed(self) -> None:
-        """Remove confirmed rows. If the process dies first they are published again on the
-        next start, which consumers take as the duplicates they are."""
-        while self._confirmed:
-            ids = list(self._confirmed)[:1000]
-            try:
-                async with self.db.write() as conn:
-                    await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
-            except Exception:
-                log.exception("outbox.delete.failed", rows=len(ids))
-                await asyncio.sleep(1.0)
-                continue
-            self._confirmed.difference_update(ids)
 
     async def _publish(self, rows: Sequence[Any]) -> None:
         if rows:
@@ -116,12 +95,8 @@ class OutboxRelay:
             )
 
     async def pending(self) -> int:
-        """Rows not yet confirmed by the broker."""
-        query = select(func.count()).select_from(outbox)
-        if self._confirmed:
-            query = query.where(outbox.c.id.not_in(list(self._confirmed)))
         async with self.db.read() as conn:
-            count = int((await conn.execute(query)).scalar_one())
+            count = int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
         self.backlog.set(count)
         return count
 
@@ -131,8 +106,6 @@ class OutboxRelay:
             async with asyncio.timeout(seconds):
                 while await self.relay_once() > 0:
                     pass
-                if self._deleter is not None:
-                    await self._deleter
         except (BrokerUnavailable, TimeoutError) as exc:
             log.warning("outbox.flush.incomplete", error=str(exc))
         return await self.pending()

@@ -95,6 +95,8 @@ class RoutingSettings(Section):
     offer_timeout_seconds: float = Field(30.0, gt=0)
     operator_stale_seconds: float = Field(8.0, gt=0)
     presence_interval_seconds: float = Field(2.0, gt=0)
+    # An operator offline this long gives their open conversations back to routing.
+    reassign_after_seconds: float = Field(60.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
 
 

@@ -156,6 +156,13 @@ class Router:
         for operator_id in await self.state.mark_stale_offline(stale_before):
             log.info("router.operator.stale", operator_id=operator_id)
             await self._revoke(await self.state.revoke_for(operator_id, "disconnected"))
+        gone_before = utcnow() - timedelta(seconds=self.settings.reassign_after_seconds)
+        for conversation_id, operator_id in await self.state.release_abandoned(gone_before):
+            log.info(
+                "router.conversation.released",
+                conversation_id=conversation_id,
+                operator_id=operator_id,
+            )
 
     async def assign(self) -> None:
         contacts = await self.state.waiting(self.settings.queue)

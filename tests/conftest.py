@@ -51,6 +51,13 @@ class RunningGateway:
         await operator.connect(state)
         return operator
 
+    async def operator_again(self, before: Operator, state: str | None = "available") -> Operator:
+        """The same operator (same token) connecting again."""
+        operator = Operator(self.http, self.base, before.token)
+        operator.user_id = before.user_id  # type: ignore[attr-defined]
+        await operator.connect(state)
+        return operator
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -115,3 +115,41 @@ async def test_two_operators_accepting_one_offer_only_one_wins(gateway: RunningG
     assert sorted(r.ok for r in results) == [False, True]
     await customer.close()
     await ada.close()
+
+
+async def test_operator_gone_too_long_gives_conversations_back(start_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import make_settings
+
+    gateway = await start_gateway(make_settings(tmp_path, routing={"reassign_after_seconds": 1}))
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    customer = await gateway.customer()
+    await customer.say("my order is late")
+    await wait_for(lambda: ada.messages)
+    conversation_id = next(iter(ada.offers.values()))["conversation_id"]
+    await ada.close()  # her browser crashed and she does not come back
+
+    grace = await gateway.operator("grace")
+    grace.auto_accept = True
+    await wait_for(lambda: grace.offers, timeout=10)
+    (offer,) = grace.offers.values()
+    assert offer["conversation_id"] == conversation_id
+    await wait_for(lambda: "my order is late" in grace.texts("in"))
+    await customer.say("hello?")
+    await wait_for(lambda: "hello?" in grace.texts("in"))
+    await customer.close()
+    await grace.close()
+
+
+async def test_a_short_disconnect_keeps_the_conversation(gateway: RunningGateway) -> None:
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    customer = await gateway.customer()
+    await customer.say("still mine")
+    await wait_for(lambda: ada.messages)
+    await ada.close()
+    again = await gateway.operator_again(ada)
+    snapshot = next(f for f in again.frames if f["type"] == "snapshot")
+    assert [c["messages"][0]["text"] for c in snapshot["conversations"]] == ["still mine"]
+    await customer.close()
+    await again.close()

@@ -149,6 +149,17 @@ async def test_expired_offers_and_stale_operators(db: Database) -> None:
     assert await state.mark_stale_offline(utcnow() + timedelta(seconds=1)) == [ada.id]
     assert await state.state_of(ada.id) == "offline"
 
+    # An offline operator's assigned conversation goes back to the front of the line.
+    offer_id = await state.create_offer(
+        accepted.conversation_id, ada.id, utcnow() + timedelta(seconds=30)
+    )
+    assert offer_id is not None and (await state.accept(offer_id, ada.id)).ok
+    assert await state.release_abandoned(utcnow() - timedelta(hours=1)) == []
+    released = await state.release_abandoned(utcnow() + timedelta(seconds=1))
+    assert released == [(accepted.conversation_id, ada.id)]
+    (waiting,) = await state.waiting("general")
+    assert waiting.conversation_id == accepted.conversation_id and waiting.priority == 1
+
 
 async def test_sessions_and_tokens(db: Database) -> None:
     users = UserStore(db)

@@ -435,6 +435,48 @@ class RoutingState:
                 )
         return ids
 
+    async def release_abandoned(self, offline_before: datetime) -> list[tuple[int, int]]:
+        """Give back to routing the conversations of operators offline since before
+        ``offline_before``; they go to the front of the line (their customer was already being
+        served). The (conversation, operator) pairs released."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(conversations.c.id, conversations.c.operator_id)
+                    .join(
+                        operator_presence,
+                        operator_presence.c.user_id == conversations.c.operator_id,
+                    )
+                    .where(
+                        conversations.c.status == ConversationStatus.ASSIGNED.value,
+                        operator_presence.c.state == OperatorState.OFFLINE.value,
+                        operator_presence.c.state_since < offline_before,
+                    )
+                )
+            ).all()
+            released = []
+            for row in rows:
+                moved = await conn.execute(
+                    update(conversations)
+                    .where(
+                        conversations.c.id == row.id,
+                        conversations.c.status == ConversationStatus.ASSIGNED.value,
+                    )
+                    .values(
+                        status=ConversationStatus.WAITING.value,
+                        operator_id=None,
+                        waiting_since=now,
+                        priority=conversations.c.priority + 1,
+                    )
+                )
+                if moved.rowcount == 1:
+                    await _event(
+                        conn, row.id, "released", row.operator_id, reason="operator_offline"
+                    )
+                    released.append((int(row.id), int(row.operator_id)))
+        return released
+
     async def state_of(self, user_id: int) -> str:
         async with self.db.read() as conn:
             row = (

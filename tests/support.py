@@ -111,7 +111,6 @@ class Customer:
         self.frames: list[dict[str, Any]] = []
         self.acks: dict[str, dict[str, Any]] = {}
         self.received: dict[int, dict[str, Any]] = {}
-        self.received_count = 0
         self._reader: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -139,7 +138,6 @@ class Customer:
             if frame["type"] == "ack":
                 self.acks[frame["client_id"]] = frame
             elif frame["type"] == "message" and frame["direction"] == "out":
-                self.received_count += 1
                 self.received[frame["id"]] = frame
 
     async def send(self, text: str, client_id: str | None = None) -> str:

@@ -234,15 +234,6 @@ class RoutingState:
         await _event(conn, conversation_id, "offered", operator_id, offer_id=offer_id)
         return int(offer_id)
 
-    async def offer(self, offer_id: int) -> OfferView | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(offers).where(offers.c.id == offer_id))).first()
-        return (
-            OfferView(row.id, row.conversation_id, row.operator_id, row.status, row.expires_at)
-            if row
-            else None
-        )
-
     async def pending_offers(self, operator_id: int) -> list[OfferView]:
         async with self.db.read() as conn:
             rows = (

@@ -130,6 +130,16 @@ async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
     operators = {op.operator_id: op for op in await state.operators(capacity=3)}
     assert operators[grace.id].active == 1 and operators[ada.id].active == 0
 
+    # A supervisor closing a conversation still on offer ends the offer as well.
+    other = await accept_inbound(
+        db, _message("on offer", sender="v_on-offer-cccccccccccc"), dedupe_key="o", queue="general"
+    )
+    pending = await state.create_offer(other.conversation_id, ada.id, expires)
+    assert pending is not None
+    assert await ConversationStore(db).resolve(other.conversation_id, None)
+    assert await state.pending_offers(ada.id) == []
+    assert (await state.accept(pending, ada.id)).reason == "offer_revoked"
+
 
 async def test_expired_offers_and_stale_operators(db: Database) -> None:
     users = UserStore(db)

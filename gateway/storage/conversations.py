@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.logs import CONVERSATION_ID_HEADER
-from gateway.model import ConversationStatus, Direction, MessageStatus, utcnow
+from gateway.model import ConversationStatus, Direction, MessageStatus, OfferStatus, utcnow
 from gateway.storage.database import Database
 from gateway.storage.intake import message_json
 from gateway.storage.schema import (
@@ -23,6 +23,7 @@ from gateway.storage.schema import (
     customers,
     identities,
     messages,
+    offers,
     outbox,
     routing_events,
     users,
@@ -314,6 +315,15 @@ class ConversationStore:
             )
             if result.rowcount != 1:
                 return False
+            # A supervisor may close a conversation that is still on offer: the offer ends too.
+            await conn.execute(
+                update(offers)
+                .where(
+                    offers.c.conversation_id == conversation_id,
+                    offers.c.status == OfferStatus.PENDING.value,
+                )
+                .values(status=OfferStatus.REVOKED.value, decided_at=now, reason="closed")
+            )
             await conn.execute(
                 routing_events.insert().values(
                     conversation_id=conversation_id,

@@ -69,12 +69,14 @@ async def start_gateway(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
 ) -> AsyncIterator[Callable[..., Awaitable[RunningGateway]]]:
     sessions: list[aiohttp.ClientSession] = []
+    servers: list[TestServer] = []
     prefixes: set[str] = set()
 
     async def start(
         settings: Settings, port: int | None = None, wait_ready: bool = True
     ) -> RunningGateway:
         server = await aiohttp_server(create_app(settings), port=port)
+        servers.append(server)
         http = aiohttp.ClientSession()
         sessions.append(http)
         prefixes.add(settings.amqp.prefix)
@@ -91,6 +93,9 @@ async def start_gateway(
     yield start
     for http in sessions:
         await http.close()
+    # Stop the gateways first, or their robust connections would declare the queues again.
+    for server in servers:
+        await server.close()
     for prefix in prefixes:
         await delete_broker_objects(prefix)
 

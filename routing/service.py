@@ -169,7 +169,7 @@ class Router:
         if not contacts:
             return
         operators = await self.state.operators(self.settings.chat_capacity)
-        plan = plan_offers(contacts, operators)
+        plan = plan_offers(contacts, operators, now=utcnow())
         if not plan:
             return
         expires = utcnow() + timedelta(seconds=self.settings.offer_timeout_seconds)

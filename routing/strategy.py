@@ -1,18 +1,40 @@
-"""The routing strategy as a pure function: waiting contacts + operators -> offers to make.
+"""The routing strategy as pure functions: waiting contacts + operators -> offers to make.
 
-Why pure: every rule (order, eligibility, capacity, who refused) is tested with plain values and
-a fixed clock, and the router service only feeds it snapshots from the store.
+Why pure: every rule (order, eligibility, capacity, skills, affinity, escalation) is tested with
+plain values and a fixed clock, and the router service only feeds it snapshots from the store.
 
-Order of contacts: higher priority first, then the longest waiting. Choice of operator: most
-free capacity is not the rule; the one idle the longest (least recently offered) is, which
-spreads work fairly. An operator who declined or missed a contact is not offered it again.
+- Order of contacts: higher (effective) priority first, then the longest waiting. With aging,
+  a contact gains one priority point per ``aging_seconds`` waited, so low priority cannot starve.
+- Eligibility: the operator is available (the caller only passes those), out of wrap-up, has
+  every required skill at the required level, speaks the contact's language, has free capacity
+  for the contact's media (a voice call blocks other media), and has not refused this contact.
+- Choice: the owner of a returning customer first, while the affinity lasts; then the best
+  skill level for what the contact needs; then by policy: longest idle, least busy or round
+  robin. Ties go to the lower operator id, so plans are deterministic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+
+# Later than any real timestamp: an operator just offered a contact goes to the back of the line.
+_JUST_OFFERED = 1e18
+
+
+class Media(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    MESSAGING = "messaging"
+    EMAIL = "email"
+
+
+class Choice(StrEnum):
+    LONGEST_IDLE = "longest_idle"
+    LEAST_BUSY = "least_busy"
+    ROUND_ROBIN = "round_robin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,18 +43,46 @@ class WaitingContact:
     priority: int
     waiting_since: datetime | None
     refused_by: frozenset[int] = frozenset()
+    media: Media = Media.CHAT
+    skills: Mapping[str, int] = field(default_factory=dict)  # skill -> minimum level (1-5)
+    language: str | None = None
+    preferred_operator: int | None = None  # affinity: the operator who owns this customer
+    affinity_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OperatorSnapshot:
     operator_id: int
-    capacity: int
-    active: int
-    idle_since: datetime | None
+    capacity: int  # chat capacity, for callers that know no other media
+    active: int  # chat load, likewise
+    idle_since: datetime | None  # since when the operator has had nothing to do
+    skills: Mapping[str, int] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
+    capacities: Mapping[Media, int] | None = None
+    load: Mapping[Media, int] | None = None
+    wrapup_until: datetime | None = None
+    last_offered_at: datetime | None = None
 
     @property
     def free(self) -> int:
         return max(0, self.capacity - self.active)
+
+    def capacity_for(self, media: Media) -> int:
+        if self.capacities is not None:
+            return self.capacities.get(media, 0)
+        return self.capacity if media == Media.CHAT else 0
+
+    def load_of(self, media: Media) -> int:
+        if self.load is not None:
+            return self.load.get(media, 0)
+        return self.active if media == Media.CHAT else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    choice: Choice = Choice.LONGEST_IDLE
+    aging_seconds: float | None = None  # one priority point per this many seconds waited
+    prefer_skill_level: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,34 +91,141 @@ class PlannedOffer:
     operator_id: int
 
 
-def _contact_order(contact: WaitingContact) -> tuple[int, float, int]:
-    since = contact.waiting_since.timestamp() if contact.waiting_since else 0.0
-    return (-contact.priority, since, contact.conversation_id)
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One escalation step: the queue to look in, a skill floor, and how long to wait there."""
+
+    queue: str
+    min_level: int | None = None
+    priority: int = 0
+    timeout_seconds: float | None = None  # None: the last step, waits for ever
 
 
-def _operator_order(operator: OperatorSnapshot) -> tuple[float, int]:
-    idle = operator.idle_since.timestamp() if operator.idle_since else 0.0
-    return (idle, operator.operator_id)
+def current_step(steps: Sequence[Step], waited_seconds: float) -> int | None:
+    """Index of the step in force after ``waited_seconds``; None once every step expired
+    (time for the rule's final action: overflow, voicemail, callback or a closing notice)."""
+    elapsed = 0.0
+    for index, step in enumerate(steps):
+        if step.timeout_seconds is None:
+            return index
+        elapsed += step.timeout_seconds
+        if waited_seconds < elapsed:
+            return index
+    return None
+
+
+def effective_priority(contact: WaitingContact, now: datetime | None, aging: float | None) -> float:
+    if aging is None or now is None or contact.waiting_since is None:
+        return float(contact.priority)
+    waited = max(0.0, (now - contact.waiting_since).total_seconds())
+    return contact.priority + waited // aging
+
+
+def free_for(operator: OperatorSnapshot, media: Media) -> int:
+    """Room for one more contact of ``media``: none while on a call, unless it is voice."""
+    if media != Media.VOICE and operator.load_of(Media.VOICE) > 0:
+        return 0
+    return max(0, operator.capacity_for(media) - operator.load_of(media))
+
+
+def eligible(operator: OperatorSnapshot, contact: WaitingContact, now: datetime | None) -> bool:
+    if operator.operator_id in contact.refused_by:
+        return False
+    if now is not None and operator.wrapup_until is not None and operator.wrapup_until > now:
+        return False
+    if contact.language is not None and contact.language not in operator.languages:
+        return False
+    if any(operator.skills.get(skill, 0) < level for skill, level in contact.skills.items()):
+        return False
+    return free_for(operator, contact.media) > 0
+
+
+def skill_score(operator: OperatorSnapshot, contact: WaitingContact) -> int:
+    return sum(operator.skills.get(skill, 0) for skill in contact.skills)
+
+
+def _stamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else float("-inf")
+
+
+@dataclass
+class _Live:
+    """An operator's snapshot as the plan fills them up."""
+
+    snapshot: OperatorSnapshot
+    load: dict[Media, int] = field(default_factory=dict)
+    last_offered: float = float("-inf")
+    idle: float = float("-inf")
+
+    def as_snapshot(self) -> OperatorSnapshot:
+        s = self.snapshot
+        capacities = s.capacities if s.capacities is not None else {Media.CHAT: s.capacity}
+        return OperatorSnapshot(
+            s.operator_id, s.capacity, self.load.get(Media.CHAT, 0), s.idle_since, s.skills,
+            s.languages, capacities, dict(self.load), s.wrapup_until, s.last_offered_at,
+        )  # fmt: skip
+
+    def busy_fraction(self) -> float:
+        s = self.snapshot
+        capacities = s.capacities if s.capacities is not None else {Media.CHAT: s.capacity}
+        total = sum(capacities.values())
+        return sum(self.load.values()) / total if total else 1.0
+
+
+def _rank(live: _Live, contact: WaitingContact, policy: Policy) -> tuple[float, ...]:
+    skill = -skill_score(live.snapshot, contact) if policy.prefer_skill_level else 0
+    if policy.choice == Choice.LEAST_BUSY:
+        key: tuple[float, ...] = (live.busy_fraction(), live.idle)
+    elif policy.choice == Choice.ROUND_ROBIN:
+        key = (live.last_offered,)
+    else:
+        key = (live.idle, live.last_offered)
+    return (skill, *key, live.snapshot.operator_id)
 
 
 def plan_offers(
-    contacts: Iterable[WaitingContact], operators: Iterable[OperatorSnapshot]
+    contacts: Iterable[WaitingContact],
+    operators: Iterable[OperatorSnapshot],
+    *,
+    now: datetime | None = None,
+    policy: Policy = Policy(),
 ) -> list[PlannedOffer]:
-    """Offers to make now, at most one per contact, never beyond an operator's capacity."""
-    free = {op.operator_id: op.free for op in operators if op.free > 0}
-    ranked = sorted((op for op in operators if op.operator_id in free), key=_operator_order)
+    """Offers to make now: at most one per contact, never beyond an operator's capacity."""
+    pool: list[_Live] = []
+    for op in operators:
+        load = (
+            dict(op.load) if op.load is not None else ({Media.CHAT: op.active} if op.active else {})
+        )
+        idle = _stamp(op.idle_since)
+        last = _stamp(op.last_offered_at) if op.last_offered_at is not None else idle
+        pool.append(_Live(op, load, last, idle))
+    ordered = sorted(
+        contacts,
+        key=lambda c: (
+            -effective_priority(c, now, policy.aging_seconds),
+            _stamp(c.waiting_since),
+            c.conversation_id,
+        ),
+    )
     plan: list[PlannedOffer] = []
-    for contact in sorted(contacts, key=_contact_order):
-        if not free:
-            break
-        for index, operator in enumerate(ranked):
-            if operator.operator_id in contact.refused_by or free.get(operator.operator_id, 0) <= 0:
-                continue
-            plan.append(PlannedOffer(contact.conversation_id, operator.operator_id))
-            free[operator.operator_id] -= 1
-            # The operator just offered is now the most recently busy: move them to the back.
-            ranked.append(ranked.pop(index))
-            if free[operator.operator_id] == 0:
-                del free[operator.operator_id]
-            break
+    tick = 0.0
+    for contact in ordered:
+        candidates = [live for live in pool if eligible(live.as_snapshot(), contact, now)]
+        if not candidates:
+            continue
+        chosen = None
+        if contact.preferred_operator is not None and (
+            contact.affinity_until is None or now is None or contact.affinity_until > now
+        ):
+            chosen = next(
+                (c for c in candidates if c.snapshot.operator_id == contact.preferred_operator),
+                None,
+            )
+        if chosen is None:
+            chosen = min(candidates, key=lambda live: _rank(live, contact, policy))
+        plan.append(PlannedOffer(contact.conversation_id, chosen.snapshot.operator_id))
+        chosen.load[contact.media] = chosen.load.get(contact.media, 0) + 1
+        # Just offered: the most recently busy operator, at the back of every line.
+        tick += 1.0
+        chosen.last_offered = chosen.idle = _JUST_OFFERED + tick
     return plan

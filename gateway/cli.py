@@ -57,6 +57,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     broker = mask_url(settings.amqp.url.get_secret_value())
     print(f"  broker:   {broker} (prefix {settings.amqp.prefix})")
     print(f"  http:     {settings.http.host}:{settings.http.port} ({settings.http.public_url})")
+    if settings.routing.rules_file:
+        from routing.config import RoutingConfigError, load_routing
+
+        try:
+            routing = load_routing(settings.routing.rules_file)
+        except RoutingConfigError as exc:
+            print("routing rules are not valid:", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
+        print(
+            f"  routing:  {settings.routing.rules_file}: {len(routing.skills)} skills, "
+            f"{len(routing.queues)} queues, {len(routing.rules)} rules"
+        )
     return 0
 
 

@@ -91,6 +91,7 @@ class WebchatSettings(Section):
 
 class RoutingSettings(Section):
     queue: str = "general"
+    rules_file: str | None = None  # skills, queues and rules (config/routing.yaml)
     chat_capacity: int = Field(3, ge=1, le=50)
     offer_timeout_seconds: float = Field(30.0, gt=0)
     operator_stale_seconds: float = Field(8.0, gt=0)

@@ -16,18 +16,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.settings import ConfigError, read_yaml
 from routing.strategy import Media, Step
 
 Level = Field(ge=1, le=5)
 
 
-class RoutingConfigError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class RoutingConfigError(ConfigError):
+    """A problem with the routing rules file, phrased for the admin (file, key, reason)."""
 
 
 class _Model(BaseModel):
@@ -184,16 +182,11 @@ def parse_routing(data: Any, source: str) -> RoutingConfig:
 
 
 def load_routing(path: str | Path) -> RoutingConfig:
-    source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RoutingConfigError([f"{source}: file not found"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise RoutingConfigError([f"{source}:{line}: not valid YAML"]) from None
-    return parse_routing(data, source)
+        data = read_yaml(path)
+    except ConfigError as exc:
+        raise RoutingConfigError(exc.problems) from None
+    return parse_routing(data, str(path))
 
 
 # -- matching -----------------------------------------------------------------------------

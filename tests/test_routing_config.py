@@ -135,3 +135,16 @@ def test_check_config_reports_routing_problems(
     good = write_config(tmp_path, routing={"rules_file": str(DEMO)})
     assert main(["--config", str(good), "check-config"]) == 0
     assert "3 skills, 6 queues, 4 rules" in capsys.readouterr().out
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(RoutingConfigError, match="nope.yaml: file not found"):
+        load_routing(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("queues: {a: [\n")
+    with pytest.raises(RoutingConfigError, match="broken.yaml: line"):
+        load_routing(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n")
+    with pytest.raises(RoutingConfigError, match="the top level must be a mapping"):
+        load_routing(listing)

@@ -138,11 +138,11 @@ def test_check_config_reports_routing_problems(
 
 
 def test_unreadable_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(RoutingConfigError, match="nope.yaml: file not found"):
+    with pytest.raises(RoutingConfigError, match=r"nope\.yaml: file not found"):
         load_routing(tmp_path / "nope.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("queues: {a: [\n")
-    with pytest.raises(RoutingConfigError, match="broken.yaml: line"):
+    with pytest.raises(RoutingConfigError, match=r"broken\.yaml: line"):
         load_routing(broken)
     listing = tmp_path / "list.yaml"
     listing.write_text("- a\n")

@@ -11,7 +11,7 @@ from gateway.keys import SETTINGS
 STATIC = Path(__file__).with_name("web") / "static"
 
 
-def _page(name: str) -> web.Response:
+def page(name: str) -> web.Response:
     response = web.FileResponse(STATIC / name)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = (
@@ -22,11 +22,11 @@ def _page(name: str) -> web.Response:
 
 
 async def demo_page(_request: web.Request) -> web.StreamResponse:
-    return _page("demo.html")
+    return page("demo.html")
 
 
 async def console_page(_request: web.Request) -> web.StreamResponse:
-    return _page("console.html")
+    return page("console.html")
 
 
 async def demo_logins(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from gateway.keys import USERS
 from gateway.model import Role
 from tests.conftest import RunningGateway
-from tests.support import make_settings
+from tests.support import ORIGIN, make_settings
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,8 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
         tmp_path,
         http={"host": "127.0.0.1", "port": port, "public_url": origin},
         security={"allowed_origins": [origin]},
-        webchat={"allowed_origins": [origin]},
+        # The page's own origin, plus the one the protocol-level test clients send.
+        webchat={"allowed_origins": [origin, ORIGIN]},
     )
     return await start_gateway(settings, port=port)  # type: ignore[no-any-return]
 
@@ -134,3 +135,33 @@ async def test_customer_chats_and_operator_answers(
     await _shot(operator, "07-console-resolved")
     await expect(customer.get_by_test_id("cg-status")).to_contain_text("closed")
     await _shot(customer, "08-widget-closed")
+
+
+async def test_supervisor_watches_queues_and_operators(
+    live_gateway: RunningGateway, browser: Browser
+) -> None:
+    users = live_gateway.app[USERS]
+    await users.add("sam", "sam-password", Role.SUPERVISOR, "Sam Supervisor")
+    ada = await live_gateway.operator("ada")  # available, over the API
+    customers = [await live_gateway.customer() for _ in range(4)]
+    for n, customer in enumerate(customers):
+        await customer.say(f"customer {n} needs help")
+
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{live_gateway.base}/supervisor")
+    await expect(page.get_by_test_id("sv-notice")).to_contain_text("Sign in on the console")
+    await page.goto(f"{live_gateway.base}/console")
+    await page.get_by_test_id("login-username").fill("sam")
+    await page.get_by_test_id("login-password").fill("sam-password")
+    await page.get_by_test_id("login-submit").click()
+    await expect(page.get_by_test_id("state-current")).to_be_visible()
+    await page.goto(f"{live_gateway.base}/supervisor")
+
+    queue = page.locator('[data-testid="sv-queue"][data-queue="general"]')
+    # Ada holds three offers (her chat capacity); the fourth customer waits.
+    await expect(queue.get_by_test_id("sv-waiting")).to_have_text("1")
+    operator = page.locator('[data-testid="sv-operator"][data-username="ada"]')
+    await expect(operator.get_by_test_id("sv-operator-state")).to_have_text("available")
+    await _shot(page, "09-supervisor")
+    for client in (*customers, ada):
+        await client.close()

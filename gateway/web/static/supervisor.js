@@ -1,0 +1,110 @@
+// Supervisor view: polls /api/supervisor/overview and draws queues and operators.
+// All text goes in with textContent.
+(() => {
+  "use strict";
+  const POLL_MS = 2000;
+  const $ = (sel) => document.querySelector(sel);
+
+  function cell(row, text, className) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (className) td.className = className;
+    row.appendChild(td);
+    return td;
+  }
+
+  function duration(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min ${s % 60} s`;
+    return `${Math.floor(m / 60)} h ${m % 60} min`;
+  }
+
+  function fill(tbody, rows, empty, columns) {
+    tbody.replaceChildren();
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      tr.className = "sv-empty";
+      const td = cell(tr, empty);
+      td.colSpan = columns;
+      tbody.appendChild(tr);
+    }
+    return tbody;
+  }
+
+  function drawQueues(queues) {
+    const tbody = fill($('[data-testid="sv-queues"] tbody'), queues, "No contacts yet.", 6);
+    for (const q of queues) {
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "sv-queue";
+      tr.dataset.queue = q.name;
+      cell(tr, q.name);
+      cell(tr, String(q.waiting)).dataset.testid = "sv-waiting";
+      cell(tr, String(q.offered));
+      cell(tr, String(q.assigned));
+      cell(tr, q.waiting + q.offered ? duration(q.longest_wait_seconds) : "–");
+      const level = q.service_level;
+      const text = level.percent == null
+        ? "–"
+        : `${level.percent} % within ${duration(level.threshold_seconds)} (${level.answered} answered)`;
+      const td = cell(tr, text, level.percent != null && level.percent < 80 ? "sv-level-bad" : "");
+      td.dataset.testid = "sv-service-level";
+      tbody.appendChild(tr);
+    }
+  }
+
+  function drawOperators(operators) {
+    const tbody = fill($('[data-testid="sv-operators"] tbody'), operators, "No operator has signed in yet.", 5);
+    const now = Date.now();
+    for (const op of operators) {
+      const tr = document.createElement("tr");
+      tr.dataset.testid = "sv-operator";
+      tr.dataset.username = op.username;
+      cell(tr, op.display_name);
+      const state = document.createElement("span");
+      state.className = "sv-state";
+      state.dataset.state = op.state;
+      state.dataset.testid = "sv-operator-state";
+      state.textContent = op.state;
+      const td = document.createElement("td");
+      td.appendChild(state);
+      tr.appendChild(td);
+      cell(tr, duration((now - Date.parse(op.since)) / 1000));
+      cell(tr, String(op.conversations)).dataset.testid = "sv-operator-conversations";
+      cell(tr, String(op.offers));
+      tbody.appendChild(tr);
+    }
+  }
+
+  function notice(text) {
+    const el = $('[data-testid="sv-notice"]');
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  async function poll() {
+    try {
+      const res = await fetch("/api/supervisor/overview", { credentials: "same-origin" });
+      if (res.status === 401) {
+        notice("Sign in on the console first (as a supervisor or admin), then come back here.");
+      } else if (res.status === 403) {
+        notice("This view is for supervisors and admins.");
+      } else if (res.ok) {
+        const data = await res.json();
+        notice("");
+        drawQueues(data.queues || []);
+        drawOperators(data.operators || []);
+        $('[data-testid="sv-updated"]').textContent =
+          `Updated ${new Date(data.at).toLocaleTimeString()}`;
+      } else {
+        notice(`The gateway answered ${res.status}; retrying.`);
+      }
+    } catch (_) {
+      notice("The gateway cannot be reached; retrying.");
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  poll();
+})();

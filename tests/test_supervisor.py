@@ -56,3 +56,52 @@ async def _settled(fetch):  # type: ignore[no-untyped-def]
     if queues and queues[0]["waiting"] == 1 and queues[0]["assigned"] == 1:
         return data
     return None
+
+
+def test_expected_wait_from_live_rates() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from routing.waiting import expected_wait_seconds
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    window = timedelta(minutes=10)
+    taken = [now - timedelta(minutes=m) for m in (1, 2, 3, 4, 5, 6)]  # 6 in 10 min: 1 per 100 s
+    assert expected_wait_seconds(1, taken, now, window) == 100.0
+    assert expected_wait_seconds(3, taken, now, window) == 300.0
+    assert expected_wait_seconds(3, [now - timedelta(hours=1)], now, window) is None
+    assert expected_wait_seconds(2, [], now, window) is None
+
+
+async def test_position_and_expected_wait(gateway: RunningGateway) -> None:
+    sam = await gateway.operator("sam", role=Role.SUPERVISOR, state=None)
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    served = await gateway.customer()
+    await served.say("I am served")
+    await wait_for(lambda: ada.messages)
+    await ada.act({"type": "state", "state": "away"})
+    waiting = [await gateway.customer() for _ in range(3)]
+    acks = [await c.say(f"waiting {n}") for n, c in enumerate(waiting)]
+
+    for n, ack in enumerate(acks):
+        async with gateway.http.get(
+            f"{gateway.base}/api/conversations/{ack['conversation_id']}/wait", headers=sam.headers
+        ) as resp:
+            body = await resp.json()
+        assert body["in_line"] and body["position"] == n + 1
+        # One contact taken in the last 15 minutes: one every 900 s.
+        assert body["expected_wait_seconds"] == 900.0 * (n + 1)
+
+    # The visitor can ask too.
+    last = waiting[-1]
+    assert last.ws is not None
+    await last.ws.send_json({"type": "wait"})
+    frame = await wait_for(lambda: next((f for f in last.frames if f["type"] == "wait"), None))
+    assert frame["position"] == 3 and frame["expected_wait_seconds"] == 2700.0
+
+    async with gateway.http.get(
+        f"{gateway.base}/api/conversations/{acks[0]['conversation_id']}/wait", headers=ada.headers
+    ) as resp:
+        assert resp.status == 403
+    for client in (served, *waiting, ada, sam):
+        await client.close()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from channels.webchat.protocol import FrameError, Ping, Resume, SendMessage, parse_frame
+from channels.webchat.protocol import (
+    AskWait,
+    FrameError,
+    Ping,
+    Resume,
+    SendMessage,
+    parse_frame,
+)
 from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, verify_token
 from gateway.ratelimit import TokenBucket
 
@@ -37,6 +44,7 @@ def test_token_round_trip_and_forgeries() -> None:
         ('{"type":"resume","after":12}', Resume(12)),
         ('{"type":"resume"}', Resume(0)),
         ('{"type":"ping"}', Ping()),
+        ('{"type":"wait"}', AskWait()),
     ],
 )
 def test_parse_good_frames(raw: str, frame: object) -> None:

@@ -13,14 +13,22 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from channels.webchat.hub import VisitorSocket
-from channels.webchat.protocol import FrameError, Ping, Resume, SendMessage, parse_frame
+from channels.webchat.protocol import (
+    AskWait,
+    FrameError,
+    Ping,
+    Resume,
+    SendMessage,
+    parse_frame,
+)
 from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, verify_token
 from gateway.auth import origin_allowed
 from gateway.http import fail, json_body
-from gateway.keys import CONVERSATIONS, INTAKE, METRICS, RELAY, SETTINGS, WEBCHAT_HUB
+from gateway.keys import CONVERSATIONS, INTAKE, METRICS, RELAY, ROUTING_STATE, SETTINGS, WEBCHAT_HUB
 from gateway.logs import REQUEST_ID_HEADER
 from gateway.model import Channel, InboundMessage
 from gateway.ratelimit import TokenBucket
+from gateway.waiting import wait_estimate
 
 log = structlog.get_logger()
 
@@ -136,6 +144,13 @@ async def _handle_frame(request: web.Request, sock: VisitorSocket, raw: str) -> 
         await app[WEBCHAT_HUB].replay(sock, frame.after)
     elif isinstance(frame, SendMessage):
         await _accept(request, sock, frame)
+    elif isinstance(frame, AskWait):
+        estimate = (
+            await wait_estimate(app[ROUTING_STATE], sock.conversation_id)
+            if sock.conversation_id is not None
+            else {"in_line": False, "position": None, "expected_wait_seconds": None}
+        )
+        await sock.send({"type": "wait", **estimate})
 
 
 async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage) -> None:

@@ -32,7 +32,12 @@ class Ping:
     pass
 
 
-ClientFrame = SendMessage | Resume | Ping
+@dataclass(frozen=True, slots=True)
+class AskWait:
+    """The visitor asks for their place in line and the expected wait."""
+
+
+ClientFrame = SendMessage | Resume | Ping | AskWait
 
 
 def parse_frame(raw: str, max_text_chars: int) -> ClientFrame:
@@ -59,4 +64,6 @@ def parse_frame(raw: str, max_text_chars: int) -> ClientFrame:
         return Resume(after)
     if kind == "ping":
         return Ping()
+    if kind == "wait":
+        return AskWait()
     raise FrameError("unknown_type", f"unknown frame type {kind!r}")

@@ -8,7 +8,7 @@ the conversation's status, so two routers, two instances or two clicks can never
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -425,6 +425,64 @@ class RoutingState:
                     .values(state=OperatorState.OFFLINE.value, state_since=utcnow())
                 )
         return ids
+
+    async def place_in_line(
+        self, conversation_id: int, window: timedelta
+    ) -> tuple[str, int, list[datetime]] | None:
+        """(queue, position, when the queue's contacts were taken within ``window``) for a
+        waiting or offered conversation; None when it is not in line."""
+        async with self.db.read() as conn:
+            me = (
+                await conn.execute(
+                    select(
+                        conversations.c.queue,
+                        conversations.c.priority,
+                        conversations.c.waiting_since,
+                        conversations.c.status,
+                    ).where(conversations.c.id == conversation_id)
+                )
+            ).first()
+            in_line = (ConversationStatus.WAITING.value, ConversationStatus.OFFERED.value)
+            if me is None or me.status not in in_line:
+                return None
+            ahead = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(conversations)
+                    .where(
+                        conversations.c.queue == me.queue,
+                        conversations.c.status.in_(in_line),
+                        conversations.c.id != conversation_id,
+                        (conversations.c.priority > me.priority)
+                        | (
+                            (conversations.c.priority == me.priority)
+                            & (
+                                (conversations.c.waiting_since < me.waiting_since)
+                                | (
+                                    (conversations.c.waiting_since == me.waiting_since)
+                                    & (conversations.c.id < conversation_id)
+                                )
+                            )
+                        ),
+                    )
+                )
+            ).scalar_one()
+            taken = (
+                (
+                    await conn.execute(
+                        select(routing_events.c.created_at)
+                        .join(conversations, conversations.c.id == routing_events.c.conversation_id)
+                        .where(
+                            routing_events.c.kind == "assigned",
+                            conversations.c.queue == me.queue,
+                            routing_events.c.created_at >= utcnow() - window,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return str(me.queue), int(ahead) + 1, list(taken)
 
     async def release_abandoned(self, offline_before: datetime) -> list[tuple[int, int]]:
         """Give back to routing the conversations of operators offline since before

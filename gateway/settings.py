@@ -112,6 +112,8 @@ class RoutingSettings(Section):
     # An operator offline this long gives their open conversations back to routing.
     reassign_after_seconds: float = Field(60.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
+    # An operator who lets this many offers in a row time out is set away.
+    away_after_missed: int = Field(3, ge=1, le=100)
     # Service level: the share of contacts an operator accepted within this many seconds.
     service_level_seconds: float = Field(60.0, gt=0)
 

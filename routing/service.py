@@ -151,7 +151,15 @@ class Router:
         return conversation.status
 
     async def on_tick(self) -> None:
-        await self._revoke(await self.state.expire_due())
+        expired = await self.state.expire_due()
+        await self._revoke(expired)
+        for operator_id in await self.state.away_after_missed(
+            expired, self.settings.away_after_missed
+        ):
+            log.info("router.operator.away", operator_id=operator_id, reason="missed_offers")
+            await self.broker.publish_to_operator(
+                operator_id, {"type": "state", "state": "away", "reason": "missed_offers"}
+            )
         stale_before = utcnow() - timedelta(seconds=self.settings.operator_stale_seconds)
         for operator_id in await self.state.mark_stale_offline(stale_before):
             log.info("router.operator.stale", operator_id=operator_id)

@@ -153,3 +153,30 @@ async def test_a_short_disconnect_keeps_the_conversation(gateway: RunningGateway
     assert [c["messages"][0]["text"] for c in snapshot["conversations"]] == ["still mine"]
     await customer.close()
     await again.close()
+
+
+async def test_missing_offers_in_a_row_sets_the_operator_away(start_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gateway.keys import ROUTING_STATE
+    from tests.support import make_settings
+
+    gateway = await start_gateway(
+        make_settings(
+            tmp_path,
+            routing={"offer_timeout_seconds": 1, "away_after_missed": 2, "tick_seconds": 0.3},
+        )
+    )
+    ada = await gateway.operator("ada")  # available, but gone for coffee
+    customers = [await gateway.customer() for _ in range(2)]
+    for n, customer in enumerate(customers):
+        await customer.say(f"hello {n}")
+    await wait_for(lambda: len(ada.offers) == 2)
+    away = await wait_for(
+        lambda: next(
+            (f for f in ada.frames if f["type"] == "state" and f["state"] == "away"), None
+        ),
+        timeout=10,
+    )
+    assert away["reason"] == "missed_offers"
+    assert await gateway.app[ROUTING_STATE].state_of(ada.user_id) == "away"  # type: ignore[attr-defined]
+    for client in (*customers, ada):
+        await client.close()

@@ -154,6 +154,10 @@ async def test_expired_offers_and_stale_operators(db: Database) -> None:
     assert offer_id is not None
     (expired,) = await state.expire_due()
     assert expired.id == offer_id
+    assert await state.away_after_missed([expired], limit=2) == []  # one miss: still available
+    assert await state.away_after_missed([expired], limit=2) == [ada.id]  # two in a row: away
+    assert await state.state_of(ada.id) == "away"
+    await state.set_state(ada.id, OperatorState.AVAILABLE)
     assert (await state.accept(offer_id, ada.id)).reason == "offer_expired"
     assert [w.conversation_id for w in await state.waiting("general")] == [accepted.conversation_id]
     assert await state.mark_stale_offline(utcnow() + timedelta(seconds=1)) == [ada.id]

@@ -94,6 +94,15 @@ async def _back_to_waiting(
     return True
 
 
+async def _answered(conn: AsyncConnection, operator_id: int) -> None:
+    """The operator answered an offer: their run of missed offers is over."""
+    await conn.execute(
+        update(operator_presence)
+        .where(operator_presence.c.user_id == operator_id)
+        .values(missed_in_row=0)
+    )
+
+
 class RoutingState:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -275,6 +284,7 @@ class RoutingState:
                 await conn.rollback()
                 return AcceptResult(False, "taken")
             await _event(conn, row.conversation_id, "assigned", operator_id, offer_id=offer_id)
+            await _answered(conn, operator_id)
         return AcceptResult(True, conversation_id=row.conversation_id)
 
     async def decline(self, offer_id: int, operator_id: int) -> int | None:
@@ -293,6 +303,7 @@ class RoutingState:
                 return None
             await _event(conn, row.conversation_id, "declined", operator_id, offer_id=offer_id)
             await _emit(conn, REQUEUE_EVENT, {"conversation_id": row.conversation_id})
+            await _answered(conn, operator_id)
         return int(row.conversation_id)
 
     async def expire_due(self) -> list[OfferView]:
@@ -302,6 +313,41 @@ class RoutingState:
             OfferStatus.EXPIRED,
             "timeout",
         )
+
+    async def away_after_missed(self, missed: list[OfferView], limit: int) -> list[int]:
+        """Count timed-out offers against their operators; set away (and return) those who
+        have now missed ``limit`` in a row, so contacts stop going to an empty chair."""
+        if not missed:
+            return []
+        gone: list[int] = []
+        async with self.db.write() as conn:
+            for operator_id in {offer.operator_id for offer in missed}:
+                count = sum(1 for offer in missed if offer.operator_id == operator_id)
+                row = (
+                    await conn.execute(
+                        update(operator_presence)
+                        .where(operator_presence.c.user_id == operator_id)
+                        .values(missed_in_row=operator_presence.c.missed_in_row + count)
+                        .returning(operator_presence.c.missed_in_row, operator_presence.c.state)
+                    )
+                ).first()
+                if row is None or row.missed_in_row < limit:
+                    continue
+                if row.state == OperatorState.AVAILABLE.value:
+                    await conn.execute(
+                        update(operator_presence)
+                        .where(operator_presence.c.user_id == operator_id)
+                        .values(
+                            state=OperatorState.AWAY.value, state_since=utcnow(), missed_in_row=0
+                        )
+                    )
+                    await _emit(
+                        conn,
+                        STATE_EVENT,
+                        {"operator_id": operator_id, "state": "away", "reason": "missed_offers"},
+                    )
+                    gone.append(operator_id)
+        return gone
 
     async def revoke_for(self, operator_id: int, reason: str) -> list[OfferView]:
         """Take back every pending offer of an operator who left or went away."""

@@ -165,6 +165,8 @@ operator_presence = Table(
     Column("last_seen_at", Stamp, nullable=True),
     Column("state_since", Stamp, nullable=False),
     Column("idle_since", Stamp, nullable=True),
+    # Offers that timed out one after the other; reset by any answer.
+    Column("missed_in_row", Integer, nullable=False, default=0, server_default="0"),
 )
 
 offers = Table(

@@ -120,7 +120,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[OPERATOR_HUB], app[WEBCHAT_HUB] = operator_hub, webchat_hub
     app[ops.DELIVERY] = delivery
     app[console.ACTIONS] = ConsoleActions(
-        app[CONVERSATIONS], app[ROUTING_STATE], operator_hub, relay, metrics
+        app[CONVERSATIONS],
+        app[ROUTING_STATE],
+        operator_hub,
+        relay,
+        metrics,
+        app[USERS],
+        settings.routing,
     )
     tasks = [
         asyncio.create_task(

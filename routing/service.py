@@ -25,7 +25,7 @@ from gateway.logs import ids_from_headers
 from gateway.model import ConversationStatus, utcnow
 from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
-from gateway.storage.routing_state import OfferView, RoutingState
+from gateway.storage.routing_state import TRANSFER_EVENT, OfferView, RoutingState
 from routing.strategy import plan_offers
 
 log = structlog.get_logger()
@@ -113,6 +113,8 @@ class Router:
         elif key == "conversation.message":
             if await self.on_message(payload) != ConversationStatus.WAITING.value:
                 return  # forwarded to its operator, or already offered: nobody's line changed
+        elif key == TRANSFER_EVENT:
+            await self.on_transfer(payload)
         elif key == "operator.state" and payload.get("state") != "available":
             await self._revoke(await self.state.revoke_for(int(payload["operator_id"]), "away"))
         self.request_assignment()
@@ -149,6 +151,23 @@ class Router:
                     {"type": "message", "conversation_id": conversation.id, "message": message},
                 )
         return conversation.status
+
+    async def on_transfer(self, payload: dict[str, Any]) -> None:
+        """Tell the previous operator the conversation left them; offer it to the named one."""
+        conversation_id = int(payload["conversation_id"])
+        await self.broker.publish_to_operator(
+            int(payload["from_operator"]),
+            {"type": "closed", "conversation_id": conversation_id, "reason": "transferred"},
+        )
+        if payload.get("offer_id") and payload.get("to_operator"):
+            pending = [
+                o
+                for o in await self.state.pending_offers(int(payload["to_operator"]))
+                if o.id == int(payload["offer_id"])
+            ]
+            for offer, frame in await offer_frames(self.conversations, pending):
+                frame["offer"]["note"] = payload.get("note", "")
+                await self.broker.publish_to_operator(offer.operator_id, frame)
 
     async def on_tick(self) -> None:
         expired = await self.state.expire_due()

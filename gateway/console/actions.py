@@ -8,21 +8,24 @@ resolve any.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import structlog
 
 from gateway.console.hub import OperatorHub
 from gateway.metrics import Metrics
-from gateway.model import OperatorState, Role
+from gateway.model import OperatorState, Role, utcnow
 from gateway.outbox import OutboxRelay
+from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_state import RoutingState
-from gateway.storage.users import User
+from gateway.storage.users import User, UserStore
 
 log = structlog.get_logger()
 
 MAX_REPLY_CHARS = 4000
+MAX_NOTE_CHARS = 500
 
 
 class ActionError(Exception):
@@ -40,6 +43,8 @@ class ConsoleActions:
     hub: OperatorHub
     relay: OutboxRelay
     metrics: Metrics
+    users: UserStore
+    routing: RoutingSettings
 
     async def set_state(self, user: User, state: str) -> dict[str, Any]:
         if state not in (OperatorState.AVAILABLE.value, OperatorState.AWAY.value):
@@ -104,6 +109,40 @@ class ConsoleActions:
         self.relay.nudge()
         await self.hub.push(user.id, {"type": "closed", "conversation_id": conversation_id})
         return {"conversation_id": conversation_id, "status": "closed"}
+
+    async def transfer(
+        self,
+        user: User,
+        conversation_id: int,
+        to_operator: int | None,
+        queue: str | None,
+        note: str,
+    ) -> dict[str, Any]:
+        """Hand a conversation to a named operator (they get an offer) or back to the line.
+        Operators move their own; supervisors move anyone's (a reassign)."""
+        if len(note) > MAX_NOTE_CHARS:
+            raise ActionError(422, "too_long", f"note is longer than {MAX_NOTE_CHARS} characters")
+        if to_operator is not None and queue is not None:
+            raise ActionError(422, "bad_field", "give either 'to_operator' or 'queue', not both")
+        if queue is not None and queue != self.routing.queue:
+            raise ActionError(422, "unknown_queue", f"no queue {queue!r} is routed here")
+        if to_operator is not None and await self.users.get(to_operator) is None:
+            raise ActionError(422, "unknown_operator", f"no active staff member {to_operator}")
+        owner = None if user.role.at_least(Role.SUPERVISOR) else user.id
+        moved = await self.state.transfer(
+            conversation_id,
+            by=user.id,
+            owner=owner,
+            to_operator=to_operator,
+            queue=queue,
+            note=note,
+            expires_at=utcnow() + timedelta(seconds=self.routing.offer_timeout_seconds),
+        )
+        if moved is None:
+            raise ActionError(404, "not_found", "no conversation of yours to move with this id")
+        self.relay.nudge()
+        log.info("operator.conversation.transferred", **moved)
+        return {"transfer": moved}
 
     async def detail(self, user: User, conversation_id: int) -> dict[str, Any]:
         conversation = await self.conversations.get(conversation_id)

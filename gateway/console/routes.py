@@ -56,6 +56,9 @@ async def _run(
             _str(frame, "client_id"),
             _str(frame, "text"),
         )
+    if kind == "transfer":
+        conversation_id = _int(frame.get("conversation_id"), "conversation_id")
+        return await _transfer(actions, principal, frame, conversation_id)
     if kind == "resolve":
         return await actions.resolve(user, _int(frame.get("conversation_id"), "conversation_id"))
     raise ActionError(400, "unknown_type", f"unknown frame type {kind!r}")
@@ -121,6 +124,13 @@ async def _handle(
             {"type": "result", "ref": ref, "ok": False, "error": exc.code, "reason": exc.reason}
         )
         return
+    except Exception:
+        # A fault of ours must not cost the operator their socket.
+        log.exception("operator.frame.failed", kind=frame.get("type"))
+        await sock.send(
+            {"type": "result", "ref": ref, "ok": False, "error": "internal", "reason": "try again"}
+        )
+        return
     await sock.send({"type": "result", "ref": ref, "ok": True, **result})
 
 
@@ -142,6 +152,22 @@ def _endpoint(
         return web.json_response(result, status=status)
 
     return handler
+
+
+async def _transfer(
+    actions: ConsoleActions, principal: Principal, data: dict[str, Any], conversation_id: int
+) -> dict[str, Any]:
+    to = data.get("to_operator")
+    queue = data.get("queue")
+    note = data.get("note", "")
+    if queue is not None and not isinstance(queue, str):
+        raise ActionError(422, "bad_field", "'queue' must be a string")
+    if not isinstance(note, str):
+        raise ActionError(422, "bad_field", "'note' must be a string")
+    if to is None and queue is None:
+        raise ActionError(422, "bad_field", "give 'to_operator' or 'queue'")
+    target = None if to is None else _int(to, "to_operator")
+    return await actions.transfer(principal.user, conversation_id, target, queue, note)
 
 
 def _path_id(request: web.Request, name: str) -> int:
@@ -172,6 +198,12 @@ async def _resolve(
     return await a.resolve(p.user, _path_id(r, "id"))
 
 
+async def _transfer_http(
+    p: Principal, a: ConsoleActions, d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return await _transfer(a, p, d, _path_id(r, "id"))
+
+
 async def _accept(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
@@ -196,6 +228,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/conversations/{id}", _endpoint(_detail))
     app.router.add_post("/api/conversations/{id}/messages", _endpoint(_reply, status=201))
     app.router.add_post("/api/conversations/{id}/resolve", _endpoint(_resolve))
+    app.router.add_post("/api/conversations/{id}/transfer", _endpoint(_transfer_http))
     app.router.add_post("/api/offers/{id}/accept", _endpoint(_accept))
     app.router.add_post("/api/offers/{id}/decline", _endpoint(_decline))
     app.router.add_post("/api/operator/state", _endpoint(_state))

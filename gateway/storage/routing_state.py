@@ -27,6 +27,7 @@ from gateway.storage.schema import (
 from routing.strategy import OperatorSnapshot, WaitingContact
 
 REQUEUE_EVENT = "routing.requeue"
+TRANSFER_EVENT = "routing.transfer"
 STATE_EVENT = "operator.state"
 
 
@@ -313,6 +314,89 @@ class RoutingState:
             OfferStatus.EXPIRED,
             "timeout",
         )
+
+    async def transfer(
+        self,
+        conversation_id: int,
+        *,
+        by: int,
+        owner: int | None,
+        to_operator: int | None,
+        queue: str | None,
+        note: str,
+        expires_at: datetime,
+    ) -> dict[str, Any] | None:
+        """Move an assigned conversation: to a named operator (as an offer to them) or back to
+        a queue's line (ahead of new contacts). ``owner`` None lets a supervisor move anyone's.
+        The transfer as an event payload, or None when the conversation is not movable."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            condition = and_(
+                conversations.c.id == conversation_id,
+                conversations.c.status == ConversationStatus.ASSIGNED.value,
+            )
+            if owner is not None:
+                condition = and_(condition, conversations.c.operator_id == owner)
+            row = (
+                await conn.execute(
+                    select(conversations.c.operator_id, conversations.c.queue).where(condition)
+                )
+            ).first()
+            if row is None or row.operator_id == to_operator:
+                return None
+            values: dict[str, Any] = {"operator_id": None, "waiting_since": now}
+            if to_operator is None:
+                values.update(
+                    status=ConversationStatus.WAITING.value,
+                    queue=queue or row.queue,
+                    priority=conversations.c.priority + 1,
+                )
+            else:
+                values.update(status=ConversationStatus.OFFERED.value)
+            moved = await conn.execute(update(conversations).where(condition).values(**values))
+            if moved.rowcount != 1:
+                return None
+            # The one who passed it on is not offered it again (the strategy skips refusers).
+            await conn.execute(
+                offers.insert().values(
+                    conversation_id=conversation_id,
+                    operator_id=row.operator_id,
+                    status=OfferStatus.DECLINED.value,
+                    created_at=now,
+                    expires_at=now,
+                    decided_at=now,
+                    reason="transferred",
+                )
+            )
+            offer_id = None
+            if to_operator is not None:
+                offer_id = (
+                    await conn.execute(
+                        offers.insert()
+                        .values(
+                            conversation_id=conversation_id,
+                            operator_id=to_operator,
+                            status=OfferStatus.PENDING.value,
+                            created_at=now,
+                            expires_at=expires_at,
+                            reason="transfer",
+                        )
+                        .returning(offers.c.id)
+                    )
+                ).scalar_one()
+            payload = {
+                "conversation_id": conversation_id,
+                "from_operator": row.operator_id,
+                "to_operator": to_operator,
+                "queue": None if to_operator else (queue or row.queue),
+                "offer_id": offer_id,
+                "note": note,
+                "by": by,
+            }
+            detail = {k: v for k, v in payload.items() if k != "conversation_id"}
+            await _event(conn, conversation_id, "transferred", row.operator_id, **detail)
+            await _emit(conn, TRANSFER_EVENT, payload)
+        return payload
 
     async def away_after_missed(self, missed: list[OfferView], limit: int) -> list[int]:
         """Count timed-out offers against their operators; set away (and return) those who

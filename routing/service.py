@@ -25,7 +25,12 @@ from gateway.logs import ids_from_headers
 from gateway.model import ConversationStatus, utcnow
 from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
-from gateway.storage.routing_state import TRANSFER_EVENT, OfferView, RoutingState
+from gateway.storage.routing_state import (
+    LOGOUT_EVENT,
+    TRANSFER_EVENT,
+    OfferView,
+    RoutingState,
+)
 from routing.strategy import plan_offers
 
 log = structlog.get_logger()
@@ -115,6 +120,12 @@ class Router:
                 return  # forwarded to its operator, or already offered: nobody's line changed
         elif key == TRANSFER_EVENT:
             await self.on_transfer(payload)
+        elif key == LOGOUT_EVENT:
+            await self.broker.publish_to_operator(
+                int(payload["operator_id"]),
+                {"type": "logout", "reason": "signed out by a supervisor"},
+            )
+            return
         elif key == "operator.state" and payload.get("state") != "available":
             await self._revoke(await self.state.revoke_for(int(payload["operator_id"]), "away"))
         self.request_assignment()

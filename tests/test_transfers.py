@@ -141,3 +141,37 @@ async def test_bad_transfers_change_nothing(gateway: RunningGateway) -> None:
     assert reply["ok"]
     for client in (customer, ada, grace):
         await client.close()
+
+
+async def test_supervisor_force_logout(gateway: RunningGateway) -> None:
+    from gateway.keys import ROUTING_STATE
+
+    ada = await gateway.operator("ada")
+    customer = await gateway.customer()
+    await customer.say("anyone?")
+    (offer,) = (await wait_for(lambda: ada.offers)).values()
+    grace = await gateway.operator("grace")
+    sam = await gateway.operator("sam", role=Role.SUPERVISOR, state=None)
+
+    async with gateway.http.post(
+        f"{gateway.base}/api/operators/{ada.user_id}/logout",  # type: ignore[attr-defined]
+        headers=grace.headers,
+    ) as resp:
+        assert resp.status == 403  # operators cannot sign each other out
+    async with gateway.http.post(
+        f"{gateway.base}/api/operators/{ada.user_id}/logout",  # type: ignore[attr-defined]
+        headers=sam.headers,
+    ) as resp:
+        assert resp.status == 200
+    await wait_for(lambda: ada.ws is not None and ada.ws.closed)
+    assert ada.ws is not None and ada.ws.close_code == 4403
+    assert await gateway.app[ROUTING_STATE].state_of(ada.user_id) == "offline"  # type: ignore[attr-defined]
+    # Her offer goes to someone who is there.
+    (offer2,) = (await wait_for(lambda: grace.offers)).values()
+    assert offer2["conversation_id"] == offer["conversation_id"]
+    async with gateway.http.post(
+        f"{gateway.base}/api/operators/424242/logout", headers=sam.headers
+    ) as resp:
+        assert resp.status == 404
+    for client in (customer, grace, sam):
+        await client.close()

@@ -24,6 +24,8 @@ from routing.topology import Names
 
 log = structlog.get_logger()
 
+CLOSE_SIGNED_OUT = 4403
+
 
 class OperatorSocket(PushSocket):
     def __init__(self, ws: web.WebSocketResponse, operator_id: int) -> None:
@@ -70,6 +72,10 @@ class OperatorHub:
 
     async def push(self, operator_id: int, frame: dict[str, Any]) -> None:
         for sock in list(self.sockets.get(operator_id, ())):
+            if frame.get("type") == "logout":
+                await sock.send(frame)
+                await sock.ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out by a supervisor")
+                continue
             await self.push_to(sock, frame)
 
     async def push_to(self, sock: OperatorSocket, frame: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from routing.strategy import OperatorSnapshot, WaitingContact
 
 REQUEUE_EVENT = "routing.requeue"
 TRANSFER_EVENT = "routing.transfer"
+LOGOUT_EVENT = "operator.logout"
 STATE_EVENT = "operator.state"
 
 
@@ -397,6 +398,20 @@ class RoutingState:
             await _event(conn, conversation_id, "transferred", row.operator_id, **detail)
             await _emit(conn, TRANSFER_EVENT, payload)
         return payload
+
+    async def force_offline(self, user_id: int, by: int) -> bool:
+        """A supervisor signs an operator out: offline now, and their sockets are told to close."""
+        async with self.db.write() as conn:
+            done = await conn.execute(
+                update(operator_presence)
+                .where(operator_presence.c.user_id == user_id)
+                .values(state=OperatorState.OFFLINE.value, state_since=utcnow())
+            )
+            if done.rowcount != 1:
+                return False
+            await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
+            await _emit(conn, LOGOUT_EVENT, {"operator_id": user_id, "by": by})
+        return True
 
     async def away_after_missed(self, missed: list[OfferView], limit: int) -> list[int]:
         """Count timed-out offers against their operators; set away (and return) those who

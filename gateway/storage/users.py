@@ -145,6 +145,11 @@ class UserStore:
         async with self.db.write() as conn:
             await conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash(token)))
 
+    async def end_sessions(self, user_id: int) -> None:
+        """Sign a user out of every browser (supervisor force-logout)."""
+        async with self.db.write() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
     async def create_api_token(self, user: User, name: str) -> str:
         token = "cgt_" + secrets.token_urlsafe(32)
         async with self.db.write() as conn:

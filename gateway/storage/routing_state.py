@@ -96,6 +96,32 @@ async def _back_to_waiting(
     return True
 
 
+async def _insert_offer(
+    conn: AsyncConnection,
+    conversation_id: int,
+    operator_id: int,
+    expires_at: datetime,
+    reason: str | None = None,
+) -> int:
+    """A pending offer row; the caller has already moved the conversation to 'offered'."""
+    return int(
+        (
+            await conn.execute(
+                offers.insert()
+                .values(
+                    conversation_id=conversation_id,
+                    operator_id=operator_id,
+                    status=OfferStatus.PENDING.value,
+                    created_at=utcnow(),
+                    expires_at=expires_at,
+                    reason=reason,
+                )
+                .returning(offers.c.id)
+            )
+        ).scalar_one()
+    )
+
+
 async def _answered(conn: AsyncConnection, operator_id: int) -> None:
     """The operator answered an offer: their run of missed offers is over."""
     await conn.execute(
@@ -224,19 +250,7 @@ class RoutingState:
         )
         if taken.rowcount != 1:
             return None
-        offer_id = (
-            await conn.execute(
-                offers.insert()
-                .values(
-                    conversation_id=conversation_id,
-                    operator_id=operator_id,
-                    status=OfferStatus.PENDING.value,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
-                .returning(offers.c.id)
-            )
-        ).scalar_one()
+        offer_id = await _insert_offer(conn, conversation_id, operator_id, expires_at)
         await conn.execute(
             update(operator_presence)
             .where(operator_presence.c.user_id == operator_id)
@@ -371,20 +385,9 @@ class RoutingState:
             )
             offer_id = None
             if to_operator is not None:
-                offer_id = (
-                    await conn.execute(
-                        offers.insert()
-                        .values(
-                            conversation_id=conversation_id,
-                            operator_id=to_operator,
-                            status=OfferStatus.PENDING.value,
-                            created_at=now,
-                            expires_at=expires_at,
-                            reason="transfer",
-                        )
-                        .returning(offers.c.id)
-                    )
-                ).scalar_one()
+                offer_id = await _insert_offer(
+                    conn, conversation_id, to_operator, expires_at, reason="transfer"
+                )
             payload = {
                 "conversation_id": conversation_id,
                 "from_operator": row.operator_id,

@@ -48,6 +48,7 @@ class WaitingContact:
     language: str | None = None
     preferred_operator: int | None = None  # affinity: the operator who owns this customer
     affinity_until: datetime | None = None
+    languages: frozenset[str] = frozenset()  # the operator must speak one of these (queue target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,8 @@ def eligible(operator: OperatorSnapshot, contact: WaitingContact, now: datetime 
     if now is not None and operator.wrapup_until is not None and operator.wrapup_until > now:
         return False
     if contact.language is not None and contact.language not in operator.languages:
+        return False
+    if contact.languages and not contact.languages & operator.languages:
         return False
     if any(operator.skills.get(skill, 0) < level for skill, level in contact.skills.items()):
         return False

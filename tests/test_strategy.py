@@ -355,3 +355,12 @@ def test_thousand_contacts_five_skills_twenty_operators() -> None:
             assert all(operator.skills.get(s, 0) >= lvl for s, lvl in contact.skills.items())
             assigned[offer.conversation_id] = offer.operator_id
     assert len(assigned) == 1000 and not waiting
+
+
+def test_queue_languages_need_one_of_them() -> None:
+    contact = WaitingContact(1, 0, at(0), languages=frozenset({"de", "fr"}))
+    operators = [agent(7, languages=("en",)), agent(8, languages=("fr",), idle=50)]
+    assert [(p.conversation_id, p.operator_id) for p in plan_offers([contact], operators)] == [
+        (1, 8)
+    ]
+    assert plan_offers([contact], [agent(7, languages=("en",))]) == []

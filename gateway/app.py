@@ -31,11 +31,14 @@ from gateway.keys import (
     DATABASE,
     INSTANCE_ID,
     INTAKE,
+    LIVE_ROUTING,
     METRICS,
     OPERATOR_HUB,
     RELAY,
     ROUTER,
+    ROUTING_CONFIGS,
     ROUTING_STATE,
+    RULES,
     SETTINGS,
     USERS,
     WEBCHAT_HUB,
@@ -48,8 +51,11 @@ from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
 from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.migrate import upgrade_async
+from gateway.storage.routing_configs import RoutingConfigStore
+from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import UserExists, UserStore
+from routing.live import LiveRouting
 from routing.service import Router
 from routing.topology import Names
 
@@ -70,6 +76,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = UserStore(db)
     app[CONVERSATIONS] = ConversationStore(db)
     app[ROUTING_STATE] = RoutingState(db)
+    app[RULES] = RuleStore(db)
+    app[ROUTING_CONFIGS] = RoutingConfigStore(db)
+    app[LIVE_ROUTING] = LiveRouting(app[ROUTING_CONFIGS], app[SETTINGS].routing)
+    await app[LIVE_ROUTING].import_file()
+    await app[LIVE_ROUTING].current()
     for demo in app[SETTINGS].demo.users:
         with contextlib.suppress(UserExists):
             await app[USERS].add(
@@ -111,7 +122,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     metrics, broker = app[METRICS], app[BROKER]
     relay = OutboxRelay(app[DATABASE], broker, metrics.outbox_published, metrics.outbox_backlog)
     router = Router(
-        app[ROUTING_STATE], app[CONVERSATIONS], broker, settings.routing, metrics.offers
+        app[ROUTING_STATE],
+        app[RULES],
+        app[LIVE_ROUTING],
+        app[CONVERSATIONS],
+        broker,
+        settings.routing,
+        metrics.offers,
     )
     operator_hub = OperatorHub(broker, app[CONVERSATIONS], app[ROUTING_STATE])
     webchat_hub = WebchatHub(app[CONVERSATIONS])

@@ -13,8 +13,11 @@ from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
 from gateway.storage.group_intake import IntakeWriter
+from gateway.storage.routing_configs import RoutingConfigStore
+from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import UserStore
+from routing.live import LiveRouting
 from routing.service import Router
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -25,6 +28,9 @@ INTAKE = web.AppKey("intake", IntakeWriter)
 USERS = web.AppKey("users", UserStore)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 ROUTING_STATE = web.AppKey("routing_state", RoutingState)
+RULES = web.AppKey("rules", RuleStore)
+ROUTING_CONFIGS = web.AppKey("routing_configs", RoutingConfigStore)
+LIVE_ROUTING = web.AppKey("live_routing", LiveRouting)
 BROKER = web.AppKey("broker", Broker)
 RELAY = web.AppKey("relay", OutboxRelay)
 ROUTER = web.AppKey("router", Router)

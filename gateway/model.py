@@ -95,3 +95,6 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # What the channel knows about the contact for the routing rules (language, topic, tier,
+    # IVR choice); kept on the conversation it opens.
+    attributes: Mapping[str, str] = field(default_factory=dict)

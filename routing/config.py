@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.settings import ConfigError, read_yaml
-from routing.strategy import Media, Step
+from routing.strategy import Choice, Media, Policy, Step
 
 Level = Field(ge=1, le=5)
 
@@ -81,7 +81,21 @@ class Rule(_Model):
     final: Final
 
 
+class PolicyConfig(_Model):
+    """How the router chooses among eligible operators, and the timers around a contact."""
+
+    choice: Choice = Choice.LONGEST_IDLE
+    prefer_skill_level: bool = True
+    aging_seconds: float | None = Field(default=None, gt=0)
+    wrapup_seconds: float = Field(default=0, ge=0)
+    affinity_seconds: float = Field(default=86_400, ge=0)  # 0: no affinity
+
+    def as_policy(self) -> Policy:
+        return Policy(self.choice, self.aging_seconds, self.prefer_skill_level)
+
+
 class RoutingConfig(_Model):
+    policy: PolicyConfig = PolicyConfig()
     skills: dict[str, str] = {}
     languages: tuple[str, ...] = ("en",)
     default_capacity: dict[Media, int] = {
@@ -97,6 +111,48 @@ class RoutingConfig(_Model):
     def capacity_of(self, username: str) -> dict[Media, int]:
         profile = self.operators.get(username)
         return {**self.default_capacity, **(profile.capacity if profile else {})}
+
+    def rule(self, name: str | None) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    def as_document(self) -> dict[str, Any]:
+        """The configuration as plain data, as an admin would write it (defaults left out)."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+# What kind of work a channel's contact is, for capacity: a web chat is live, an SMS is not.
+MEDIA_OF_CHANNEL: dict[str, Media] = {
+    "webchat": Media.CHAT,
+    "sms": Media.MESSAGING,
+    "whatsapp": Media.MESSAGING,
+    "telegram": Media.MESSAGING,
+    "email": Media.EMAIL,
+    "voice": Media.VOICE,
+}
+
+
+def media_of(channel: str) -> Media:
+    return MEDIA_OF_CHANNEL.get(channel, Media.MESSAGING)
+
+
+def single_queue(queue: str, chat_capacity: int = 3) -> RoutingConfig:
+    """What a gateway without a rules file routes by: one queue that reaches everyone."""
+    return RoutingConfig(
+        default_capacity={
+            Media.VOICE: 1,
+            Media.CHAT: chat_capacity,
+            Media.MESSAGING: 3,
+            Media.EMAIL: 5,
+        },
+        queues={queue: Queue(description="Every operator")},
+        rules=(
+            Rule(
+                name="default",
+                steps=(StepConfig(queue=queue, timeout_seconds=3600),),
+                final=Final(action=FinalAction.OVERFLOW, queue=queue),
+            ),
+        ),
+    )
 
 
 # -- checking -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -25,13 +25,17 @@ from gateway.logs import ids_from_headers
 from gateway.model import ConversationStatus, utcnow
 from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
+from gateway.storage.routing_rules import OperatorLoad, RuleStore
 from gateway.storage.routing_state import (
     LOGOUT_EVENT,
     TRANSFER_EVENT,
     OfferView,
     RoutingState,
 )
-from routing.strategy import plan_offers
+from routing.config import RoutingConfig
+from routing.escalation import FinalStep, as_waiting, classify, due, step_floor
+from routing.live import LiveRouting
+from routing.strategy import Media, OperatorSnapshot, WaitingContact, plan_offers
 
 log = structlog.get_logger()
 
@@ -71,12 +75,16 @@ class Router:
     def __init__(
         self,
         state: RoutingState,
+        rules: RuleStore,
+        live: LiveRouting,
         conversations: ConversationStore,
         broker: Broker,
         settings: RoutingSettings,
         offers_made: Counter,
     ) -> None:
         self.state = state
+        self.rules = rules
+        self.live = live
         self.conversations = conversations
         self.broker = broker
         self.settings = settings
@@ -181,6 +189,7 @@ class Router:
                 await self.broker.publish_to_operator(offer.operator_id, frame)
 
     async def on_tick(self) -> None:
+        await self.escalate()
         expired = await self.state.expire_due()
         await self._revoke(expired)
         for operator_id in await self.state.away_after_missed(
@@ -203,11 +212,21 @@ class Router:
             )
 
     async def assign(self) -> None:
-        contacts = await self.state.waiting(self.settings.queue)
-        if not contacts:
+        config = await self.live.current()
+        await self.classify(config)
+        line = await self.rules.in_line(config.policy.affinity_seconds)
+        if not line:
             return
-        operators = await self.state.operators(self.settings.chat_capacity)
-        plan = plan_offers(contacts, operators, now=utcnow())
+        contacts: list[WaitingContact] = []
+        for item in line:
+            contact = as_waiting(
+                item.contact, config, item.queue, step_floor(config, item.rule, item.step)
+            )
+            if contact is not None:
+                contacts.append(contact)
+        now = utcnow()
+        operators = [snapshot(config, op, now) for op in await self.rules.available_operators()]
+        plan = plan_offers(contacts, operators, now=now, policy=config.policy.as_policy())
         if not plan:
             return
         expires = utcnow() + timedelta(seconds=self.settings.offer_timeout_seconds)
@@ -227,6 +246,56 @@ class Router:
             *(self.broker.publish_to_operator(offer.operator_id, frame) for offer, frame in frames)
         )
 
+    async def classify(self, config: RoutingConfig) -> None:
+        """Give every new contact its rule's first step (the first rule that matches)."""
+        unrouted = await self.rules.unrouted()
+        if unrouted:
+            placed = [(u.conversation_id, classify(config, u.attributes, u.text)) for u in unrouted]
+            await self.rules.place(placed)
+            for conversation_id, placement in placed:
+                log.info(
+                    "router.contact.routed",
+                    conversation_id=conversation_id,
+                    rule=placement.rule,
+                    queue=placement.queue,
+                )
+
+    async def escalate(self) -> None:
+        """Move contacts whose step timed out to the next step, or run the final action."""
+        config = await self.live.current()
+        now = utcnow()
+        shortest = min((step.timeout_seconds for r in config.rules for step in r.steps), default=0)
+        for item in await self.rules.stepping(now - timedelta(seconds=shortest)):
+            conversation_id = item.conversation_id
+            if config.rule(item.rule) is None:
+                await self.rules.unroute(conversation_id, item.rule)
+                continue
+            decision = due(config, item.rule, item.step, item.step_since, now)
+            if decision is None:
+                continue
+            if isinstance(decision, FinalStep):
+                done = await self.rules.finish(
+                    conversation_id,
+                    item.rule,
+                    item.step,
+                    decision.final.action.value,
+                    decision.placement,
+                    decision.text,
+                )
+                if done:
+                    log.info(
+                        "router.contact.final",
+                        conversation_id=conversation_id,
+                        action=decision.final.action.value,
+                    )
+            elif await self.rules.escalate(conversation_id, item.rule, item.step, decision):
+                log.info(
+                    "router.contact.escalated",
+                    conversation_id=conversation_id,
+                    step=decision.step,
+                    queue=decision.queue,
+                )
+
     async def _revoke(self, offers: list[OfferView]) -> None:
         for offer in offers:
             log.info(
@@ -239,6 +308,30 @@ class Router:
                 offer.operator_id,
                 {"type": "offer_revoked", "offer_id": offer.id, "reason": offer.status},
             )
+
+
+def snapshot(config: RoutingConfig, op: OperatorLoad, now: datetime) -> OperatorSnapshot:
+    """An available operator as the strategy sees them: their profile from the configuration
+    (an operator the configuration does not name has no skills and the default capacity)."""
+    profile = config.operators.get(op.username)
+    capacities = config.capacity_of(op.username)
+    wrapup = config.policy.wrapup_seconds
+    wrapup_until = (
+        op.last_closed_at + timedelta(seconds=wrapup)
+        if wrapup and op.last_closed_at is not None
+        else None
+    )
+    return OperatorSnapshot(
+        op.operator_id,
+        capacities.get(Media.CHAT, 0),
+        op.load.get(Media.CHAT, 0),
+        op.idle_since,
+        dict(profile.skills) if profile else {},
+        frozenset(profile.languages) if profile else frozenset(),
+        capacities,
+        op.load,
+        wrapup_until,
+    )
 
 
 async def _settle(message: AbstractIncomingMessage, requeue: bool | None) -> None:

@@ -35,8 +35,8 @@ class RunningGateway:
     def app(self) -> Any:
         return self.server.app
 
-    async def customer(self) -> Customer:
-        customer = Customer(self.http, self.base)
+    async def customer(self, **attributes: str) -> Customer:
+        customer = Customer(self.http, self.base, attributes)
         await customer.connect()
         return customer
 

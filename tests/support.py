@@ -103,7 +103,10 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05
 class Customer:
     """A web chat visitor speaking the widget protocol."""
 
-    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, base: str, attributes: dict[str, str] | None = None
+    ) -> None:
+        self.attributes = attributes or {}  # language, topic: sent as query parameters
         self.http = http
         self.base = base
         self.token: str | None = None
@@ -122,7 +125,9 @@ class Customer:
             self.token = (await resp.json())["token"]
         ws_base = self.base.replace("http", "ws", 1)
         self.ws = await self.http.ws_connect(
-            f"{ws_base}/ws/webchat?token={self.token}", headers={"Origin": ORIGIN}
+            f"{ws_base}/ws/webchat",
+            params={"token": self.token, **self.attributes},
+            headers={"Origin": ORIGIN},
         )
         ready = await self.ws.receive_json(timeout=5)
         assert ready["type"] == "ready"

@@ -16,9 +16,12 @@ from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
 from gateway.storage.intake import accept_inbound
 from gateway.storage.migrate import upgrade_async
+from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.schema import conversations, messages, outbox
 from gateway.storage.users import UserExists, UserStore
+from routing.escalation import Placement
+from routing.strategy import Media, WaitingContact
 from tests.support import postgres_database
 
 
@@ -90,6 +93,14 @@ async def test_conversation_threading_and_resolution(db: Database) -> None:
     assert history[0].created_at.tzinfo is not None
 
 
+async def _waiting(db: Database) -> list[WaitingContact]:
+    """The waiting line, once every new contact has been put on the one rule's first step."""
+    rules = RuleStore(db)
+    first = Placement("default", 0, "general", 0)
+    await rules.place([(u.conversation_id, first) for u in await rules.unrouted()])
+    return [item.contact for item in await rules.in_line(affinity_seconds=0)]
+
+
 async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
     users = UserStore(db)
     ada = await users.add("ada", "password-ada", Role.OPERATOR)
@@ -101,7 +112,7 @@ async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
         await state.connected(user.id, "i1")
         await state.set_state(user.id, OperatorState.AVAILABLE)
     accepted = await accept_inbound(db, _message("help"), dedupe_key="h", queue="general")
-    (waiting,) = await state.waiting("general")
+    (waiting,) = await _waiting(db)
     assert waiting.conversation_id == accepted.conversation_id
 
     expires = utcnow() + timedelta(seconds=30)
@@ -111,7 +122,7 @@ async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
     assert (await state.accept(offer_id, grace.id)).reason == "not_found"
     assert await state.decline(offer_id, ada.id) == accepted.conversation_id
     assert await state.decline(offer_id, ada.id) is None
-    (again,) = await state.waiting("general")
+    (again,) = await _waiting(db)
     assert again.refused_by == frozenset({ada.id})
 
     offer2 = await state.create_offer(accepted.conversation_id, grace.id, expires)
@@ -127,8 +138,8 @@ async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
             )
         ).one()
     assert (row.status, row.operator_id) == ("assigned", grace.id)
-    operators = {op.operator_id: op for op in await state.operators(capacity=3)}
-    assert operators[grace.id].active == 1 and operators[ada.id].active == 0
+    operators = {op.operator_id: op for op in await RuleStore(db).available_operators()}
+    assert operators[grace.id].load == {Media.CHAT: 1} and operators[ada.id].load == {}
 
     # A supervisor closing a conversation still on offer ends the offer as well.
     other = await accept_inbound(
@@ -159,7 +170,7 @@ async def test_expired_offers_and_stale_operators(db: Database) -> None:
     assert await state.state_of(ada.id) == "away"
     await state.set_state(ada.id, OperatorState.AVAILABLE)
     assert (await state.accept(offer_id, ada.id)).reason == "offer_expired"
-    assert [w.conversation_id for w in await state.waiting("general")] == [accepted.conversation_id]
+    assert [w.conversation_id for w in await _waiting(db)] == [accepted.conversation_id]
     assert await state.mark_stale_offline(utcnow() + timedelta(seconds=1)) == [ada.id]
     assert await state.state_of(ada.id) == "offline"
 
@@ -171,7 +182,7 @@ async def test_expired_offers_and_stale_operators(db: Database) -> None:
     assert await state.release_abandoned(utcnow() - timedelta(hours=1)) == []
     released = await state.release_abandoned(utcnow() + timedelta(seconds=1))
     assert released == [(accepted.conversation_id, ada.id)]
-    (waiting,) = await state.waiting("general")
+    (waiting,) = await _waiting(db)
     assert waiting.conversation_id == accepted.conversation_id and waiting.priority == 1
 
 

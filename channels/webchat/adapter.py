@@ -19,6 +19,7 @@ from channels.webchat.protocol import (
     Ping,
     Resume,
     SendMessage,
+    contact_attributes,
     parse_frame,
 )
 from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, verify_token
@@ -89,12 +90,17 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
         app[METRICS].rejected.labels("webchat", "token").inc()
         fail(403, "forbidden", str(exc))
 
+    try:
+        attributes = contact_attributes(request.query)
+    except ValueError as exc:
+        fail(400, "bad_request", str(exc))
+
     ws = web.WebSocketResponse(
         heartbeat=settings.heartbeat_seconds, max_msg_size=settings.max_frame_bytes
     )
     await ws.prepare(request)
     hub = app[WEBCHAT_HUB]
-    sock = VisitorSocket(ws, visitor_id)
+    sock = VisitorSocket(ws, visitor_id, attributes)
     current = await app[CONVERSATIONS].open_for_identity(Channel.WEBCHAT.value, visitor_id)
     sock.conversation_id = current.id if current else None
     hub.attach(sock)
@@ -165,6 +171,7 @@ async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage)
             "client_id": frame.client_id,
             "user_agent": request.headers.get("User-Agent", "")[:300],
         },
+        attributes=sock.attributes,
     )
     started = time.perf_counter()
     accepted = await app[INTAKE].accept(

@@ -21,9 +21,12 @@ log = structlog.get_logger()
 
 
 class VisitorSocket(PushSocket):
-    def __init__(self, ws: web.WebSocketResponse, visitor_id: str) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, visitor_id: str, attributes: dict[str, str] | None = None
+    ) -> None:
         super().__init__(ws)
         self.visitor_id = visitor_id
+        self.attributes = attributes or {}  # language and topic, for the routing rules
         self.conversation_id: int | None = None
         self.last_sent = 0
 

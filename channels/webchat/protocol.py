@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -67,3 +68,27 @@ def parse_frame(raw: str, max_text_chars: int) -> ClientFrame:
     if kind == "wait":
         return AskWait()
     raise FrameError("unknown_type", f"unknown frame type {kind!r}")
+
+
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+_TOPIC = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+def contact_attributes(query: Mapping[str, str]) -> dict[str, str]:
+    """What the page says about the visitor, for the routing rules: ``language`` (a BCP 47 tag,
+    kept as its primary subtag, e.g. ``de-AT`` -> ``de``) and ``topic`` (the page's subject,
+    e.g. ``billing``). The customer tier is not taken from a browser, which could claim any."""
+    attributes: dict[str, str] = {}
+    language = query.get("language")
+    if language:
+        if not _LANGUAGE.fullmatch(language):
+            raise ValueError(f"language {language[:40]!r} is not a language tag such as 'en'")
+        attributes["language"] = language.split("-", 1)[0].lower()
+    topic = query.get("topic")
+    if topic:
+        if not _TOPIC.fullmatch(topic):
+            raise ValueError(
+                f"topic {topic[:40]!r} must be 1-40 lower-case letters, digits, '-' or '_'"
+            )
+        attributes["topic"] = topic
+    return attributes

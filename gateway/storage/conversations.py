@@ -104,7 +104,7 @@ def _message(row: Any) -> MessageView:
         row.id,
         row.conversation_id,
         row.direction,
-        author or "operator",
+        author or "system",  # an outgoing message with no operator: the gateway's own
         row.text,
         row.created_at,
         row.status,

@@ -288,6 +288,7 @@ async def _threads(
                             "waiting_since": now,
                             "created_at": now,
                             "closed_at": None,
+                            "attributes": dict(r.message.attributes) or None,
                         }
                         for r in opening
                     ],

@@ -24,7 +24,6 @@ from gateway.storage.schema import (
     outbox,
     routing_events,
 )
-from routing.strategy import OperatorSnapshot, WaitingContact
 
 REQUEUE_EVENT = "routing.requeue"
 TRANSFER_EVENT = "routing.transfer"
@@ -48,7 +47,7 @@ class AcceptResult:
     conversation_id: int | None = None
 
 
-async def _event(
+async def record_event(
     conn: AsyncConnection, conversation_id: int, kind: str, operator_id: int | None, **detail: Any
 ) -> None:
     await conn.execute(
@@ -62,7 +61,7 @@ async def _event(
     )
 
 
-async def _emit(conn: AsyncConnection, routing_key: str, payload: dict[str, Any]) -> None:
+async def emit(conn: AsyncConnection, routing_key: str, payload: dict[str, Any]) -> None:
     headers = {}
     if "conversation_id" in payload:
         headers[CONVERSATION_ID_HEADER] = str(payload["conversation_id"])
@@ -135,78 +134,6 @@ class RoutingState:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # -- what the strategy needs -------------------------------------------------------------
-
-    async def waiting(self, queue: str, limit: int = 500) -> list[WaitingContact]:
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        conversations.c.id, conversations.c.priority, conversations.c.waiting_since
-                    )
-                    .where(
-                        conversations.c.status == ConversationStatus.WAITING.value,
-                        conversations.c.queue == queue,
-                    )
-                    .order_by(
-                        conversations.c.priority.desc(),
-                        conversations.c.waiting_since,
-                        conversations.c.id,
-                    )
-                    .limit(limit)
-                )
-            ).all()
-            ids = [row.id for row in rows]
-            refused: dict[int, set[int]] = {i: set() for i in ids}
-            if ids:
-                for offer in (
-                    await conn.execute(
-                        select(offers.c.conversation_id, offers.c.operator_id).where(
-                            offers.c.conversation_id.in_(ids),
-                            offers.c.status.in_(
-                                [OfferStatus.DECLINED.value, OfferStatus.EXPIRED.value]
-                            ),
-                        )
-                    )
-                ).all():
-                    refused[offer.conversation_id].add(offer.operator_id)
-        return [
-            WaitingContact(r.id, r.priority, r.waiting_since, frozenset(refused[r.id]))
-            for r in rows
-        ]
-
-    async def operators(self, capacity: int) -> list[OperatorSnapshot]:
-        """Every available operator with how many contacts they hold or are offered."""
-        assigned = (
-            select(conversations.c.operator_id, func.count().label("n"))
-            .where(conversations.c.status == ConversationStatus.ASSIGNED.value)
-            .group_by(conversations.c.operator_id)
-            .subquery()
-        )
-        pending = (
-            select(offers.c.operator_id, func.count().label("n"))
-            .where(offers.c.status == OfferStatus.PENDING.value)
-            .group_by(offers.c.operator_id)
-            .subquery()
-        )
-        query = (
-            select(
-                operator_presence.c.user_id,
-                operator_presence.c.idle_since,
-                func.coalesce(assigned.c.n, 0).label("assigned"),
-                func.coalesce(pending.c.n, 0).label("pending"),
-            )
-            .outerjoin(assigned, assigned.c.operator_id == operator_presence.c.user_id)
-            .outerjoin(pending, pending.c.operator_id == operator_presence.c.user_id)
-            .where(operator_presence.c.state == OperatorState.AVAILABLE.value)
-        )
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            OperatorSnapshot(r.user_id, capacity, r.assigned + r.pending, r.idle_since)
-            for r in rows
-        ]
-
     # -- offers ----------------------------------------------------------------------------
 
     async def create_offer(
@@ -256,7 +183,7 @@ class RoutingState:
             .where(operator_presence.c.user_id == operator_id)
             .values(idle_since=now)
         )
-        await _event(conn, conversation_id, "offered", operator_id, offer_id=offer_id)
+        await record_event(conn, conversation_id, "offered", operator_id, offer_id=offer_id)
         return int(offer_id)
 
     async def pending_offers(self, operator_id: int) -> list[OfferView]:
@@ -299,7 +226,9 @@ class RoutingState:
             if won.rowcount != 1 or moved.rowcount != 1:
                 await conn.rollback()
                 return AcceptResult(False, "taken")
-            await _event(conn, row.conversation_id, "assigned", operator_id, offer_id=offer_id)
+            await record_event(
+                conn, row.conversation_id, "assigned", operator_id, offer_id=offer_id
+            )
             await _answered(conn, operator_id)
         return AcceptResult(True, conversation_id=row.conversation_id)
 
@@ -317,8 +246,10 @@ class RoutingState:
                 conn, offer_id, row.conversation_id, OfferStatus.DECLINED, "declined"
             ):
                 return None
-            await _event(conn, row.conversation_id, "declined", operator_id, offer_id=offer_id)
-            await _emit(conn, REQUEUE_EVENT, {"conversation_id": row.conversation_id})
+            await record_event(
+                conn, row.conversation_id, "declined", operator_id, offer_id=offer_id
+            )
+            await emit(conn, REQUEUE_EVENT, {"conversation_id": row.conversation_id})
             await _answered(conn, operator_id)
         return int(row.conversation_id)
 
@@ -398,8 +329,8 @@ class RoutingState:
                 "by": by,
             }
             detail = {k: v for k, v in payload.items() if k != "conversation_id"}
-            await _event(conn, conversation_id, "transferred", row.operator_id, **detail)
-            await _emit(conn, TRANSFER_EVENT, payload)
+            await record_event(conn, conversation_id, "transferred", row.operator_id, **detail)
+            await emit(conn, TRANSFER_EVENT, payload)
         return payload
 
     async def force_offline(self, user_id: int, by: int) -> bool:
@@ -412,8 +343,8 @@ class RoutingState:
             )
             if done.rowcount != 1:
                 return False
-            await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
-            await _emit(conn, LOGOUT_EVENT, {"operator_id": user_id, "by": by})
+            await emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
+            await emit(conn, LOGOUT_EVENT, {"operator_id": user_id, "by": by})
         return True
 
     async def away_after_missed(self, missed: list[OfferView], limit: int) -> list[int]:
@@ -443,7 +374,7 @@ class RoutingState:
                             state=OperatorState.AWAY.value, state_since=utcnow(), missed_in_row=0
                         )
                     )
-                    await _emit(
+                    await emit(
                         conn,
                         STATE_EVENT,
                         {"operator_id": operator_id, "state": "away", "reason": "missed_offers"},
@@ -467,7 +398,7 @@ class RoutingState:
             rows = (await conn.execute(select(offers).where(condition))).all()
             for r in rows:
                 if await _back_to_waiting(conn, r.id, r.conversation_id, status, reason):
-                    await _event(
+                    await record_event(
                         conn, r.conversation_id, status.value, r.operator_id, offer_id=r.id
                     )
                     closed.append(
@@ -526,7 +457,7 @@ class RoutingState:
                 .where(operator_presence.c.user_id == user_id)
                 .values(**values)
             )
-            await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": state.value})
+            await emit(conn, STATE_EVENT, {"operator_id": user_id, "state": state.value})
 
     async def disconnected(self, user_id: int, instance_id: str) -> bool:
         """The operator's last socket on ``instance_id`` closed: offline, unless they have
@@ -541,7 +472,7 @@ class RoutingState:
                 .values(state=OperatorState.OFFLINE.value, state_since=utcnow())
             )
             if gone.rowcount == 1:
-                await _emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
+                await emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
         return gone.rowcount == 1
 
     async def touch(self, user_ids: list[int], instance_id: str) -> None:
@@ -668,7 +599,7 @@ class RoutingState:
                     )
                 )
                 if moved.rowcount == 1:
-                    await _event(
+                    await record_event(
                         conn, row.id, "released", row.operator_id, reason="operator_offline"
                     )
                     released.append((int(row.id), int(row.operator_id)))

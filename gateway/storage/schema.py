@@ -105,6 +105,12 @@ conversations = Table(
     Column("waiting_since", Stamp, nullable=True),
     Column("created_at", Stamp, nullable=False),
     Column("closed_at", Stamp, nullable=True),
+    # Routing: the rule that matched (NULL until the router has classified the contact), the
+    # escalation step in force and since when, and the contact attributes the rule looked at.
+    Column("rule", String(64), nullable=True),
+    Column("step", Integer, nullable=False, default=0, server_default="0"),
+    Column("step_since", Stamp, nullable=True),
+    Column("attributes", JSON, nullable=True),
     Index("ix_conversations_status_waiting", "status", "priority", "waiting_since"),
 )
 
@@ -192,4 +198,30 @@ routing_events = Table(
     Column("operator_id", Id, nullable=True),
     Column("detail", JSON, nullable=False, default=dict),
     Column("created_at", Stamp, nullable=False),
+)
+
+# Every version of the routing configuration (skills, operators, queues, rules); the newest
+# one is in force. Versions come from the rules file at start-up or from the admin API.
+routing_configs = Table(
+    "routing_configs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("document", JSON, nullable=False),
+    Column("source", String(20), nullable=False),  # "file" or "api"
+    Column("file_hash", String(64), nullable=True),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("created_at", Stamp, nullable=False),
+)
+
+# Who changed what, when: one row per admin change (before and after of what was touched).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("actor_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("created_at", Stamp, nullable=False, index=True),
 )

@@ -4,6 +4,8 @@
  * Embed with:
  *   <script src="https://gateway.example/static/widget.js"
  *           data-gateway="https://gateway.example" data-title="Chat with us" async></script>
+ * Optional: data-topic="billing" (the page's subject) and data-language="de" (default: the
+ * browser's language); the routing rules can match on both.
  *
  * Speaks the web chat protocol in docs/protocol.md. Everything lives in an open Shadow DOM
  * attached to <div id="cg-webchat">, so the host site's CSS cannot break it. All text coming
@@ -20,6 +22,9 @@
     (script && script.dataset.gateway) || new URL(scriptSrc, location.href).origin
   ).replace(/\/+$/, "");
   const title = (script && script.dataset.title) || "Chat with us";
+  // For the routing rules: the page's subject and the visitor's language.
+  const topic = (script && script.dataset.topic) || "";
+  const language = (script && script.dataset.language) || navigator.language || "";
 
   const TOKEN_KEY = "cg.webchat.token";
   const OUTBOX_KEY = "cg.webchat.outbox";
@@ -570,6 +575,10 @@
     const url = new URL(`${gateway}/ws/webchat`);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("token", token);
+    if (topic) url.searchParams.set("topic", topic);
+    if (/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(language)) {
+      url.searchParams.set("language", language);
+    }
     return url.toString();
   }
 

@@ -1,0 +1,493 @@
+"""What the router reads and writes to apply the routing rules: contacts not yet classified,
+the waiting line across every queue, operators with their load per media, and the moves a
+rule makes (first step, next step, final action, back one step).
+
+Every move is a compare-and-set on (status, rule, step), so the same decision taken twice, by
+two routers or a redelivered tick, moves a contact once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.logs import CONVERSATION_ID_HEADER
+from gateway.model import (
+    ConversationStatus,
+    Direction,
+    MessageStatus,
+    OfferStatus,
+    OperatorState,
+    utcnow,
+)
+from gateway.storage.conversations import CLOSED_EVENT, outbound_event
+from gateway.storage.database import Database
+from gateway.storage.intake import message_json
+from gateway.storage.routing_state import TRANSFER_EVENT, emit, record_event
+from gateway.storage.schema import (
+    conversations,
+    messages,
+    offers,
+    operator_presence,
+    outbox,
+    users,
+)
+from routing.config import media_of
+from routing.escalation import Placement
+from routing.strategy import Media, WaitingContact
+
+FINAL_EVENT = "routing.final"
+
+
+@dataclass(frozen=True, slots=True)
+class Unrouted:
+    conversation_id: int
+    attributes: dict[str, str]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class InLine:
+    """A waiting contact and where its rule has put it."""
+
+    contact: WaitingContact
+    queue: str
+    rule: str | None
+    step: int
+    step_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stepping:
+    """A waiting contact's place in its rule, for the escalation timer."""
+
+    conversation_id: int
+    rule: str
+    step: int
+    step_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLoad:
+    operator_id: int
+    username: str
+    idle_since: datetime | None
+    load: dict[Media, int]
+    last_closed_at: datetime | None
+
+
+def _attributes(channel: str, stored: Any) -> dict[str, str]:
+    found = {str(k): str(v) for k, v in (stored or {}).items() if v is not None}
+    return {**found, "channel": channel}
+
+
+class RuleStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def unrouted(self, limit: int = 500) -> list[Unrouted]:
+        """Waiting contacts no rule has looked at yet, with their first message's text."""
+        first_text = (
+            select(messages.c.text)
+            .where(
+                messages.c.conversation_id == conversations.c.id,
+                messages.c.direction == Direction.IN.value,
+            )
+            .order_by(messages.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                conversations.c.id,
+                conversations.c.channel,
+                conversations.c.attributes,
+                first_text.label("text"),
+            )
+            .where(
+                conversations.c.status == ConversationStatus.WAITING.value,
+                conversations.c.rule.is_(None),
+            )
+            .order_by(conversations.c.id)
+            .limit(limit)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Unrouted(r.id, _attributes(r.channel, r.attributes), r.text or "") for r in rows]
+
+    async def in_line(self, affinity_seconds: float, limit: int = 2000) -> list[InLine]:
+        """The waiting line over every queue, most urgent first, with who refused whom and
+        (for returning customers) the operator who served them last."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        conversations.c.id,
+                        conversations.c.customer_id,
+                        conversations.c.channel,
+                        conversations.c.priority,
+                        conversations.c.waiting_since,
+                        conversations.c.queue,
+                        conversations.c.rule,
+                        conversations.c.step,
+                        conversations.c.step_since,
+                    )
+                    .where(
+                        conversations.c.status == ConversationStatus.WAITING.value,
+                        conversations.c.rule.is_not(None),
+                    )
+                    .order_by(
+                        conversations.c.priority.desc(),
+                        conversations.c.waiting_since,
+                        conversations.c.id,
+                    )
+                    .limit(limit)
+                )
+            ).all()
+            ids = [r.id for r in rows]
+            refused: dict[int, set[int]] = {i: set() for i in ids}
+            owner: dict[int, tuple[int, datetime]] = {}
+            if ids:
+                for offer in await conn.execute(
+                    select(offers.c.conversation_id, offers.c.operator_id).where(
+                        offers.c.conversation_id.in_(ids),
+                        offers.c.status.in_(
+                            [OfferStatus.DECLINED.value, OfferStatus.EXPIRED.value]
+                        ),
+                    )
+                ):
+                    refused[offer.conversation_id].add(offer.operator_id)
+                if affinity_seconds > 0:
+                    since = utcnow() - timedelta(seconds=affinity_seconds)
+                    for last in await conn.execute(
+                        select(
+                            conversations.c.customer_id,
+                            conversations.c.operator_id,
+                            conversations.c.closed_at,
+                        )
+                        .where(
+                            conversations.c.customer_id.in_({r.customer_id for r in rows}),
+                            conversations.c.status == ConversationStatus.CLOSED.value,
+                            conversations.c.operator_id.is_not(None),
+                            conversations.c.closed_at >= since,
+                        )
+                        .order_by(conversations.c.closed_at)
+                    ):
+                        owner[last.customer_id] = (last.operator_id, last.closed_at)
+        out = []
+        for r in rows:
+            preferred, until = None, None
+            if r.customer_id in owner:
+                preferred, closed_at = owner[r.customer_id]
+                until = closed_at + timedelta(seconds=affinity_seconds)
+            contact = WaitingContact(
+                r.id,
+                r.priority,
+                r.waiting_since,
+                frozenset(refused[r.id]),
+                media_of(r.channel),
+                preferred_operator=preferred,
+                affinity_until=until,
+            )
+            out.append(InLine(contact, r.queue, r.rule, r.step, r.step_since))
+        return out
+
+    async def stepping(self, since_before: datetime | None = None) -> list[Stepping]:
+        """Waiting contacts on a rule step, optionally only those on it since before a time."""
+        query = select(
+            conversations.c.id,
+            conversations.c.rule,
+            conversations.c.step,
+            conversations.c.step_since,
+        ).where(
+            conversations.c.status == ConversationStatus.WAITING.value,
+            conversations.c.rule.is_not(None),
+            conversations.c.step_since.is_not(None),
+        )
+        if since_before is not None:
+            query = query.where(conversations.c.step_since <= since_before)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Stepping(r.id, r.rule, r.step, r.step_since) for r in rows]
+
+    async def available_operators(self) -> list[OperatorLoad]:
+        """Available operators, with what they hold or are offered per media, and when they
+        last finished a conversation (for wrap-up)."""
+        busy = (ConversationStatus.ASSIGNED.value, ConversationStatus.OFFERED.value)
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        operator_presence.c.user_id,
+                        operator_presence.c.idle_since,
+                        users.c.username,
+                    )
+                    .join(users, users.c.id == operator_presence.c.user_id)
+                    .where(operator_presence.c.state == OperatorState.AVAILABLE.value)
+                )
+            ).all()
+            ids = [r.user_id for r in rows]
+            load: dict[int, dict[Media, int]] = {i: {} for i in ids}
+            closed: dict[int, datetime] = {}
+            if ids:
+                held = select(
+                    conversations.c.operator_id.label("operator_id"), conversations.c.channel
+                ).where(
+                    conversations.c.status == ConversationStatus.ASSIGNED.value,
+                    conversations.c.operator_id.in_(ids),
+                )
+                offered = (
+                    select(offers.c.operator_id.label("operator_id"), conversations.c.channel)
+                    .join(conversations, conversations.c.id == offers.c.conversation_id)
+                    .where(
+                        offers.c.status == OfferStatus.PENDING.value,
+                        offers.c.operator_id.in_(ids),
+                        conversations.c.status.in_(busy),
+                    )
+                )
+                for row in await conn.execute(held.union_all(offered)):
+                    media = media_of(row.channel)
+                    mine = load[row.operator_id]
+                    mine[media] = mine.get(media, 0) + 1
+                for row in await conn.execute(
+                    select(conversations.c.operator_id, func.max(conversations.c.closed_at))
+                    .where(
+                        conversations.c.operator_id.in_(ids),
+                        conversations.c.status == ConversationStatus.CLOSED.value,
+                    )
+                    .group_by(conversations.c.operator_id)
+                ):
+                    if row[1] is not None:
+                        closed[row[0]] = row[1]
+        return [
+            OperatorLoad(
+                r.user_id, r.username, r.idle_since, load[r.user_id], closed.get(r.user_id)
+            )
+            for r in rows
+        ]
+
+    # -- moves ---------------------------------------------------------------------------
+
+    async def place(self, placements: list[tuple[int, Placement]]) -> int:
+        """Put newly classified contacts on their rule's first step; how many were placed."""
+        now = utcnow()
+        placed = 0
+        async with self.db.write() as conn:
+            for conversation_id, p in placements:
+                done = await conn.execute(
+                    update(conversations)
+                    .where(
+                        conversations.c.id == conversation_id,
+                        conversations.c.status == ConversationStatus.WAITING.value,
+                        conversations.c.rule.is_(None),
+                    )
+                    .values(
+                        rule=p.rule,
+                        step=p.step,
+                        queue=p.queue,
+                        priority=conversations.c.priority + p.priority,
+                        step_since=now,
+                    )
+                )
+                if done.rowcount == 1:
+                    placed += 1
+                    await record_event(
+                        conn, conversation_id, "routed", None, rule=p.rule, queue=p.queue
+                    )
+        return placed
+
+    async def escalate(self, conversation_id: int, rule: str, step: int, to: Placement) -> bool:
+        """Move a waiting contact from ``step`` to the next step of its rule."""
+        async with self.db.write() as conn:
+            moved = await self._move(conn, conversation_id, rule, step, to)
+            if moved:
+                await record_event(
+                    conn, conversation_id, "escalated", None, step=to.step, queue=to.queue
+                )
+        return moved
+
+    async def finish(
+        self,
+        conversation_id: int,
+        rule: str,
+        step: int,
+        action: str,
+        placement: Placement | None,
+        text: str | None,
+    ) -> bool:
+        """Run a rule's final action: wait on in ``placement`` (overflow, voicemail, callback)
+        or close (a notice); tell the customer ``text`` if there is one."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            if placement is not None:
+                if not await self._move(conn, conversation_id, rule, step, placement):
+                    return False
+            else:
+                closed = await conn.execute(
+                    update(conversations)
+                    .where(*self._at(conversation_id, rule, step))
+                    .values(status=ConversationStatus.CLOSED.value, closed_at=now)
+                )
+                if closed.rowcount != 1:
+                    return False
+            channel = (
+                await conn.execute(
+                    select(conversations.c.channel).where(conversations.c.id == conversation_id)
+                )
+            ).scalar_one()
+            if text:
+                await self._tell(conn, conversation_id, channel, text, now)
+            await record_event(conn, conversation_id, "final", None, action=action)
+            await emit(
+                conn,
+                FINAL_EVENT,
+                {"conversation_id": conversation_id, "action": action, "channel": channel},
+            )
+            if placement is None:
+                await emit(conn, CLOSED_EVENT, {"conversation_id": conversation_id})
+        return True
+
+    async def send_back(
+        self, conversation_id: int, operator_id: int, to: Placement, reason: str, by: int
+    ) -> dict[str, Any] | None:
+        """An operator hands an assigned conversation back to the previous step of its rule,
+        with a reason; the transfer payload, or None when it is not theirs."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            moved = await conn.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == conversation_id,
+                    conversations.c.status == ConversationStatus.ASSIGNED.value,
+                    conversations.c.operator_id == operator_id,
+                    conversations.c.rule == to.rule,
+                )
+                .values(
+                    status=ConversationStatus.WAITING.value,
+                    operator_id=None,
+                    queue=to.queue,
+                    step=to.step,
+                    step_since=now,
+                    waiting_since=now,
+                    priority=conversations.c.priority + 1,
+                )
+            )
+            if moved.rowcount != 1:
+                return None
+            await conn.execute(
+                offers.insert().values(
+                    conversation_id=conversation_id,
+                    operator_id=operator_id,
+                    status=OfferStatus.DECLINED.value,
+                    created_at=now,
+                    expires_at=now,
+                    decided_at=now,
+                    reason="sent_back",
+                )
+            )
+            payload = {
+                "conversation_id": conversation_id,
+                "from_operator": operator_id,
+                "to_operator": None,
+                "queue": to.queue,
+                "step": to.step,
+                "offer_id": None,
+                "note": reason,
+                "by": by,
+            }
+            await record_event(
+                conn, conversation_id, "sent_back", operator_id, step=to.step, reason=reason
+            )
+            await emit(conn, TRANSFER_EVENT, payload)
+        return payload
+
+    async def unroute(self, conversation_id: int, rule: str) -> bool:
+        """Forget a rule that no longer exists, so the contact is classified again."""
+        async with self.db.write() as conn:
+            done = await conn.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == conversation_id,
+                    conversations.c.status == ConversationStatus.WAITING.value,
+                    conversations.c.rule == rule,
+                )
+                .values(rule=None, step=0, step_since=None)
+            )
+        return done.rowcount == 1
+
+    @staticmethod
+    def _at(conversation_id: int, rule: str, step: int) -> tuple[Any, ...]:
+        return (
+            conversations.c.id == conversation_id,
+            conversations.c.status == ConversationStatus.WAITING.value,
+            conversations.c.rule == rule,
+            conversations.c.step == step,
+        )
+
+    async def _move(
+        self, conn: AsyncConnection, conversation_id: int, rule: str, step: int, to: Placement
+    ) -> bool:
+        rule_now = self._at(conversation_id, rule, step)
+        moved = await conn.execute(
+            update(conversations)
+            .where(and_(*rule_now))
+            .values(
+                step=to.step,
+                queue=to.queue,
+                step_since=utcnow(),
+                priority=func.max(conversations.c.priority, to.priority)
+                if conn.dialect.name == "sqlite"
+                else func.greatest(conversations.c.priority, to.priority),
+            )
+        )
+        return bool(moved.rowcount == 1)
+
+    @staticmethod
+    async def _tell(
+        conn: AsyncConnection, conversation_id: int, channel: str, text: str, now: datetime
+    ) -> None:
+        """A message from the gateway itself to the customer, sent like an operator's reply."""
+        message_id = (
+            await conn.execute(
+                messages.insert()
+                .values(
+                    conversation_id=conversation_id,
+                    direction=Direction.OUT.value,
+                    channel=channel,
+                    dedupe_key=f"system:{conversation_id}:{now.timestamp()}",
+                    author_user_id=None,
+                    text=text,
+                    attachments=[],
+                    status=MessageStatus.QUEUED.value,
+                    created_at=now,
+                )
+                .returning(messages.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            outbox.insert().values(
+                routing_key=outbound_event(channel),
+                payload={
+                    "conversation_id": conversation_id,
+                    "message_id": message_id,
+                    "operator_id": None,
+                    "message": message_json(
+                        message_id,
+                        conversation_id,
+                        Direction.OUT.value,
+                        "system",
+                        text,
+                        now,
+                        MessageStatus.QUEUED.value,
+                    ),
+                },
+                headers={CONVERSATION_ID_HEADER: str(conversation_id)},
+                created_at=now,
+            )
+        )

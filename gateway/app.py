@@ -18,7 +18,7 @@ from aiohttp import WSCloseCode, web
 
 from channels.webchat import adapter as webchat
 from channels.webchat.hub import WebchatHub
-from gateway import auth, ops, pages, supervisor
+from gateway import admin, auth, ops, pages, supervisor
 from gateway.broker import Broker
 from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
@@ -195,4 +195,5 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     webchat.add_routes(app)
     pages.add_routes(app)
     supervisor.add_routes(app)
+    admin.add_routes(app)
     return app

@@ -100,6 +100,16 @@ class RoutingConfigStore:
             row = (await conn.execute(query)).first()
         return _version(row) if row else None
 
+    async def versions(self, limit: int = 100) -> list[ConfigVersion]:
+        """The newest versions first (documents included)."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(routing_configs).order_by(routing_configs.c.id.desc()).limit(limit)
+                )
+            ).all()
+        return [_version(r) for r in rows]
+
     async def save(
         self,
         document: dict[str, Any],

@@ -144,6 +144,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         metrics,
         app[USERS],
         settings.routing,
+        app[RULES],
+        app[LIVE_ROUTING],
     )
     tasks = [
         asyncio.create_task(

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from gateway.keys import USERS
 from gateway.model import Role
 from tests.conftest import RunningGateway
-from tests.support import ORIGIN, make_settings
+from tests.support import ORIGIN, make_settings, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -165,3 +165,50 @@ async def test_supervisor_watches_queues_and_operators(
     await _shot(page, "09-supervisor")
     for client in (*customers, ada):
         await client.close()
+
+
+async def test_operator_transfers_with_a_note_from_the_console(
+    live_gateway: RunningGateway, browser: Browser
+) -> None:
+    base = live_gateway.base
+    await live_gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    grace = await live_gateway.operator("grace")  # a protocol-level console, available
+
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{base}/console")
+    await page.get_by_test_id("login-username").fill("ada")
+    await page.get_by_test_id("login-password").fill("ada-password")
+    await page.get_by_test_id("login-submit").click()
+    await grace.act({"type": "state", "state": "away"})  # so the contact goes to Ada
+    await page.get_by_test_id("state-available").click()
+    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+
+    customer = await live_gateway.customer()
+    await customer.say("I would like a new contract")
+    await page.get_by_test_id("offer").get_by_test_id("offer-accept").click()
+    await expect(
+        page.get_by_test_id("message").filter(has_text="I would like a new contract")
+    ).to_be_visible()
+
+    # Send back is refused at the first step, with the reason shown in the dialog.
+    await page.get_by_test_id("send-back").click()
+    await page.get_by_test_id("move-text").fill("sales, please")
+    await page.get_by_test_id("move-submit").click()
+    await expect(page.get_by_test_id("move-error")).to_contain_text("first step")
+    await page.keyboard.press("Escape")
+
+    await page.get_by_test_id("transfer").click()
+    dialog = page.get_by_test_id("move-dialog")
+    await expect(dialog).to_be_visible()
+    await page.get_by_test_id("move-target").select_option(label="Grace (away)")
+    await page.get_by_test_id("move-text").fill("wants the family plan, verified")
+    await _shot(page, "10-console-transfer-dialog")
+    await page.get_by_test_id("move-submit").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.get_by_test_id("conversation")).to_have_count(0)
+    await expect(page.get_by_test_id("toast")).to_contain_text("passed on")
+    await _shot(page, "11-console-transferred")
+
+    offer = await wait_for(lambda: next(iter(grace.offers.values()), None))
+    assert offer["note"] == "wants the family plan, verified"
+    assert offer["preview"] == "I would like a new contract"

@@ -191,3 +191,59 @@ async def test_bad_contact_attributes_are_refused(
     assert refused.value.status == 400
     async with gateway.app[DATABASE].read() as conn:
         assert (await conn.execute(select(conversations.c.id))).first() is None
+
+
+async def test_send_back_to_the_previous_step_with_a_reason(gateway: RunningGateway) -> None:
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    customer = await gateway.customer(topic="sales")
+    await customer.say("Which contract suits me?")
+    offer = await _offered(ada, "Which contract suits me?")  # after escalation to 'everyone'
+    conversation_id = offer["conversation_id"]
+    await wait_for(lambda: "Which contract suits me?" in ada.texts("in"))
+
+    refused = await ada.act(
+        {"type": "send_back", "conversation_id": conversation_id, "reason": "  "}
+    )
+    assert refused["error"] == "bad_field"
+    moved = await ada.act(
+        {
+            "type": "send_back",
+            "conversation_id": conversation_id,
+            "reason": "needs someone who sells contracts",
+        }
+    )
+    assert moved["ok"], moved
+    assert moved["transfer"]["queue"] == "sales" and moved["transfer"]["step"] == 0
+    closed = await wait_for(lambda: next((f for f in ada.frames if f["type"] == "closed"), None))
+    assert closed["conversation_id"] == conversation_id
+    again = await ada.act(
+        {"type": "send_back", "conversation_id": conversation_id, "reason": "again"}
+    )
+    assert again["error"] == "not_found"
+
+    # Nobody sells; the step times out again, and the pool widens to someone else than Ada.
+    grace = await gateway.operator("grace")
+    offer = await wait_for(lambda: next(iter(grace.offers.values()), None))
+    assert offer["conversation_id"] == conversation_id
+    kinds = await _events(gateway, conversation_id)
+    assert kinds[-3:] == ["sent_back", "escalated", "offered"]
+
+
+async def test_send_back_at_the_first_step_is_refused(gateway: RunningGateway) -> None:
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    customer = await gateway.customer()
+    await customer.say("my invoice again")
+    offer = await _offered(ada, "my invoice again")
+    await wait_for(lambda: "my invoice again" in ada.texts("in"))
+    answer = await ada.act(
+        {"type": "send_back", "conversation_id": offer["conversation_id"], "reason": "x"}
+    )
+    assert answer["error"] == "first_step"
+    async with gateway.http.get(
+        f"{gateway.base}/api/transfer-targets", headers=ada.headers
+    ) as resp:
+        listed = await resp.json()
+    assert {q["name"] for q in listed["queues"]} == {"billing", "tech-de", "sales", "everyone"}
+    assert all(o["name"] != "Ada" for o in listed["operators"])

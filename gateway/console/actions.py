@@ -19,8 +19,11 @@ from gateway.model import OperatorState, Role, utcnow
 from gateway.outbox import OutboxRelay
 from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
+from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import User, UserStore
+from routing.escalation import previous
+from routing.live import LiveRouting
 
 log = structlog.get_logger()
 
@@ -45,6 +48,8 @@ class ConsoleActions:
     metrics: Metrics
     users: UserStore
     routing: RoutingSettings
+    rules: RuleStore
+    live: LiveRouting
 
     async def set_state(self, user: User, state: str) -> dict[str, Any]:
         if state not in (OperatorState.AVAILABLE.value, OperatorState.AWAY.value):
@@ -124,7 +129,7 @@ class ConsoleActions:
             raise ActionError(422, "too_long", f"note is longer than {MAX_NOTE_CHARS} characters")
         if to_operator is not None and queue is not None:
             raise ActionError(422, "bad_field", "give either 'to_operator' or 'queue', not both")
-        if queue is not None and queue != self.routing.queue:
+        if queue is not None and queue not in (await self.live.current()).queues:
             raise ActionError(422, "unknown_queue", f"no queue {queue!r} is routed here")
         if to_operator is not None and await self.users.get(to_operator) is None:
             raise ActionError(422, "unknown_operator", f"no active staff member {to_operator}")
@@ -143,6 +148,45 @@ class ConsoleActions:
         self.relay.nudge()
         log.info("operator.conversation.transferred", **moved)
         return {"transfer": moved}
+
+    async def send_back(self, user: User, conversation_id: int, reason: str) -> dict[str, Any]:
+        """Hand an assigned conversation back to the previous step of its routing rule (for
+        example from the tier-1 queue back to the experts), with the reason for the next one."""
+        reason = reason.strip()
+        if not reason:
+            raise ActionError(422, "bad_field", "say why the conversation goes back")
+        if len(reason) > MAX_NOTE_CHARS:
+            raise ActionError(422, "too_long", f"reason is longer than {MAX_NOTE_CHARS} characters")
+        place = await self.rules.place_of(conversation_id)
+        if place is None or place.operator_id != user.id or place.status != "assigned":
+            raise ActionError(404, "not_found", "no conversation of yours with this id")
+        back = previous(await self.live.current(), place.rule, place.step)
+        if back is None:
+            raise ActionError(
+                409, "first_step", "this conversation is at the first step of its rule"
+            )
+        moved = await self.rules.send_back(conversation_id, user.id, back, reason, by=user.id)
+        if moved is None:
+            raise ActionError(409, "moved", "this conversation has just moved; look again")
+        self.relay.nudge()
+        log.info("operator.conversation.sent_back", **moved)
+        return {"transfer": moved}
+
+    async def targets(self, user: User) -> dict[str, Any]:
+        """Where a conversation can be transferred: the queues and the colleagues."""
+        config = await self.live.current()
+        states = await self.state.states()
+        staff = [
+            {"id": u.id, "name": u.display_name, "state": states.get(u.id, "offline")}
+            for u in await self.users.list()
+            if u.id != user.id
+        ]
+        return {
+            "queues": [
+                {"name": name, "description": q.description} for name, q in config.queues.items()
+            ],
+            "operators": staff,
+        }
 
     async def detail(self, user: User, conversation_id: int) -> dict[str, Any]:
         conversation = await self.conversations.get(conversation_id)

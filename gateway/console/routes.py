@@ -61,6 +61,10 @@ async def _run(
         return await _transfer(actions, principal, frame, conversation_id)
     if kind == "resolve":
         return await actions.resolve(user, _int(frame.get("conversation_id"), "conversation_id"))
+    if kind == "send_back":
+        return await actions.send_back(
+            user, _int(frame.get("conversation_id"), "conversation_id"), _str(frame, "reason")
+        )
     raise ActionError(400, "unknown_type", f"unknown frame type {kind!r}")
 
 
@@ -204,6 +208,18 @@ async def _transfer_http(
     return await _transfer(a, p, d, _path_id(r, "id"))
 
 
+async def _send_back(
+    p: Principal, a: ConsoleActions, d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return await a.send_back(p.user, _path_id(r, "id"), _str(d, "reason"))
+
+
+async def _targets(
+    p: Principal, a: ConsoleActions, _d: dict[str, Any], _r: web.Request
+) -> dict[str, Any]:
+    return await a.targets(p.user)
+
+
 async def _accept(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
@@ -229,6 +245,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/conversations/{id}/messages", _endpoint(_reply, status=201))
     app.router.add_post("/api/conversations/{id}/resolve", _endpoint(_resolve))
     app.router.add_post("/api/conversations/{id}/transfer", _endpoint(_transfer_http))
+    app.router.add_post("/api/conversations/{id}/send-back", _endpoint(_send_back))
+    app.router.add_get("/api/transfer-targets", _endpoint(_targets))
     app.router.add_post("/api/offers/{id}/accept", _endpoint(_accept))
     app.router.add_post("/api/offers/{id}/decline", _endpoint(_decline))
     app.router.add_post("/api/operator/state", _endpoint(_state))

@@ -72,6 +72,14 @@ class Stepping:
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    status: str
+    operator_id: int | None
+    rule: str | None
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorLoad:
     operator_id: int
     username: str
@@ -197,6 +205,20 @@ class RuleStore:
             )
             out.append(InLine(contact, r.queue, r.rule, r.step, r.step_since))
         return out
+
+    async def place_of(self, conversation_id: int) -> Place | None:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        conversations.c.status,
+                        conversations.c.operator_id,
+                        conversations.c.rule,
+                        conversations.c.step,
+                    ).where(conversations.c.id == conversation_id)
+                )
+            ).first()
+        return Place(row.status, row.operator_id, row.rule, row.step) if row else None
 
     async def stepping(self, since_before: datetime | None = None) -> list[Stepping]:
         """Waiting contacts on a rule step, optionally only those on it since before a time."""

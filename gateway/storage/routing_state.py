@@ -290,7 +290,7 @@ class RoutingState:
             ).first()
             if row is None or row.operator_id == to_operator:
                 return None
-            values: dict[str, Any] = {"operator_id": None, "waiting_since": now}
+            values: dict[str, Any] = {"operator_id": None, "waiting_since": now, "step_since": now}
             if to_operator is None:
                 values.update(
                     status=ConversationStatus.WAITING.value,
@@ -604,6 +604,14 @@ class RoutingState:
                     )
                     released.append((int(row.id), int(row.operator_id)))
         return released
+
+    async def states(self) -> dict[int, str]:
+        """Every known operator's presence state."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(operator_presence.c.user_id, operator_presence.c.state)
+            )
+            return {int(r.user_id): str(r.state) for r in rows}
 
     async def state_of(self, user_id: int) -> str:
         async with self.db.read() as conn:

@@ -42,6 +42,19 @@
     paneMeta: $("pane-meta"),
     back: $("back"),
     resolve: $("resolve"),
+    transfer: $("transfer"),
+    sendBack: $("send-back"),
+    moveDialog: $("move-dialog"),
+    moveForm: $("move-form"),
+    moveTitle: $("move-title"),
+    moveHelp: $("move-help"),
+    moveTarget: $("move-target"),
+    moveTargetLabel: $("move-target-label"),
+    moveText: $("move-text"),
+    moveTextLabel: $("move-text-label"),
+    moveError: $("move-error"),
+    moveSubmit: $("move-submit"),
+    moveCancel: $("move-cancel"),
     messages: $("messages"),
     replyForm: $("reply-form"),
     replyInput: $("reply-input"),
@@ -430,7 +443,7 @@
       case "offer_revoked": onOfferRevoked(frame); break;
       case "assigned": if (frame.conversation) onAssigned(frame.conversation); break;
       case "message": onMessageFrame(frame); break;
-      case "closed": onClosedConversation(frame.conversation_id); break;
+      case "closed": onClosedConversation(frame.conversation_id, frame.reason); break;
       case "message_status": onMessageStatus(frame); break;
       case "state": setPresence(frame.state); break;
       case "result": onResult(frame); break;
@@ -506,6 +519,14 @@
         }
         break;
       }
+      case "move":
+        if (frame.ok) {
+          ui.moveDialog.close();
+          onMovedConversation(req.conversationId, req.label);
+        } else {
+          showMoveError(reason);
+        }
+        break;
       case "resolve":
         if (frame.ok) onClosedConversation(req.conversationId);
         else {
@@ -589,7 +610,13 @@
     actions.append(accept, decline);
     entry.acceptEl = accept;
     entry.declineEl = decline;
-    card.append(head, entry.previewEl, actions);
+    card.append(head, entry.previewEl);
+    if (offer.note) {
+      const note = el("p", "offer-note", `Note: ${offer.note}`);
+      note.setAttribute("data-testid", "offer-note");
+      card.append(note);
+    }
+    card.append(actions);
     return card;
   }
 
@@ -735,13 +762,14 @@
     if (selectedId === id) selectedId = null;
   }
 
-  function onClosedConversation(rawId) {
+  function onClosedConversation(rawId, reason) {
     const id = Number(rawId);
     const conv = conversations.get(id);
     if (!conv) return;
     const wasSelected = selectedId === id;
     dropConversation(id);
-    toast(`Conversation with ${customerName(conv)} resolved.`);
+    const how = reason === "transferred" ? "passed on" : "resolved";
+    toast(`Conversation with ${customerName(conv)} ${how}.`);
     if (wasSelected) {
       setResolveBusy(false);
       const next = sortedConversations()[0];
@@ -1056,6 +1084,100 @@
     setResolveBusy(true);
     sendAction({ type: "resolve", conversation_id: selectedId, ref }, { kind: "resolve", conversationId: selectedId });
   });
+
+  // ---- transfer and send back ----------------------------------------------------------
+  let moveMode = "transfer";
+
+  function showMoveError(text) {
+    ui.moveError.textContent = text;
+    ui.moveError.hidden = false;
+    ui.moveSubmit.disabled = false;
+  }
+
+  function option(value, label) {
+    const opt = document.createElement("option");
+    opt.value = value;
+    opt.textContent = label;
+    return opt;
+  }
+
+  async function openMove(mode) {
+    if (selectedId == null) return;
+    moveMode = mode;
+    const transfer = mode === "transfer";
+    ui.moveTitle.textContent = transfer ? "Transfer conversation" : "Send back to the previous step";
+    ui.moveHelp.textContent = transfer
+      ? "To a queue (the contact waits there) or to a colleague (they get an offer)."
+      : "The contact goes back to the queue it came from, ahead of new contacts.";
+    ui.moveTarget.hidden = ui.moveTargetLabel.hidden = !transfer;
+    ui.moveTextLabel.textContent = transfer ? "Note for the next person" : "Reason (required)";
+    ui.moveSubmit.textContent = transfer ? "Transfer" : "Send back";
+    ui.moveText.value = "";
+    ui.moveError.hidden = true;
+    ui.moveSubmit.disabled = false;
+    if (transfer) {
+      ui.moveTarget.replaceChildren(option("", "Loading…"));
+      const res = await api("GET", "/api/transfer-targets");
+      if (!res.ok || !res.data) {
+        toast("Could not load the transfer targets.", "error");
+        return;
+      }
+      const queues = document.createElement("optgroup");
+      queues.label = "Queues";
+      for (const q of res.data.queues) {
+        queues.append(option(`queue:${q.name}`, q.description ? `${q.name} — ${q.description}` : q.name));
+      }
+      const people = document.createElement("optgroup");
+      people.label = "Colleagues";
+      for (const o of res.data.operators) {
+        people.append(option(`operator:${o.id}`, `${o.name} (${o.state})`));
+      }
+      ui.moveTarget.replaceChildren(queues, people);
+    }
+    ui.moveDialog.showModal();
+    (transfer ? ui.moveTarget : ui.moveText).focus();
+  }
+
+  ui.transfer.addEventListener("click", () => openMove("transfer"));
+  ui.sendBack.addEventListener("click", () => openMove("send_back"));
+  ui.moveCancel.addEventListener("click", () => ui.moveDialog.close());
+
+  ui.moveForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (selectedId == null) return;
+    const text = ui.moveText.value.trim();
+    const ref = nextRef("move");
+    let frame;
+    let label;
+    if (moveMode === "transfer") {
+      const [kind, value] = ui.moveTarget.value.split(/:(.*)/s);
+      if (!value) return showMoveError("Choose a queue or a colleague.");
+      frame = { type: "transfer", conversation_id: selectedId, note: text, ref };
+      if (kind === "queue") frame.queue = value;
+      else frame.to_operator = Number(value);
+      label = ui.moveTarget.selectedOptions[0].textContent;
+    } else {
+      if (!text) return showMoveError("Say why it goes back.");
+      frame = { type: "send_back", conversation_id: selectedId, reason: text, ref };
+      label = "the previous step";
+    }
+    ui.moveSubmit.disabled = true;
+    sendAction(frame, { kind: "move", conversationId: selectedId, label });
+  });
+
+  function onMovedConversation(rawId, label) {
+    const id = Number(rawId);
+    const conv = conversations.get(id);
+    if (!conv) return;
+    const wasSelected = selectedId === id;
+    dropConversation(id);
+    toast(`Conversation with ${customerName(conv)} passed on to ${label}.`);
+    if (wasSelected) {
+      selectedId = null;
+      renderConversationList();
+      renderPane();
+    }
+  }
 
   ui.back.addEventListener("click", () => {
     selectedId = null;

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from gateway.keys import USERS
+from gateway.keys import ROUTING_CONFIGS, USERS
 from gateway.model import Role
+from routing.config import load_routing
 from tests.conftest import RunningGateway
 from tests.support import ORIGIN, make_settings, wait_for
 
@@ -142,10 +143,19 @@ async def test_supervisor_watches_queues_and_operators(
 ) -> None:
     users = live_gateway.app[USERS]
     await users.add("sam", "sam-password", Role.SUPERVISOR, "Sam Supervisor")
+    # The demo's routing rules (several queues), as an admin would publish them.
+    demo = load_routing(Path(__file__).parent.parent / "config" / "routing.yaml")
+    await live_gateway.app[ROUTING_CONFIGS].save(
+        demo.as_document(), actor_id=None, actor="test", action="routing.replace",
+        target="routing", detail={},
+    )  # fmt: skip
     ada = await live_gateway.operator("ada")  # available, over the API
+    ada.auto_accept = True
     customers = [await live_gateway.customer() for _ in range(4)]
-    for n, customer in enumerate(customers):
+    for n, customer in enumerate(customers[:3]):
         await customer.say(f"customer {n} needs help")
+        await wait_for(lambda n=n: f"customer {n} needs help" in ada.texts("in"))
+    await customers[3].say("a question about my invoice")
 
     page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
     await page.goto(f"{live_gateway.base}/supervisor")
@@ -157,11 +167,19 @@ async def test_supervisor_watches_queues_and_operators(
     await expect(page.get_by_test_id("state-current")).to_be_visible()
     await page.goto(f"{live_gateway.base}/supervisor")
 
-    queue = page.locator('[data-testid="sv-queue"][data-queue="general"]')
-    # Ada holds three offers (her chat capacity); the fourth customer waits.
-    await expect(queue.get_by_test_id("sv-waiting")).to_have_text("1")
+    # Every configured queue is listed; Ada is full (three chats), the fourth contact waits
+    # in the billing queue its words sent it to.
+    queues = page.get_by_test_id("sv-queue")
+    await expect(queues).to_have_count(len(demo.queues))
+    billing = page.locator('[data-testid="sv-queue"][data-queue="billing"]')
+    await expect(billing.get_by_test_id("sv-waiting")).to_have_text("1")
+    await expect(billing.get_by_test_id("sv-waiting-media")).to_have_text("chat 1")
+    await expect(page.get_by_test_id("sv-contact")).to_contain_text("billing-words step 1")
+    everyone = page.locator('[data-testid="sv-queue"][data-queue="everyone"]')
+    await expect(everyone.get_by_test_id("sv-waiting")).to_have_text("0")
     operator = page.locator('[data-testid="sv-operator"][data-username="ada"]')
-    await expect(operator.get_by_test_id("sv-operator-state")).to_have_text("available")
+    await expect(operator.get_by_test_id("sv-operator-state")).to_have_text("busy")
+    await expect(operator.get_by_test_id("sv-operator-media")).to_have_text("chat 3")
     await _shot(page, "09-supervisor")
     for client in (*customers, ada):
         await client.close()

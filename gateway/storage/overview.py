@@ -12,9 +12,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.model import ConversationStatus, OfferStatus, utcnow
+from gateway.model import ConversationStatus, OfferStatus, OperatorState, utcnow
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, offers, operator_presence, routing_events, users
+from routing.config import media_of
+
+IN_LINE = (ConversationStatus.WAITING.value, ConversationStatus.OFFERED.value)
+CONTACTS_PER_QUEUE = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,14 @@ class Overview:
         self.db = db
 
     async def snapshot(
-        self, threshold_seconds: float, window: timedelta = timedelta(hours=24)
+        self,
+        threshold_seconds: float,
+        window: timedelta = timedelta(hours=24),
+        queues: tuple[str, ...] = (),
+        wrapup_seconds: float = 0,
     ) -> dict[str, Any]:
+        """The line per queue (every configured queue, and any other that holds contacts)
+        and the operators with what they are doing."""
         now = utcnow()
         since = now - window
         async with self.db.read() as conn:
@@ -51,6 +61,7 @@ class Overview:
                     select(
                         conversations.c.queue,
                         conversations.c.status,
+                        conversations.c.channel,
                         func.count().label("n"),
                         func.min(conversations.c.waiting_since).label("oldest"),
                     )
@@ -63,7 +74,30 @@ class Overview:
                             ]
                         )
                     )
-                    .group_by(conversations.c.queue, conversations.c.status)
+                    .group_by(
+                        conversations.c.queue, conversations.c.status, conversations.c.channel
+                    )
+                )
+            ).all()
+            waiting = (
+                await conn.execute(
+                    select(
+                        conversations.c.id,
+                        conversations.c.queue,
+                        conversations.c.channel,
+                        conversations.c.status,
+                        conversations.c.priority,
+                        conversations.c.waiting_since,
+                        conversations.c.rule,
+                        conversations.c.step,
+                    )
+                    .where(conversations.c.status.in_(IN_LINE))
+                    .order_by(
+                        conversations.c.priority.desc(),
+                        conversations.c.waiting_since,
+                        conversations.c.id,
+                    )
+                    .limit(2000)
                 )
             ).all()
             answered = (
@@ -78,11 +112,23 @@ class Overview:
                     .group_by(conversations.c.id, conversations.c.queue, conversations.c.created_at)
                 )
             ).all()
-            load = {
-                row.operator_id: row.n
+            load: dict[int, dict[str, int]] = {}
+            for row in await conn.execute(
+                select(conversations.c.operator_id, conversations.c.channel, func.count())
+                .where(conversations.c.status == ConversationStatus.ASSIGNED.value)
+                .group_by(conversations.c.operator_id, conversations.c.channel)
+            ):
+                media = media_of(row[1]).value
+                mine = load.setdefault(row[0], {})
+                mine[media] = mine.get(media, 0) + row[2]
+            last_closed = {
+                row[0]: row[1]
                 for row in await conn.execute(
-                    select(conversations.c.operator_id, func.count().label("n"))
-                    .where(conversations.c.status == ConversationStatus.ASSIGNED.value)
+                    select(conversations.c.operator_id, func.max(conversations.c.closed_at))
+                    .where(
+                        conversations.c.status == ConversationStatus.CLOSED.value,
+                        conversations.c.operator_id.is_not(None),
+                    )
                     .group_by(conversations.c.operator_id)
                 )
             }
@@ -107,17 +153,40 @@ class Overview:
                     .order_by(users.c.display_name)
                 )
             ).all()
+        board = _queues(line, answered, now, threshold_seconds, queues)
+        for q in board:
+            q["contacts"] = []
+        by_name = {q["name"]: q for q in board}
+        for row in waiting:
+            listed = by_name[row.queue]["contacts"]
+            if len(listed) < CONTACTS_PER_QUEUE:
+                listed.append(
+                    {
+                        "id": row.id,
+                        "channel": row.channel,
+                        "media": media_of(row.channel).value,
+                        "status": row.status,
+                        "priority": row.priority,
+                        "rule": row.rule,
+                        "step": row.step,
+                        "waited_seconds": _waited(row.waiting_since, now),
+                    }
+                )
         return {
             "at": now.isoformat(),
-            "queues": _queues(line, answered, now, threshold_seconds),
+            "queues": board,
             "operators": [
                 {
                     "id": s.id,
                     "username": s.username,
                     "display_name": s.display_name,
                     "state": s.state,
+                    "activity": _activity(
+                        s.state, load.get(s.id), last_closed.get(s.id), wrapup_seconds, now
+                    ),
                     "since": s.state_since.isoformat(),
-                    "conversations": load.get(s.id, 0),
+                    "conversations": sum(load.get(s.id, {}).values()),
+                    "by_media": load.get(s.id, {}),
                     "offers": pending.get(s.id, 0),
                 }
                 for s in staff
@@ -125,21 +194,54 @@ class Overview:
         }
 
 
+def _waited(since: datetime | None, now: datetime) -> float:
+    return round((now - since).total_seconds(), 1) if since is not None else 0.0
+
+
+def _activity(
+    state: str,
+    load: dict[str, int] | None,
+    last_closed: datetime | None,
+    wrapup_seconds: float,
+    now: datetime,
+) -> str:
+    """What an operator is doing: available, busy (with something), wrap_up, away, offline."""
+    if state != OperatorState.AVAILABLE.value:
+        return state
+    if load:
+        return "busy"
+    if wrapup_seconds and last_closed and now - last_closed < timedelta(seconds=wrapup_seconds):
+        return "wrap_up"
+    return "available"
+
+
 def _queues(
-    line: Any, answered: Any, now: datetime, threshold_seconds: float
+    line: Any, answered: Any, now: datetime, threshold_seconds: float, configured: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     queues: dict[str, dict[str, Any]] = {}
 
     def entry(name: str) -> dict[str, Any]:
         return queues.setdefault(
             name,
-            {"name": name, "waiting": 0, "offered": 0, "assigned": 0, "longest_wait_seconds": 0.0},
+            {
+                "name": name,
+                "waiting": 0,
+                "offered": 0,
+                "assigned": 0,
+                "longest_wait_seconds": 0.0,
+                "waiting_by_media": {},
+            },
         )
 
+    for name in configured:
+        entry(name)
     for row in line:
         q = entry(row.queue)
-        q[row.status] = row.n
-        in_line = row.status in (ConversationStatus.WAITING.value, ConversationStatus.OFFERED.value)
+        q[row.status] += row.n
+        in_line = row.status in IN_LINE
+        if in_line:
+            media = media_of(row.channel).value
+            q["waiting_by_media"][media] = q["waiting_by_media"].get(media, 0) + row.n
         if in_line and row.oldest is not None:
             wait = (now - row.oldest).total_seconds()
             q["longest_wait_seconds"] = round(max(q["longest_wait_seconds"], wait), 1)

@@ -33,14 +33,44 @@
     return tbody;
   }
 
+  const MEDIA = { chat: "chat", messaging: "messaging", email: "email", voice: "voice" };
+
+  function byMedia(counts) {
+    const parts = Object.keys(MEDIA)
+      .filter((m) => counts && counts[m])
+      .map((m) => `${MEDIA[m]} ${counts[m]}`);
+    return parts.length ? parts.join(" · ") : "–";
+  }
+
+  function contactsRow(q) {
+    const tr = document.createElement("tr");
+    tr.className = "sv-contacts";
+    const td = cell(tr, "");
+    td.colSpan = 7;
+    const list = document.createElement("ol");
+    list.className = "sv-contact-list";
+    list.dataset.testid = "sv-contacts";
+    for (const c of q.contacts) {
+      const li = document.createElement("li");
+      li.dataset.testid = "sv-contact";
+      const step = c.rule ? ` · ${c.rule} step ${c.step + 1}` : "";
+      const offered = c.status === "offered" ? " · on offer" : "";
+      li.textContent = `#${c.id} ${c.media} · waiting ${duration(c.waited_seconds)}${step}${offered}`;
+      list.appendChild(li);
+    }
+    td.appendChild(list);
+    return tr;
+  }
+
   function drawQueues(queues) {
-    const tbody = fill($('[data-testid="sv-queues"] tbody'), queues, "No contacts yet.", 6);
+    const tbody = fill($('[data-testid="sv-queues"] tbody'), queues, "No queues configured.", 7);
     for (const q of queues) {
       const tr = document.createElement("tr");
       tr.dataset.testid = "sv-queue";
       tr.dataset.queue = q.name;
       cell(tr, q.name);
       cell(tr, String(q.waiting)).dataset.testid = "sv-waiting";
+      cell(tr, byMedia(q.waiting_by_media)).dataset.testid = "sv-waiting-media";
       cell(tr, String(q.offered));
       cell(tr, String(q.assigned));
       cell(tr, q.waiting + q.offered ? duration(q.longest_wait_seconds) : "–");
@@ -51,11 +81,12 @@
       const td = cell(tr, text, level.percent != null && level.percent < 80 ? "sv-level-bad" : "");
       td.dataset.testid = "sv-service-level";
       tbody.appendChild(tr);
+      if (q.contacts && q.contacts.length) tbody.appendChild(contactsRow(q));
     }
   }
 
   function drawOperators(operators) {
-    const tbody = fill($('[data-testid="sv-operators"] tbody'), operators, "No operator has signed in yet.", 5);
+    const tbody = fill($('[data-testid="sv-operators"] tbody'), operators, "No operator has signed in yet.", 6);
     const now = Date.now();
     for (const op of operators) {
       const tr = document.createElement("tr");
@@ -64,14 +95,16 @@
       cell(tr, op.display_name);
       const state = document.createElement("span");
       state.className = "sv-state";
-      state.dataset.state = op.state;
+      const activity = op.activity || op.state;
+      state.dataset.state = activity;
       state.dataset.testid = "sv-operator-state";
-      state.textContent = op.state;
+      state.textContent = activity.replace("_", "-");
       const td = document.createElement("td");
       td.appendChild(state);
       tr.appendChild(td);
       cell(tr, duration((now - Date.parse(op.since)) / 1000));
       cell(tr, String(op.conversations)).dataset.testid = "sv-operator-conversations";
+      cell(tr, byMedia(op.by_media)).dataset.testid = "sv-operator-media";
       cell(tr, String(op.offers));
       tbody.appendChild(tr);
     }

@@ -238,3 +238,19 @@ async def test_group_intake_batches_and_dedupes(db: Database) -> None:
     assert await _count(db, outbox) == 1 + 15 + 1
     history = await ConversationStore(db).messages(fresh[0].conversation_id)
     assert [m.text for m in history] == [f"{senders[0]} {i}" for i in range(3)]
+
+
+async def test_a_long_line_in_one_queue_does_not_hide_another(db: Database) -> None:
+    rules = RuleStore(db)
+    placed = []
+    for n in range(6):
+        accepted = await accept_inbound(
+            db, _message(f"c{n}", sender=f"v_line-{n}-aaaaaaaaaaaa"), dedupe_key=f"l{n}", queue="q"
+        )
+        queue = "busy" if n < 5 else "quiet"
+        placed.append((accepted.conversation_id, Placement("r", 0, queue, 0)))
+    assert await rules.place(placed) == 6
+    assert await rules.place(placed) == 0  # already placed: a second decision changes nothing
+    line = await rules.in_line(affinity_seconds=0, per_queue=3)
+    assert [item.queue for item in line] == ["busy", "busy", "busy", "quiet"]
+    assert [item.contact.conversation_id for item in line[:3]] == [p[0] for p in placed[:3]]

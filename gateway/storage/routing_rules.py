@@ -129,33 +129,42 @@ class RuleStore:
             rows = (await conn.execute(query)).all()
         return [Unrouted(r.id, _attributes(r.channel, r.attributes), r.text or "") for r in rows]
 
-    async def in_line(self, affinity_seconds: float, limit: int = 2000) -> list[InLine]:
-        """The waiting line over every queue, most urgent first, with who refused whom and
-        (for returning customers) the operator who served them last."""
+    async def in_line(self, affinity_seconds: float, per_queue: int = 500) -> list[InLine]:
+        """The head of the waiting line of every queue (``per_queue`` most urgent each, so a
+        long line in one queue never hides another queue's contacts), with who refused whom
+        and (for returning customers) the operator who served them last."""
+        urgency = (
+            conversations.c.priority.desc(),
+            conversations.c.waiting_since,
+            conversations.c.id,
+        )
+        ranked = (
+            select(
+                conversations.c.id,
+                conversations.c.customer_id,
+                conversations.c.channel,
+                conversations.c.priority,
+                conversations.c.waiting_since,
+                conversations.c.queue,
+                conversations.c.rule,
+                conversations.c.step,
+                conversations.c.step_since,
+                func.row_number()
+                .over(partition_by=conversations.c.queue, order_by=urgency)
+                .label("place"),
+            )
+            .where(
+                conversations.c.status == ConversationStatus.WAITING.value,
+                conversations.c.rule.is_not(None),
+            )
+            .subquery()
+        )
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
-                    select(
-                        conversations.c.id,
-                        conversations.c.customer_id,
-                        conversations.c.channel,
-                        conversations.c.priority,
-                        conversations.c.waiting_since,
-                        conversations.c.queue,
-                        conversations.c.rule,
-                        conversations.c.step,
-                        conversations.c.step_since,
-                    )
-                    .where(
-                        conversations.c.status == ConversationStatus.WAITING.value,
-                        conversations.c.rule.is_not(None),
-                    )
-                    .order_by(
-                        conversations.c.priority.desc(),
-                        conversations.c.waiting_since,
-                        conversations.c.id,
-                    )
-                    .limit(limit)
+                    select(ranked)
+                    .where(ranked.c.place <= per_queue)
+                    .order_by(ranked.c.priority.desc(), ranked.c.waiting_since, ranked.c.id)
                 )
             ).all()
             ids = [r.id for r in rows]

@@ -109,8 +109,12 @@ class RoutingSettings(Section):
     offer_timeout_seconds: float = Field(30.0, gt=0)
     operator_stale_seconds: float = Field(8.0, gt=0)
     presence_interval_seconds: float = Field(2.0, gt=0)
-    # An operator offline this long gives their open conversations back to routing.
-    reassign_after_seconds: float = Field(60.0, gt=0)
+    # An operator offline this long gives their open conversations back to routing: long
+    # enough for a page reload, short enough that a customer is not left alone.
+    reassign_after_seconds: float = Field(5.0, gt=0)
+    # The server pings each console socket this often; one that does not answer within half
+    # of it is closed, so a silently dropped connection counts as gone within 1.5x this.
+    operator_heartbeat_seconds: float = Field(3.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
     # An operator who lets this many offers in a row time out is set away.
     away_after_missed: int = Field(3, ge=1, le=100)

@@ -78,7 +78,10 @@ async def operator_socket(request: web.Request) -> web.WebSocketResponse:
         request, app[SETTINGS].security.allowed_origins
     ):
         fail(403, "origin", "this page is not allowed to open the console socket")
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_OPERATOR_FRAME)
+    ws = web.WebSocketResponse(
+        heartbeat=app[SETTINGS].routing.operator_heartbeat_seconds,
+        max_msg_size=MAX_OPERATOR_FRAME,
+    )
     await ws.prepare(request)
     user = principal.user
     hub, actions, state = app[OPERATOR_HUB], app[ACTIONS], app[ROUTING_STATE]

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import WSCloseCode, web
 
+from channels.twilio import adapter as twilio
 from channels.webchat import adapter as webchat
 from channels.webchat.hub import WebchatHub
 from gateway import admin, auth, ops, pages, supervisor
@@ -24,6 +25,7 @@ from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
 from gateway.console.hub import OperatorHub
 from gateway.delivery import InstanceDelivery, presence_loop, tick_loop
+from gateway.dispatch import DispatchMetrics, OutboundWorker
 from gateway.http import request_context, security_headers
 from gateway.keys import (
     BROKER,
@@ -34,14 +36,17 @@ from gateway.keys import (
     LIVE_ROUTING,
     METRICS,
     OPERATOR_HUB,
+    OUTBOUND,
     RELAY,
     ROUTER,
     ROUTING_CONFIGS,
     ROUTING_STATE,
     RULES,
+    SENDERS,
     SETTINGS,
     USERS,
     WEBCHAT_HUB,
+    WORKERS,
 )
 from gateway.metrics import Metrics
 from gateway.model import Role
@@ -51,6 +56,7 @@ from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
 from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.migrate import upgrade_async
+from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_configs import RoutingConfigStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
@@ -77,6 +83,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[CONVERSATIONS] = ConversationStore(db)
     app[ROUTING_STATE] = RoutingState(db)
     app[RULES] = RuleStore(db)
+    app[OUTBOUND] = OutboundStore(db)
     app[ROUTING_CONFIGS] = RoutingConfigStore(db)
     app[LIVE_ROUTING] = LiveRouting(app[ROUTING_CONFIGS], app[SETTINGS].routing)
     await app[LIVE_ROUTING].import_file()
@@ -108,10 +115,16 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _attach_broker(
-    broker: Broker, delivery: InstanceDelivery, router: Router, hub: OperatorHub
+    broker: Broker,
+    delivery: InstanceDelivery,
+    router: Router,
+    hub: OperatorHub,
+    workers: list[OutboundWorker],
 ) -> None:
     await broker.connect()
     await delivery.start()
+    for worker in workers:
+        await worker.start()
     await router.start()
     await delivery.resync()
     log.info("broker.attached", operators=len(hub.operator_ids))
@@ -133,6 +146,18 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     operator_hub = OperatorHub(broker, app[CONVERSATIONS], app[ROUTING_STATE])
     webchat_hub = WebchatHub(app[CONVERSATIONS])
     delivery = InstanceDelivery(broker, operator_hub, webchat_hub)
+    dispatch_metrics = DispatchMetrics(metrics.sent, metrics.send_failed, metrics.send_retried)
+    workers = [
+        OutboundWorker(
+            sender,
+            app[OUTBOUND],
+            broker,
+            _retry_delays(settings, sender.channel),
+            dispatch_metrics,
+        )
+        for sender in app[SENDERS]
+    ]
+    app[WORKERS] = workers
     app[RELAY], app[ROUTER] = relay, router
     app[OPERATOR_HUB], app[WEBCHAT_HUB] = operator_hub, webchat_hub
     app[ops.DELIVERY] = delivery
@@ -146,10 +171,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         settings.routing,
         app[RULES],
         app[LIVE_ROUTING],
+        app[OUTBOUND],
     )
     tasks = [
         asyncio.create_task(
-            _attach_broker(broker, delivery, router, operator_hub), name="broker-attach"
+            _attach_broker(broker, delivery, router, operator_hub, workers),
+            name="broker-attach",
         ),
         asyncio.create_task(app[INTAKE].run(), name="intake-writer"),
         asyncio.create_task(relay.run(), name="outbox-relay"),
@@ -175,6 +202,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     log.info("gateway.stopped", outbox_left=left)
 
 
+def _retry_delays(settings: Settings, channel: str) -> tuple[float, ...]:
+    if channel in ("sms", "whatsapp"):
+        return settings.twilio.retry_delays_seconds
+    raise ValueError(f"no retry delays configured for channel {channel!r}")
+
+
 async def _close_sockets(app: web.Application) -> None:
     if OPERATOR_HUB in app:
         await app[OPERATOR_HUB].close_all(WSCloseCode.GOING_AWAY, b"server shutting down")
@@ -189,7 +222,11 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     app[SETTINGS] = settings
     app[INSTANCE_ID] = instance_id or f"{settings.instance_name}-{uuid.uuid4().hex[:8]}"
     app[METRICS] = Metrics()
-    app.cleanup_ctx.extend([_database, _broker, _services])
+    app[SENDERS] = []
+    app.cleanup_ctx.extend([_database, _broker])
+    # Provider channels add their clients' cleanup contexts here, before the services start.
+    twilio.add_routes(app)
+    app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_close_sockets)
     ops.add_routes(app)
     auth.add_routes(app)

@@ -7,12 +7,14 @@ from aiohttp import web
 from channels.webchat.hub import WebchatHub
 from gateway.broker import Broker
 from gateway.console.hub import OperatorHub
+from gateway.dispatch import OutboundWorker, Sender
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxRelay
 from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
 from gateway.storage.group_intake import IntakeWriter
+from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_configs import RoutingConfigStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
@@ -36,3 +38,7 @@ RELAY = web.AppKey("relay", OutboxRelay)
 ROUTER = web.AppKey("router", Router)
 OPERATOR_HUB = web.AppKey("operator_hub", OperatorHub)
 WEBCHAT_HUB = web.AppKey("webchat_hub", WebchatHub)
+OUTBOUND = web.AppKey("outbound", OutboundStore)
+# Provider channels' senders (filled by the channels' cleanup contexts) and their workers.
+SENDERS = web.AppKey("senders", list[Sender])
+WORKERS = web.AppKey("outbound_workers", list[OutboundWorker])

@@ -51,3 +51,9 @@ def ids_from_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
         if value is not None:
             out[key] = value.decode() if isinstance(value, bytes) else str(value)
     return out
+
+
+def trace_headers() -> dict[str, str]:
+    """The current request id as an AMQP header, so consumers log under the same id."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return {REQUEST_ID_HEADER: str(request_id)} if request_id else {}

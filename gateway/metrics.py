@@ -39,6 +39,15 @@ class Metrics:
         )
         self.offers = Counter("cg_offers_total", "Offers made by the active router", registry=r)
         self.sockets = Gauge("cg_websockets", "Open websockets", ["kind"], registry=r)
+        self.sent = Counter(
+            "cg_outbound_sent_total", "Replies a provider accepted", ["channel"], registry=r
+        )
+        self.send_failed = Counter(
+            "cg_outbound_failed_total", "Replies given up on", ["channel"], registry=r
+        )
+        self.send_retried = Counter(
+            "cg_outbound_retries_total", "Sends scheduled for another try", ["channel"], registry=r
+        )
         self.intake_seconds = Histogram(
             "cg_intake_seconds", "Time to store an inbound message", ["channel"], registry=r
         )

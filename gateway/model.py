@@ -64,7 +64,21 @@ class MessageStatus(StrEnum):
     QUEUED = "queued"
     SENT = "sent"
     DELIVERED = "delivered"
-    FAILED = "failed"
+    READ = "read"
+    UNDELIVERED = "undelivered"  # the provider could not deliver it (a final state)
+    FAILED = "failed"  # never reached the provider: every retry failed, or refused outright
+
+
+# How far along a reply is; a late callback for an earlier stage never moves it back.
+STATUS_RANK: dict[MessageStatus, int] = {
+    MessageStatus.RECEIVED: 0,
+    MessageStatus.QUEUED: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.UNDELIVERED: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.READ: 5,
+}
 
 
 def utcnow() -> datetime:

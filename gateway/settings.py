@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "CG_"
@@ -122,6 +130,36 @@ class RoutingSettings(Section):
     service_level_seconds: float = Field(60.0, gt=0)
 
 
+class TwilioSettings(Section):
+    """SMS and WhatsApp through Twilio Messaging. The channel is on when ``account_sid`` is set.
+
+    Webhooks are checked against ``http.public_url`` (the address Twilio calls), never against
+    the Host header of the request."""
+
+    account_sid: str | None = Field(None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr | None = None
+    # Replies go from the messaging service when set, else from the number the customer wrote to.
+    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    sms_from: str | None = None
+    whatsapp_from: str | None = None
+    api_base_url: str = "https://api.twilio.com"
+    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")  # for numbers without a +
+    request_timeout_seconds: float = Field(10.0, gt=0)
+    retry_delays_seconds: tuple[float, ...] = (2.0, 10.0, 60.0, 300.0, 900.0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.account_sid is not None
+
+    @model_validator(mode="after")
+    def _token_with_sid(self) -> TwilioSettings:
+        if self.account_sid and self.auth_token is None:
+            raise ValueError("auth_token is required with account_sid")
+        if any(d <= 0 for d in self.retry_delays_seconds) or not self.retry_delays_seconds:
+            raise ValueError("retry_delays_seconds must be one or more positive numbers")
+        return self
+
+
 class DemoUser(Section):
     username: str
     password: SecretStr
@@ -149,6 +187,7 @@ class Settings(BaseSettings):
     security: SecuritySettings
     webchat: WebchatSettings = WebchatSettings()
     routing: RoutingSettings = RoutingSettings()
+    twilio: TwilioSettings = TwilioSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

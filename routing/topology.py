@@ -43,6 +43,18 @@ class Names:
     def dead_letter_queue(self) -> str:
         return f"{self.prefix}.dead"
 
+    def outbound_queue(self, channel: str) -> str:
+        """Replies waiting to be sent on a provider channel (every instance consumes)."""
+        return f"{self.prefix}.out.{channel}"
+
+    def retry_queue(self, channel: str, delay_seconds: float) -> str:
+        """Where a failed send waits ``delay_seconds`` before it goes back to the channel."""
+        return f"{self.prefix}.out.{channel}.retry.{int(delay_seconds * 1000)}ms"
+
+    def failed_queue(self, channel: str) -> str:
+        """Sends that failed every retry, kept for inspection."""
+        return f"{self.prefix}.out.{channel}.failed"
+
     def instance_queue(self, instance_id: str) -> str:
         return f"{self.prefix}.instance.{instance_id}"
 
@@ -85,11 +97,46 @@ async def declare(channel: AbstractChannel, names: Names) -> Topology:
     return Topology(events, operators, router_queue)
 
 
-async def remove(url: str, names: Names) -> None:
+async def declare_outbound(
+    channel: AbstractChannel, names: Names, name: str, delays: tuple[float, ...]
+) -> AbstractQueue:
+    """The queue a provider channel's sender consumes, its retry queues (one per delay: a
+    message waits there for the delay, then dead-letters back to the channel's routing key),
+    and the queue of sends that failed for good."""
+    events = await channel.get_exchange(names.events)
+    queue = await channel.declare_queue(
+        names.outbound_queue(name), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await queue.bind(events, f"outbound.{name}")
+    for delay in delays:
+        await channel.declare_queue(
+            names.retry_queue(name, delay),
+            durable=True,
+            arguments={
+                "x-message-ttl": int(delay * 1000),
+                "x-dead-letter-exchange": names.events,
+                "x-dead-letter-routing-key": f"outbound.{name}",
+            },
+        )
+    await channel.declare_queue(
+        names.failed_queue(name), durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    return queue
+
+
+def outbound_queues(names: Names, name: str, delays: tuple[float, ...]) -> list[str]:
+    return [
+        names.outbound_queue(name),
+        names.failed_queue(name),
+        *(names.retry_queue(name, d) for d in delays),
+    ]
+
+
+async def remove(url: str, names: Names, extra_queues: tuple[str, ...] = ()) -> None:
     """Delete a deployment's durable queues and exchanges (tests, benchmarks, decommissioning)."""
     connection = await aio_pika.connect(url)
     try:
-        for queue in (names.router_queue, names.dead_letter_queue):
+        for queue in (names.router_queue, names.dead_letter_queue, *extra_queues):
             channel = await connection.channel()
             with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.queue_delete(queue)

@@ -16,7 +16,14 @@ from gateway.keys import USERS
 from gateway.logs import configure_logging
 from gateway.model import Role
 from gateway.settings import Settings
-from tests.support import Customer, Operator, delete_broker_objects, make_settings, wait_for
+from tests.support import (
+    Customer,
+    Operator,
+    delete_broker_objects,
+    make_settings,
+    provider_queues,
+    wait_for,
+)
 
 configure_logging(__import__("os").environ.get("CG_TEST_LOG_LEVEL", "warning"), "console")
 
@@ -70,7 +77,7 @@ async def start_gateway(
 ) -> AsyncIterator[Callable[..., Awaitable[RunningGateway]]]:
     sessions: list[aiohttp.ClientSession] = []
     servers: list[TestServer] = []
-    prefixes: set[str] = set()
+    prefixes: dict[str, tuple[str, ...]] = {}
 
     async def start(
         settings: Settings, port: int | None = None, wait_ready: bool = True
@@ -79,7 +86,10 @@ async def start_gateway(
         servers.append(server)
         http = aiohttp.ClientSession()
         sessions.append(http)
-        prefixes.add(settings.amqp.prefix)
+        prefixes[settings.amqp.prefix] = (
+            *prefixes.get(settings.amqp.prefix, ()),
+            *provider_queues(settings),
+        )
         gateway = RunningGateway(server, settings, http)
         if wait_ready:
 
@@ -96,8 +106,8 @@ async def start_gateway(
     # Stop the gateways first, or their robust connections would declare the queues again.
     for server in servers:
         await server.close()
-    for prefix in prefixes:
-        await delete_broker_objects(prefix)
+    for prefix, extra in prefixes.items():
+        await delete_broker_objects(prefix, extra)
 
 
 @pytest.fixture

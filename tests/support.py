@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from gateway.settings import Settings, load_settings
-from routing.topology import Names, remove
+from routing.topology import Names, outbound_queues, remove
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN_URL = os.environ.get(
@@ -81,9 +81,19 @@ def write_config(tmp_path: Path, **overrides: Any) -> Path:
     return config
 
 
-async def delete_broker_objects(prefix: str) -> None:
+def provider_queues(settings: Settings) -> tuple[str, ...]:
+    """The outbound queues a gateway with these settings declares for provider channels."""
+    names = Names(settings.amqp.prefix)
+    queues: list[str] = []
+    if settings.twilio.enabled:
+        for channel in ("sms", "whatsapp"):
+            queues += outbound_queues(names, channel, settings.twilio.retry_delays_seconds)
+    return tuple(queues)
+
+
+async def delete_broker_objects(prefix: str, extra_queues: tuple[str, ...] = ()) -> None:
     """Remove the durable queues and exchanges a test run declared under ``prefix``."""
-    await remove(AMQP_URL, Names(prefix))
+    await remove(AMQP_URL, Names(prefix), extra_queues)
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
@@ -238,3 +248,66 @@ class Operator:
             await self.ws.close()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class TcpProxy:
+    """A TCP forwarder in front of a gateway, to lose a client's connection the way a network
+    does, never with a websocket close frame.
+
+    ``cut()`` aborts every connection: the gateway sees the TCP connection end at once, as when
+    the browser or its machine process is killed. ``blackhole()`` stops forwarding and leaves
+    the connections open, as when a cable is pulled or a laptop lid is closed: nothing arrives
+    and nothing is closed, so only a heartbeat can tell.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.server: asyncio.Server | None = None
+        self.blackholed = False
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> str:
+        """Start listening on a free local port; the base URL to use instead of the target."""
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers += [writer, upstream_writer]
+        pumps = [
+            asyncio.create_task(self._pump(reader, upstream_writer)),
+            asyncio.create_task(self._pump(upstream_reader, writer)),
+        ]
+        self._tasks.update(pumps)
+        await asyncio.gather(*pumps, return_exceptions=True)
+        self._tasks.difference_update(pumps)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            data = await reader.read(65_536)
+            if not data:
+                if not self.blackholed:
+                    writer.close()
+                return
+            if not self.blackholed:  # a black hole swallows what comes, and tells nobody
+                writer.write(data)
+                await writer.drain()
+
+    def cut(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+
+    def blackhole(self) -> None:
+        self.blackholed = True
+
+    async def close(self) -> None:
+        self.cut()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

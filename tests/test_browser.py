@@ -17,6 +17,7 @@ from gateway.keys import ROUTING_CONFIGS, USERS
 from gateway.model import Role
 from routing.config import load_routing
 from tests.conftest import RunningGateway
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, message_sid, signed, sms_params
 from tests.support import ORIGIN, make_settings, wait_for
 
 pytestmark = pytest.mark.browser
@@ -230,3 +231,58 @@ async def test_operator_transfers_with_a_note_from_the_console(
     offer = await wait_for(lambda: next(iter(grace.offers.values()), None))
     assert offer["note"] == "wants the family plan, verified"
     assert offer["preview"] == "I would like a new contract"
+
+
+async def test_a_failed_sms_reply_shows_and_can_be_resent(
+    start_gateway,
+    aiohttp_server,
+    tmp_path: Path,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    fake = FakeTwilio()
+    fake.server = await aiohttp_server(fake.app())
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    gateway = await start_gateway(
+        make_settings(
+            tmp_path,
+            http={"host": "127.0.0.1", "port": port, "public_url": origin},
+            security={"allowed_origins": [origin]},
+            twilio={
+                "account_sid": ACCOUNT_SID,
+                "auth_token": AUTH_TOKEN,
+                "api_base_url": fake.base_url,
+                "retry_delays_seconds": [0.1],
+            },
+        ),
+        port=port,
+    )
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{origin}/console")
+    await page.get_by_test_id("login-username").fill("ada")
+    await page.get_by_test_id("login-password").fill("ada-password")
+    await page.get_by_test_id("login-submit").click()
+    await page.get_by_test_id("state-available").click()
+    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+
+    request = signed(
+        f"{origin}/webhooks/twilio/messaging",
+        sms_params(message_sid(), "+15557654321", "Is my order on its way?"),
+    )
+    async with gateway.http.post(
+        f"{origin}/webhooks/twilio/messaging", data=request["data"], headers=request["headers"]
+    ) as resp:
+        assert resp.status == 200
+    await page.get_by_test_id("offer").get_by_test_id("offer-accept").click()
+    fake.fail_next = [503, 503]  # the first try and the one retry
+    await page.get_by_test_id("reply-input").fill("It left the warehouse today")
+    await page.get_by_test_id("reply-send").click()
+    reply = page.locator('[data-testid="message"][data-direction="out"]')
+    await expect(reply).to_have_attribute("data-status", "failed")
+    await expect(reply).to_contain_text("Twilio 503")
+    await _shot(page, "12-console-sms-failed")
+    await reply.get_by_test_id("resend").click()
+    await expect(reply).to_have_attribute("data-status", "sent")
+    assert [m["Body"] for m in fake.sent] == ["It left the warehouse today"]
+    await _shot(page, "13-console-sms-resent")

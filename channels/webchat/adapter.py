@@ -26,7 +26,7 @@ from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, ver
 from gateway.auth import origin_allowed
 from gateway.http import fail, json_body
 from gateway.keys import CONVERSATIONS, INTAKE, METRICS, RELAY, ROUTING_STATE, SETTINGS, WEBCHAT_HUB
-from gateway.logs import REQUEST_ID_HEADER
+from gateway.logs import trace_headers
 from gateway.model import Channel, InboundMessage
 from gateway.ratelimit import TokenBucket
 from gateway.waiting import wait_estimate
@@ -178,7 +178,7 @@ async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage)
         message,
         dedupe_key=f"webchat:{sock.visitor_id}:{frame.client_id}",
         queue=app[SETTINGS].routing.queue,
-        headers=_trace_headers(),
+        headers=trace_headers(),
     )
     app[METRICS].intake_seconds.labels("webchat").observe(time.perf_counter() - started)
     if accepted.created:
@@ -203,11 +203,6 @@ async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage)
             "conversation_id": accepted.conversation_id,
         }
     )
-
-
-def _trace_headers() -> dict[str, str]:
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
-    return {REQUEST_ID_HEADER: str(request_id)} if request_id else {}
 
 
 def add_routes(app: web.Application) -> None:

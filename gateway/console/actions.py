@@ -19,6 +19,7 @@ from gateway.model import OperatorState, Role, utcnow
 from gateway.outbox import OutboxRelay
 from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
+from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import User, UserStore
@@ -50,6 +51,7 @@ class ConsoleActions:
     routing: RoutingSettings
     rules: RuleStore
     live: LiveRouting
+    outbound: OutboundStore
 
     async def set_state(self, user: User, state: str) -> dict[str, Any]:
         if state not in (OperatorState.AVAILABLE.value, OperatorState.AWAY.value):
@@ -171,6 +173,19 @@ class ConsoleActions:
         self.relay.nudge()
         log.info("operator.conversation.sent_back", **moved)
         return {"transfer": moved}
+
+    async def resend(self, user: User, message_id: int) -> dict[str, Any]:
+        """Send a failed or undelivered reply again (the operator's Resend)."""
+        owner = None if user.role.at_least(Role.SUPERVISOR) else user.id
+        if not await self.outbound.resend(message_id, owner):
+            raise ActionError(
+                409,
+                "not_resendable",
+                "only a failed or undelivered reply in one of your conversations can be resent",
+            )
+        self.relay.nudge()
+        log.info("operator.message.resend", message_id=message_id)
+        return {"message_id": message_id, "status": "queued"}
 
     async def targets(self, user: User) -> dict[str, Any]:
         """Where a conversation can be transferred: the queues and the colleagues."""

@@ -61,6 +61,8 @@ async def _run(
         return await _transfer(actions, principal, frame, conversation_id)
     if kind == "resolve":
         return await actions.resolve(user, _int(frame.get("conversation_id"), "conversation_id"))
+    if kind == "resend":
+        return await actions.resend(user, _int(frame.get("message_id"), "message_id"))
     if kind == "send_back":
         return await actions.send_back(
             user, _int(frame.get("conversation_id"), "conversation_id"), _str(frame, "reason")
@@ -217,6 +219,12 @@ async def _send_back(
     return await a.send_back(p.user, _path_id(r, "id"), _str(d, "reason"))
 
 
+async def _resend(
+    p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
+) -> dict[str, Any]:
+    return await a.resend(p.user, _path_id(r, "id"))
+
+
 async def _targets(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], _r: web.Request
 ) -> dict[str, Any]:
@@ -250,6 +258,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/conversations/{id}/transfer", _endpoint(_transfer_http))
     app.router.add_post("/api/conversations/{id}/send-back", _endpoint(_send_back))
     app.router.add_get("/api/transfer-targets", _endpoint(_targets))
+    app.router.add_post("/api/messages/{id}/resend", _endpoint(_resend))
     app.router.add_post("/api/offers/{id}/accept", _endpoint(_accept))
     app.router.add_post("/api/offers/{id}/decline", _endpoint(_decline))
     app.router.add_post("/api/operator/state", _endpoint(_state))

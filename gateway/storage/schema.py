@@ -76,6 +76,10 @@ identities = Table(
     Column("channel", String(20), nullable=False),
     Column("address", String(320), nullable=False),
     Column("created_at", Stamp, nullable=False),
+    # Set when the customer opted out (SMS STOP) or cannot be reached (a bot blocked): nothing
+    # is sent to this identity while set.
+    Column("opted_out_at", Stamp, nullable=True),
+    Column("unreachable_at", Stamp, nullable=True),
     UniqueConstraint("channel", "address"),
 )
 
@@ -130,6 +134,11 @@ messages = Table(
     Column("status", String(20), nullable=False),
     Column("received_at", Stamp, nullable=True),
     Column("created_at", Stamp, nullable=False),
+    # Outbound only: the provider's id for it (for status callbacks), the send attempts made,
+    # and why the last one failed.
+    Column("external_id", String(200), nullable=True, index=True),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("error", String(300), nullable=True),
     Index("ix_messages_conversation", "conversation_id", "id"),
 )
 

@@ -519,6 +519,16 @@
         }
         break;
       }
+      case "resend":
+        if (frame.ok) {
+          req.message.status = "queued";
+          req.message.reason = null;
+          updateMessageEl(req.message);
+        } else {
+          toast(`Could not resend: ${reason}`, "error");
+          updateMessageEl(req.message);
+        }
+        break;
       case "move":
         if (frame.ok) {
           ui.moveDialog.close();
@@ -881,7 +891,15 @@
     const known = conv && conv.messages.get(Number(frame.message_id));
     if (!known || typeof frame.status !== "string") return;
     known.status = frame.status;
+    known.reason = frame.reason || null;
     if (selectedId === conv.id) updateMessageEl(known);
+  }
+
+  const RESENDABLE = new Set(["failed", "undelivered"]);
+
+  function resendMessage(m) {
+    const ref = nextRef("resend");
+    sendAction({ type: "resend", message_id: m.id, ref }, { kind: "resend", message: m });
   }
 
   async function loadConversation(id) {
@@ -962,7 +980,18 @@
     m.el.dataset.status = m.status || "";
     const parts = [timeLabel(m.created_at)];
     if (m.direction === "out" && m.status) parts.push(m.status);
+    if (m.direction === "out" && RESENDABLE.has(m.status) && m.reason) parts.push(m.reason);
     m.metaEl.textContent = parts.filter(Boolean).join(" · ");
+    if (m.direction === "out" && RESENDABLE.has(m.status)) {
+      const resend = el("button", "link-button", "Resend");
+      resend.type = "button";
+      resend.setAttribute("data-testid", "resend");
+      resend.addEventListener("click", () => {
+        resend.disabled = true;
+        resendMessage(m);
+      });
+      m.metaEl.append(" ", resend);
+    }
   }
 
   function nearBottom() {

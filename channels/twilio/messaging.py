@@ -1,0 +1,171 @@
+"""Twilio Messaging webhooks (SMS and WhatsApp) as pure functions: verify, parse, normalize.
+
+Sans-I/O: the adapter hands over the URL Twilio called (built from the configured public URL,
+never from the request's Host header), the form fields and the signature header, and gets back
+an :class:`InboundMessage` or a precise error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+from twilio.request_validator import RequestValidator
+
+from gateway.model import Attachment, Channel, InboundMessage, MessageStatus
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+MAX_MEDIA = 10
+WHATSAPP_PREFIX = "whatsapp:"
+
+# Twilio's standard opt-out and opt-in keywords (matched on the whole message, any case).
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+
+# Twilio's MessageStatus values, as ours. "accepted", "scheduled", "queued" and "sending" are
+# stages before "sent"; "receiving"/"received" are inbound only.
+PROVIDER_STATUS: dict[str, MessageStatus] = {
+    "accepted": MessageStatus.QUEUED,
+    "scheduled": MessageStatus.QUEUED,
+    "queued": MessageStatus.QUEUED,
+    "sending": MessageStatus.QUEUED,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.READ,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.UNDELIVERED,
+    "canceled": MessageStatus.FAILED,
+}
+
+
+class WebhookError(Exception):
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+
+
+class OptChange(StrEnum):
+    OUT = "opt_out"
+    IN = "opt_in"
+
+
+Form = Mapping[str, str]
+
+
+def verify(token: str, url: str, form: Form, signature: str | None) -> None:
+    """Raise a 403 WebhookError unless ``signature`` is Twilio's for this URL and form (every
+    value of repeated fields counts; the URL is tried with and without its port)."""
+    if not signature:
+        raise WebhookError(403, "forbidden", f"missing {SIGNATURE_HEADER}")
+    if not RequestValidator(token).validate(url, form, signature):
+        raise WebhookError(403, "forbidden", f"{SIGNATURE_HEADER} does not match")
+
+
+def normalize_number(raw: str, default_region: str) -> str:
+    """E.164 (``+4930123456``) for a phone number as a carrier or a person wrote it."""
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise WebhookError(400, "bad_number", f"{raw[:40]!r} is not a phone number") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise WebhookError(400, "bad_number", f"{raw[:40]!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _address(raw: str, default_region: str) -> tuple[Channel, str]:
+    if raw.startswith(WHATSAPP_PREFIX):
+        return Channel.WHATSAPP, normalize_number(raw[len(WHATSAPP_PREFIX) :], default_region)
+    return Channel.SMS, normalize_number(raw, default_region)
+
+
+def _required(form: Form, key: str) -> str:
+    value = form.get(key)
+    if not value:
+        raise WebhookError(400, "bad_request", f"missing field {key}")
+    return value
+
+
+def _media(form: Form) -> tuple[Attachment, ...]:
+    try:
+        count = int(form.get("NumMedia", "0") or "0")
+    except ValueError:
+        raise WebhookError(400, "bad_request", "NumMedia is not a number") from None
+    if not 0 <= count <= MAX_MEDIA:
+        raise WebhookError(400, "bad_request", f"NumMedia must be 0 to {MAX_MEDIA}")
+    media = []
+    for i in range(count):
+        url = form.get(f"MediaUrl{i}")
+        if not url or not url.startswith("https://"):
+            raise WebhookError(400, "bad_request", f"MediaUrl{i} is missing or not https")
+        media.append(
+            Attachment(url, form.get(f"MediaContentType{i}") or "application/octet-stream")
+        )
+    return tuple(media)
+
+
+def parse_inbound(form: Form, default_region: str) -> InboundMessage:
+    """An incoming SMS or WhatsApp message. The customer's number (E.164) is the identity;
+    the number or messaging service they wrote to is kept for the reply."""
+    sid = _required(form, "MessageSid")
+    if not (sid.startswith(("SM", "MM")) and 30 <= len(sid) <= 40):
+        raise WebhookError(400, "bad_request", "MessageSid is not a Twilio message id")
+    channel, sender = _address(_required(form, "From"), default_region)
+    to_raw = _required(form, "To")
+    to_channel, to = _address(to_raw, default_region)
+    if to_channel != channel:
+        raise WebhookError(400, "bad_request", "From and To are on different channels")
+    body = form.get("Body", "")
+    media = _media(form)
+    if not body and not media:
+        raise WebhookError(400, "bad_request", "a message needs a Body or media")
+    raw = {
+        "MessageSid": sid,
+        "To": to,
+        "MessagingServiceSid": form.get("MessagingServiceSid"),
+        "AccountSid": form.get("AccountSid"),
+    }
+    return InboundMessage(
+        channel=channel,
+        sender=sender,
+        text=body,
+        provider_message_id=sid,
+        sender_name=form.get("ProfileName") or sender,
+        attachments=media,
+        raw={k: v for k, v in raw.items() if v},
+        attributes={"via": to},
+    )
+
+
+def opt_change(text: str) -> OptChange | None:
+    word = text.strip().upper()
+    if word in OPT_OUT_WORDS:
+        return OptChange.OUT
+    if word in OPT_IN_WORDS:
+        return OptChange.IN
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    message_sid: str
+    status: MessageStatus
+    error: str | None
+
+
+def parse_status(form: Form) -> StatusReport:
+    """A status callback for a reply we sent."""
+    sid = _required(form, "MessageSid")
+    raw_status = _required(form, "MessageStatus").lower()
+    if raw_status not in PROVIDER_STATUS:
+        raise WebhookError(400, "bad_request", f"unknown MessageStatus {raw_status[:20]!r}")
+    code = form.get("ErrorCode")
+    error = f"Twilio error {code}" if code else None
+    return StatusReport(sid, PROVIDER_STATUS[raw_status], error)
+
+
+def reply_address(channel: str, address: str) -> str:
+    return f"{WHATSAPP_PREFIX}{address}" if channel == Channel.WHATSAPP.value else address

@@ -1,0 +1,239 @@
+"""The store's side of sending replies on provider channels (SMS, WhatsApp, email, Telegram):
+what to send to whom, and the delivery status that comes back.
+
+Why here and not in the broker: a reply's status (queued, sent, delivered, undelivered, failed)
+is what the operator sees and what decides whether a redelivered job is sent again; it has to
+survive restarts and be the same on every instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from gateway.logs import CONVERSATION_ID_HEADER
+from gateway.model import STATUS_RANK, Direction, MessageStatus, utcnow
+from gateway.storage.conversations import outbound_event
+from gateway.storage.database import Database
+from gateway.storage.schema import conversations, identities, messages, outbox
+
+MAX_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundJob:
+    """One reply to send, with everything a channel needs to address it."""
+
+    message_id: int
+    conversation_id: int
+    channel: str
+    identity_id: int
+    address: str
+    text: str
+    attachments: list[dict[str, Any]]
+    status: str
+    external_id: str | None
+    attempts: int
+    author_user_id: int | None
+    opted_out: bool
+    unreachable: bool
+    attributes: dict[str, str]  # the conversation's (e.g. ``via``: the number they wrote to)
+
+    @property
+    def already_sent(self) -> bool:
+        """The provider has it already (a redelivered job must not send it twice)."""
+        return self.external_id is not None or STATUS_RANK[MessageStatus(self.status)] >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    message_id: int
+    conversation_id: int
+    author_user_id: int | None
+    status: str
+
+
+class OutboundStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def job(self, message_id: int) -> OutboundJob | None:
+        query = (
+            select(
+                messages.c.id,
+                messages.c.conversation_id,
+                messages.c.channel,
+                messages.c.text,
+                messages.c.attachments,
+                messages.c.status,
+                messages.c.external_id,
+                messages.c.attempts,
+                messages.c.author_user_id,
+                identities.c.id.label("identity_id"),
+                identities.c.address,
+                identities.c.opted_out_at,
+                identities.c.unreachable_at,
+                conversations.c.attributes,
+            )
+            .join(conversations, conversations.c.id == messages.c.conversation_id)
+            .join(identities, identities.c.id == conversations.c.identity_id)
+            .where(messages.c.id == message_id, messages.c.direction == Direction.OUT.value)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return OutboundJob(
+            row.id,
+            row.conversation_id,
+            row.channel,
+            row.identity_id,
+            row.address,
+            row.text,
+            list(row.attachments or []),
+            row.status,
+            row.external_id,
+            row.attempts,
+            row.author_user_id,
+            row.opted_out_at is not None,
+            row.unreachable_at is not None,
+            dict(row.attributes or {}),
+        )
+
+    async def count_attempt(self, message_id: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(attempts=messages.c.attempts + 1)
+            )
+
+    async def sent(self, message_id: int, external_id: str) -> bool:
+        """The provider took it: keep its id (for status callbacks) and mark it sent, unless a
+        callback got there first with a later state."""
+        async with self.db.write() as conn:
+            done = await conn.execute(
+                update(messages)
+                .where(
+                    messages.c.id == message_id,
+                    messages.c.status == MessageStatus.QUEUED.value,
+                )
+                .values(status=MessageStatus.SENT.value, external_id=external_id, error=None)
+            )
+            if done.rowcount != 1:
+                await conn.execute(
+                    update(messages)
+                    .where(messages.c.id == message_id, messages.c.external_id.is_(None))
+                    .values(external_id=external_id)
+                )
+        return bool(done.rowcount == 1)
+
+    async def failed(self, message_id: int, status: MessageStatus, error: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(messages)
+                .where(
+                    messages.c.id == message_id,
+                    messages.c.status == MessageStatus.QUEUED.value,
+                )
+                .values(status=status.value, error=error[:MAX_ERROR_CHARS])
+            )
+
+    async def status_from_provider(
+        self,
+        channels: tuple[str, ...],
+        external_id: str,
+        status: MessageStatus,
+        error: str | None = None,
+    ) -> StatusChange | None:
+        """A delivery report: applied only if it moves the message forward (reports arrive
+        out of order; ``delivered`` after ``sent`` counts, ``sent`` after ``delivered`` not)."""
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        messages.c.id,
+                        messages.c.conversation_id,
+                        messages.c.status,
+                        messages.c.author_user_id,
+                    ).where(
+                        messages.c.external_id == external_id,
+                        messages.c.channel.in_(channels),
+                        messages.c.direction == Direction.OUT.value,
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            if STATUS_RANK[status] <= STATUS_RANK[MessageStatus(row.status)]:
+                return None
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == row.id, messages.c.status == row.status)
+                .values(status=status.value, error=(error or None) and error[:MAX_ERROR_CHARS])
+            )
+        return StatusChange(row.id, row.conversation_id, row.author_user_id, status.value)
+
+    async def resend(self, message_id: int, operator_id: int | None) -> bool:
+        """Queue a failed or undelivered reply again (the operator pressed Resend). Only the
+        conversation's operator, or anyone when ``operator_id`` is None (a supervisor)."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(messages.c.conversation_id, messages.c.channel, messages.c.status)
+                    .join(conversations, conversations.c.id == messages.c.conversation_id)
+                    .where(
+                        messages.c.id == message_id,
+                        messages.c.direction == Direction.OUT.value,
+                        *(
+                            [conversations.c.operator_id == operator_id]
+                            if operator_id is not None
+                            else []
+                        ),
+                    )
+                )
+            ).first()
+            finals = (MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value)
+            if row is None or row.status not in finals:
+                return False
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id, messages.c.status.in_(finals))
+                .values(status=MessageStatus.QUEUED.value, attempts=0, error=None, external_id=None)
+            )
+            await conn.execute(
+                outbox.insert().values(
+                    routing_key=outbound_event(row.channel),
+                    payload={
+                        "conversation_id": row.conversation_id,
+                        "message_id": message_id,
+                        "operator_id": operator_id,
+                        "resend": True,
+                    },
+                    headers={CONVERSATION_ID_HEADER: str(row.conversation_id)},
+                    created_at=now,
+                )
+            )
+        return True
+
+    async def set_opted_out(self, channel: str, address: str, opted_out: bool) -> bool:
+        """SMS STOP / START: nothing is sent to an opted-out identity."""
+        async with self.db.write() as conn:
+            done = await conn.execute(
+                update(identities)
+                .where(identities.c.channel == channel, identities.c.address == address)
+                .values(opted_out_at=utcnow() if opted_out else None)
+            )
+        return bool(done.rowcount == 1)
+
+    async def set_unreachable(self, identity_id: int) -> None:
+        """The provider says this customer cannot be reached (a Telegram bot was blocked)."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(identities)
+                .where(identities.c.id == identity_id)
+                .values(unreachable_at=utcnow())
+            )

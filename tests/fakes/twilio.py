@@ -1,0 +1,128 @@
+"""A local stand-in for Twilio's REST API (Messages) and a signer for Twilio's webhooks.
+
+It speaks the protocol the real one does: HTTP basic auth with the account SID and auth token,
+form-encoded requests (repeated ``MediaUrl``), JSON answers with a message ``sid``, and Twilio's
+JSON error bodies. Failures can be scripted to test retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from twilio.request_validator import RequestValidator
+
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
+SERVICE_SID = "MG" + "2" * 32
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer, in order
+    server: TestServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        return app
+
+    def _authorized(self, request: web.Request) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+    async def _create(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if not self._authorized(request) or request.match_info["sid"] != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            code = 20429 if status == 429 else 20500
+            return _error(status, code, "Too Many Requests" if status == 429 else "Server error")
+        form = await request.post()
+        if not form.get("To") or not (form.get("From") or form.get("MessagingServiceSid")):
+            return _error(400, 21604, "A 'To' and a 'From' or 'MessagingServiceSid' are required")
+        sid = "SM" + secrets.token_hex(16)
+        self.sent.append(
+            {
+                "sid": sid,
+                "To": form.get("To"),
+                "From": form.get("From"),
+                "MessagingServiceSid": form.get("MessagingServiceSid"),
+                "Body": form.get("Body"),
+                "StatusCallback": form.get("StatusCallback"),
+                "MediaUrl": form.getall("MediaUrl", []),
+            }
+        )
+        return web.json_response(
+            {
+                "sid": sid,
+                "account_sid": self.account_sid,
+                "to": form.get("To"),
+                "from": form.get("From"),
+                "body": form.get("Body"),
+                "status": "queued",
+                "num_media": str(len(form.getall("MediaUrl", []))),
+                "api_version": "2010-04-01",
+            },
+            status=201,
+        )
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return web.json_response(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status=status,
+    )
+
+
+def signed(url: str, params: list[tuple[str, str]], token: str = AUTH_TOKEN) -> dict[str, Any]:
+    """Headers and body for a webhook as Twilio sends it to ``url``."""
+    from multidict import MultiDict
+
+    signature = RequestValidator(token).compute_signature(url, MultiDict(params))
+    return {
+        "data": urlencode(params),
+        "headers": {
+            "X-Twilio-Signature": signature,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    }
+
+
+def sms_params(
+    sid: str, sender: str, text: str, to: str = "+15550001111", **extra: str
+) -> list[tuple[str, str]]:
+    params = [
+        ("MessageSid", sid),
+        ("SmsSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", sender),
+        ("To", to),
+        ("Body", text),
+        ("NumMedia", "0"),
+    ]
+    return params + list(extra.items())
+
+
+def message_sid() -> str:
+    return "SM" + secrets.token_hex(16)

@@ -1,0 +1,346 @@
+"""SMS and WhatsApp through Twilio, against a local server that speaks Twilio's REST API:
+signed webhooks in, replies out with retries, status callbacks, opt-outs, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from gateway.keys import DATABASE
+from gateway.settings import Settings
+from gateway.storage.schema import conversations, identities, messages
+from tests.conftest import RunningGateway
+from tests.fakes.twilio import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SERVICE_SID,
+    FakeTwilio,
+    message_sid,
+    signed,
+    sms_params,
+)
+from tests.support import Operator, make_settings, wait_for
+
+CUSTOMER = "+4915123456789"
+OUR_NUMBER = "+15550001111"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def fake_twilio(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> FakeTwilio:
+    fake = FakeTwilio()
+    fake.server = await aiohttp_server(fake.app())
+    return fake
+
+
+def _settings(tmp_path: Path, fake: FakeTwilio, port: int, **twilio: Any) -> Settings:
+    base = f"http://127.0.0.1:{port}"
+    return make_settings(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": port, "public_url": base},
+        twilio={
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "api_base_url": fake.base_url,
+            "default_region": "DE",
+            "retry_delays_seconds": [0.2, 0.2, 0.2],
+            **twilio,
+        },
+    )
+
+
+@pytest.fixture
+async def sms_gateway(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+) -> RunningGateway:
+    port = _free_port()
+    return await start_gateway(_settings(tmp_path, fake_twilio, port), port=port)
+
+
+async def _webhook(
+    gateway: RunningGateway,
+    params: list[tuple[str, str]],
+    path: str = "/webhooks/twilio/messaging",
+    sign_url: str | None = None,
+    token: str = AUTH_TOKEN,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    url = f"{gateway.settings.http.public_url}{path}"
+    request = signed(sign_url or url, params, token)
+    async with gateway.http.post(
+        f"{gateway.base}{path}",
+        data=request["data"],
+        headers={**request["headers"], **(headers or {})},
+    ) as resp:
+        return resp.status, await resp.text()
+
+
+async def _count(gateway: RunningGateway, table: Any) -> int:
+    async with gateway.app[DATABASE].read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def _assigned(gateway: RunningGateway, text: str) -> tuple[Operator, int]:
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    offer = await wait_for(lambda: next(iter(ada.offers.values()), None))
+    if text not in ada.texts("in"):  # offered before auto-accept was on
+        await ada.act({"type": "accept", "offer_id": offer["id"]})
+    await wait_for(lambda: text in ada.texts("in"))
+    conversation_id = next(iter(ada.offers.values()))["conversation_id"]
+    return ada, conversation_id
+
+
+async def _reply(operator: Operator, conversation_id: int, text: str) -> dict[str, Any]:
+    result = await operator.act(
+        {
+            "type": "reply",
+            "conversation_id": conversation_id,
+            "client_id": f"r-{text[:20]}-x",
+            "text": text,
+        }
+    )
+    assert result["ok"], result
+    return result["message"]  # type: ignore[no-any-return]
+
+
+def _status_frames(operator: Operator, message_id: int) -> list[str]:
+    return [
+        f["status"]
+        for f in operator.frames
+        if f["type"] == "message_status" and f["message_id"] == message_id
+    ]
+
+
+async def test_sms_in_reply_out_and_status_callbacks(
+    sms_gateway: RunningGateway, fake_twilio: FakeTwilio
+) -> None:
+    sid = message_sid()
+    status, body = await _webhook(
+        sms_gateway, sms_params(sid, "0151 23456789", "My bill is wrong", to=OUR_NUMBER)
+    )
+    assert status == 200 and "<Response>" in body
+    ada, conversation_id = await _assigned(sms_gateway, "My bill is wrong")
+    async with sms_gateway.app[DATABASE].read() as conn:
+        row = (
+            await conn.execute(
+                select(conversations.c.channel, identities.c.address).join(
+                    identities, identities.c.id == conversations.c.identity_id
+                )
+            )
+        ).one()
+    assert (row.channel, row.address) == ("sms", CUSTOMER)  # national format, stored as E.164
+
+    reply = await _reply(ada, conversation_id, "Let me look at it")
+    await wait_for(lambda: len(fake_twilio.sent) == 1)
+    sent = fake_twilio.sent[0]
+    assert (sent["To"], sent["From"], sent["Body"]) == (CUSTOMER, OUR_NUMBER, "Let me look at it")
+    assert (
+        sent["StatusCallback"] == f"{sms_gateway.settings.http.public_url}/webhooks/twilio/status"
+    )
+    await wait_for(lambda: "sent" in _status_frames(ada, reply["id"]))
+
+    # Callbacks out of order: delivered, then a late "sent"; delivered stays.
+    for state in ("delivered", "sent", "queued"):
+        status, _ = await _webhook(
+            sms_gateway,
+            [("MessageSid", sent["sid"]), ("MessageStatus", state), ("AccountSid", ACCOUNT_SID)],
+            path="/webhooks/twilio/status",
+        )
+        assert status == 200
+    async with sms_gateway.app[DATABASE].read() as conn:
+        stored = (
+            await conn.execute(select(messages.c.status).where(messages.c.id == reply["id"]))
+        ).scalar_one()
+    assert stored == "delivered"
+    await wait_for(lambda: "delivered" in _status_frames(ada, reply["id"]))
+    assert _status_frames(ada, reply["id"]).count("delivered") == 1
+
+
+async def test_forged_missing_or_misaddressed_signatures_store_nothing(
+    sms_gateway: RunningGateway,
+) -> None:
+    params = sms_params(message_sid(), CUSTOMER, "hello")
+    assert (await _webhook(sms_gateway, params, token="not-the-token"))[0] == 403
+    url = f"{sms_gateway.base}/webhooks/twilio/messaging"
+    request = signed(url, params)
+    async with sms_gateway.http.post(
+        url, data=request["data"], headers={"Content-Type": "application/x-www-form-urlencoded"}
+    ) as resp:
+        assert resp.status == 403
+    # Signed for another host, with that Host header: the public URL is what counts.
+    evil = "http://evil.example/webhooks/twilio/messaging"
+    assert (await _webhook(sms_gateway, params, sign_url=evil, headers={"Host": "evil.example"}))[
+        0
+    ] == 403
+    # A changed field after signing.
+    tampered = signed(f"{sms_gateway.settings.http.public_url}/webhooks/twilio/messaging", params)
+    async with sms_gateway.http.post(
+        url,
+        data=tampered["data"].replace("hello", "hullo"),
+        headers=tampered["headers"],
+    ) as resp:
+        assert resp.status == 403
+    assert await _count(sms_gateway, messages) == 0
+
+
+async def test_signature_with_and_without_the_port(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """Twilio may sign https://host/path or https://host:443/path for the same URL."""
+    settings = _settings(tmp_path, fake_twilio, 0)
+    settings = settings.model_copy(
+        update={"http": settings.http.model_copy(update={"public_url": "https://gw.example.com"})}
+    )
+    gateway = await start_gateway(settings)
+    path = "/webhooks/twilio/messaging"
+    for n, url in enumerate((f"https://gw.example.com{path}", f"https://gw.example.com:443{path}")):
+        params = sms_params(message_sid(), CUSTOMER, f"port test {n}")
+        request = signed(url, params)
+        async with gateway.http.post(
+            f"{gateway.base}{path}", data=request["data"], headers=request["headers"]
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+    assert await _count(gateway, messages) == 2
+
+
+async def test_the_same_message_twice_is_stored_once(sms_gateway: RunningGateway) -> None:
+    params = sms_params(message_sid(), CUSTOMER, "only once")
+    results = await asyncio.gather(*(_webhook(sms_gateway, params) for _ in range(3)))
+    assert [status for status, _ in results] == [200, 200, 200]
+    assert await _count(sms_gateway, messages) == 1
+
+
+async def test_mms_with_repeated_media_and_whatsapp(
+    sms_gateway: RunningGateway, fake_twilio: FakeTwilio
+) -> None:
+    params = [
+        ("MessageSid", "MM" + "a" * 32),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", f"whatsapp:{CUSTOMER}"),
+        ("To", f"whatsapp:{OUR_NUMBER}"),
+        ("Body", "see the photos"),
+        ("ProfileName", "Maria"),
+        ("NumMedia", "2"),
+        ("MediaUrl0", "https://api.twilio.com/media/1"),
+        ("MediaContentType0", "image/jpeg"),
+        ("MediaUrl1", "https://api.twilio.com/media/2"),
+        ("MediaContentType1", "image/png"),
+    ]
+    assert (await _webhook(sms_gateway, params))[0] == 200
+    async with sms_gateway.app[DATABASE].read() as conn:
+        row = (await conn.execute(select(messages.c.channel, messages.c.attachments))).one()
+    assert row.channel == "whatsapp"
+    assert [a["content_type"] for a in row.attachments] == ["image/jpeg", "image/png"]
+    ada, conversation_id = await _assigned(sms_gateway, "see the photos")
+    await _reply(ada, conversation_id, "Thanks Maria")
+    await wait_for(lambda: len(fake_twilio.sent) == 1)
+    sent = fake_twilio.sent[0]
+    assert (sent["To"], sent["From"]) == (f"whatsapp:{CUSTOMER}", f"whatsapp:{OUR_NUMBER}")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"NumMedia": "abc"}, "NumMedia"),
+        ({"From": "not a number"}, "phone number"),
+        ({"MessageSid": "XX123"}, "MessageSid"),
+        ({"Body": "", "NumMedia": "0"}, "Body or media"),
+        ({"NumMedia": "1", "MediaUrl0": "http://insecure.example/x"}, "https"),
+        ({"To": f"whatsapp:{OUR_NUMBER}"}, "different channels"),
+    ],
+)
+async def test_malformed_webhooks_are_refused(
+    sms_gateway: RunningGateway, change: dict[str, str], reason: str
+) -> None:
+    params = dict(sms_params(message_sid(), CUSTOMER, "x"))
+    params.update(change)
+    status, body = await _webhook(sms_gateway, list(params.items()))
+    assert status == 400 and reason in body
+    assert await _count(sms_gateway, messages) == 0
+
+
+async def test_stop_blocks_replies_until_start(
+    sms_gateway: RunningGateway, fake_twilio: FakeTwilio
+) -> None:
+    await _webhook(sms_gateway, sms_params(message_sid(), CUSTOMER, "hello there"))
+    ada, conversation_id = await _assigned(sms_gateway, "hello there")
+    await _webhook(sms_gateway, sms_params(message_sid(), CUSTOMER, "STOP"))
+    blocked = await _reply(ada, conversation_id, "are you still there?")
+    await wait_for(lambda: "failed" in _status_frames(ada, blocked["id"]))
+    assert fake_twilio.sent == []
+    reason = next(
+        f["reason"]
+        for f in ada.frames
+        if f["type"] == "message_status" and f["message_id"] == blocked["id"]
+    )
+    assert "opted out" in reason
+    await _webhook(sms_gateway, sms_params(message_sid(), CUSTOMER, "start"))
+    await _reply(ada, conversation_id, "welcome back")
+    await wait_for(lambda: [m["Body"] for m in fake_twilio.sent] == ["welcome back"])
+
+
+async def test_rate_limits_and_outages_are_retried_and_sent_once(
+    sms_gateway: RunningGateway, fake_twilio: FakeTwilio
+) -> None:
+    await _webhook(sms_gateway, sms_params(message_sid(), CUSTOMER, "anyone?"))
+    ada, conversation_id = await _assigned(sms_gateway, "anyone?")
+    fake_twilio.fail_next = [429, 503]
+    reply = await _reply(ada, conversation_id, "yes, here")
+    await wait_for(lambda: "sent" in _status_frames(ada, reply["id"]))
+    assert [m["Body"] for m in fake_twilio.sent] == ["yes, here"]
+    assert fake_twilio.requests == 3
+    async with sms_gateway.app[DATABASE].read() as conn:
+        attempts = (
+            await conn.execute(select(messages.c.attempts).where(messages.c.id == reply["id"]))
+        ).scalar_one()
+    assert attempts == 3
+
+
+async def test_after_the_last_retry_the_reply_is_failed_and_can_be_resent(
+    sms_gateway: RunningGateway, fake_twilio: FakeTwilio
+) -> None:
+    await _webhook(sms_gateway, sms_params(message_sid(), CUSTOMER, "ping"))
+    ada, conversation_id = await _assigned(sms_gateway, "ping")
+    fake_twilio.fail_next = [500, 500, 500, 500]  # the first try and three retries
+    reply = await _reply(ada, conversation_id, "pong")
+    await wait_for(lambda: "failed" in _status_frames(ada, reply["id"]))
+    assert fake_twilio.sent == [] and fake_twilio.requests == 4
+    resent = await ada.act({"type": "resend", "message_id": reply["id"]})
+    assert resent["ok"], resent
+    await wait_for(lambda: [m["Body"] for m in fake_twilio.sent] == ["pong"])
+    again = await ada.act({"type": "resend", "message_id": reply["id"]})
+    assert again["error"] == "not_resendable"
+
+
+async def test_a_messaging_service_sends_when_configured(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+) -> None:
+    port = _free_port()
+    gateway = await start_gateway(
+        _settings(tmp_path, fake_twilio, port, messaging_service_sid=SERVICE_SID), port=port
+    )
+    await _webhook(gateway, sms_params(message_sid(), CUSTOMER, "via service"))
+    ada, conversation_id = await _assigned(gateway, "via service")
+    await _reply(ada, conversation_id, "answered")
+    await wait_for(lambda: len(fake_twilio.sent) == 1)
+    assert fake_twilio.sent[0]["MessagingServiceSid"] == SERVICE_SID
+    assert fake_twilio.sent[0]["From"] is None

@@ -151,39 +151,166 @@ def _stamp(moment: datetime | None) -> float:
     return moment.timestamp() if moment is not None else float("-inf")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Live:
     """An operator's snapshot as the plan fills them up."""
 
     snapshot: OperatorSnapshot
+    capacities: Mapping[Media, int]
     load: dict[Media, int] = field(default_factory=dict)
     last_offered: float = float("-inf")
     idle: float = float("-inf")
 
-    def as_snapshot(self) -> OperatorSnapshot:
-        s = self.snapshot
-        capacities = s.capacities if s.capacities is not None else {Media.CHAT: s.capacity}
-        return OperatorSnapshot(
-            s.operator_id, s.capacity, self.load.get(Media.CHAT, 0), s.idle_since, s.skills,
-            s.languages, capacities, dict(self.load), s.wrapup_until, s.last_offered_at,
-        )  # fmt: skip
+    def free_for(self, media: Media) -> int:
+        """As :func:`free_for`, on the load the plan has given the operator so far."""
+        if media != Media.VOICE and self.load.get(Media.VOICE, 0) > 0:
+            return 0
+        return max(0, self.capacities.get(media, 0) - self.load.get(media, 0))
+
+    def any_free(self) -> bool:
+        return any(self.free_for(media) > 0 for media in Media)
 
     def busy_fraction(self) -> float:
-        s = self.snapshot
-        capacities = s.capacities if s.capacities is not None else {Media.CHAT: s.capacity}
-        total = sum(capacities.values())
+        total = sum(self.capacities.values())
         return sum(self.load.values()) / total if total else 1.0
 
 
-def _rank(live: _Live, contact: WaitingContact, policy: Policy) -> tuple[float, ...]:
-    skill = -skill_score(live.snapshot, contact) if policy.prefer_skill_level else 0
-    if policy.choice == Choice.LEAST_BUSY:
-        key: tuple[float, ...] = (live.busy_fraction(), live.idle)
-    elif policy.choice == Choice.ROUND_ROBIN:
-        key = (live.last_offered,)
-    else:
-        key = (live.idle, live.last_offered)
-    return (skill, *key, live.snapshot.operator_id)
+def _statically_eligible(
+    operator: OperatorSnapshot, contact: WaitingContact, now: datetime | None
+) -> bool:
+    """The part of :func:`eligible` that a plan cannot change: wrap-up, languages, skills."""
+    if now is not None and operator.wrapup_until is not None and operator.wrapup_until > now:
+        return False
+    if contact.language is not None and contact.language not in operator.languages:
+        return False
+    if contact.languages and not contact.languages & operator.languages:
+        return False
+    return all(operator.skills.get(skill, 0) >= level for skill, level in contact.skills.items())
+
+
+# What makes two contacts need the same operators: media, skills with levels, language(s).
+_Signature = tuple[Media, tuple[tuple[str, int], ...], str | None, frozenset[str]]
+
+
+class Planner:
+    """Decides one contact at a time against operators who fill up as offers are planned.
+
+    Why a class: the decisions share work. Contacts that need the same thing (a signature:
+    media, skills, languages) share the list of operators who could ever take them, with each
+    one's skill score; an operator who has no room left for that media is dropped from the list
+    for good (room only shrinks within a plan). So a line of 100,000 contacts costs little once
+    the operators are full, and :func:`plan_offers` stops as soon as nobody has room at all.
+    """
+
+    def __init__(
+        self,
+        operators: Iterable[OperatorSnapshot],
+        *,
+        now: datetime | None = None,
+        policy: Policy = Policy(),
+    ) -> None:
+        self.now = now
+        self.policy = policy
+        self.pool: list[_Live] = []
+        for op in operators:
+            if op.load is not None:
+                load = dict(op.load)
+            else:
+                load = {Media.CHAT: op.active} if op.active else {}
+            capacities = op.capacities if op.capacities is not None else {Media.CHAT: op.capacity}
+            idle = _stamp(op.idle_since)
+            last = _stamp(op.last_offered_at) if op.last_offered_at is not None else idle
+            self.pool.append(_Live(op, capacities, load, last, idle))
+        self.by_id: dict[int, _Live] = {}
+        for live in self.pool:
+            self.by_id.setdefault(live.snapshot.operator_id, live)
+        self.open = sum(1 for live in self.pool if live.any_free())
+        self._candidates: dict[_Signature, list[tuple[_Live, int]]] = {}
+        self._tick = 0.0
+
+    @property
+    def exhausted(self) -> bool:
+        """No operator has room for anything: no later contact can be offered."""
+        return self.open == 0
+
+    def _for(self, contact: WaitingContact) -> list[tuple[_Live, int]]:
+        signature: _Signature = (
+            contact.media,
+            tuple(sorted(contact.skills.items())),
+            contact.language,
+            contact.languages,
+        )
+        listed = self._candidates.get(signature)
+        if listed is None:
+            listed = [
+                (live, skill_score(live.snapshot, contact))
+                for live in self.pool
+                if _statically_eligible(live.snapshot, contact, self.now)
+            ]
+            self._candidates[signature] = listed
+        return listed
+
+    def _rank(self, live: _Live, score: int) -> tuple[float, ...]:
+        skill = -score if self.policy.prefer_skill_level else 0
+        if self.policy.choice == Choice.LEAST_BUSY:
+            key: tuple[float, ...] = (live.busy_fraction(), live.idle)
+        elif self.policy.choice == Choice.ROUND_ROBIN:
+            key = (live.last_offered,)
+        else:
+            key = (live.idle, live.last_offered)
+        return (skill, *key, live.snapshot.operator_id)
+
+    def decide(self, contact: WaitingContact) -> PlannedOffer | None:
+        """The operator to offer ``contact`` to now (and count it against them), or None."""
+        listed = self._for(contact)
+        media = contact.media
+        best: _Live | None = None
+        best_rank: tuple[float, ...] | None = None
+        preferred: _Live | None = None
+        affinity = contact.preferred_operator is not None and (
+            contact.affinity_until is None or self.now is None or contact.affinity_until > self.now
+        )
+        full = 0
+        for index, (live, score) in enumerate(listed):
+            if live.free_for(media) <= 0:
+                listed[index] = listed[full]  # room only shrinks: never a candidate again
+                full += 1
+                continue
+            operator_id = live.snapshot.operator_id
+            if operator_id in contact.refused_by:
+                continue
+            if affinity and operator_id == contact.preferred_operator and preferred is None:
+                preferred = live
+            rank = self._rank(live, score)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = live, rank
+        if full:
+            del listed[:full]
+        chosen = preferred or best
+        if chosen is None:
+            return None
+        had_room = chosen.any_free()
+        chosen.load[media] = chosen.load.get(media, 0) + 1
+        if had_room and not chosen.any_free():
+            self.open -= 1
+        # Just offered: the most recently busy operator, at the back of every line.
+        self._tick += 1.0
+        chosen.last_offered = chosen.idle = _JUST_OFFERED + self._tick
+        return PlannedOffer(contact.conversation_id, chosen.snapshot.operator_id)
+
+
+def order_contacts(
+    contacts: Iterable[WaitingContact], now: datetime | None, policy: Policy
+) -> list[WaitingContact]:
+    """Most urgent first: effective priority, then the longest waiting, then the lowest id."""
+    return sorted(
+        contacts,
+        key=lambda c: (
+            -effective_priority(c, now, policy.aging_seconds),
+            _stamp(c.waiting_since),
+            c.conversation_id,
+        ),
+    )
 
 
 def plan_offers(
@@ -194,41 +321,12 @@ def plan_offers(
     policy: Policy = Policy(),
 ) -> list[PlannedOffer]:
     """Offers to make now: at most one per contact, never beyond an operator's capacity."""
-    pool: list[_Live] = []
-    for op in operators:
-        load = (
-            dict(op.load) if op.load is not None else ({Media.CHAT: op.active} if op.active else {})
-        )
-        idle = _stamp(op.idle_since)
-        last = _stamp(op.last_offered_at) if op.last_offered_at is not None else idle
-        pool.append(_Live(op, load, last, idle))
-    ordered = sorted(
-        contacts,
-        key=lambda c: (
-            -effective_priority(c, now, policy.aging_seconds),
-            _stamp(c.waiting_since),
-            c.conversation_id,
-        ),
-    )
+    planner = Planner(operators, now=now, policy=policy)
     plan: list[PlannedOffer] = []
-    tick = 0.0
-    for contact in ordered:
-        candidates = [live for live in pool if eligible(live.as_snapshot(), contact, now)]
-        if not candidates:
-            continue
-        chosen = None
-        if contact.preferred_operator is not None and (
-            contact.affinity_until is None or now is None or contact.affinity_until > now
-        ):
-            chosen = next(
-                (c for c in candidates if c.snapshot.operator_id == contact.preferred_operator),
-                None,
-            )
-        if chosen is None:
-            chosen = min(candidates, key=lambda live: _rank(live, contact, policy))
-        plan.append(PlannedOffer(contact.conversation_id, chosen.snapshot.operator_id))
-        chosen.load[contact.media] = chosen.load.get(contact.media, 0) + 1
-        # Just offered: the most recently busy operator, at the back of every line.
-        tick += 1.0
-        chosen.last_offered = chosen.idle = _JUST_OFFERED + tick
+    for contact in order_contacts(contacts, now, policy):
+        if planner.exhausted:
+            break
+        offer = planner.decide(contact)
+        if offer is not None:
+            plan.append(offer)
     return plan

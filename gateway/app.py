@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import WSCloseCode, web
 
+from channels.telegram import adapter as telegram
 from channels.twilio import adapter as twilio
 from channels.webchat import adapter as webchat
 from channels.webchat.hub import WebchatHub
@@ -205,6 +206,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 def _retry_delays(settings: Settings, channel: str) -> tuple[float, ...]:
     if channel in ("sms", "whatsapp"):
         return settings.twilio.retry_delays_seconds
+    if channel == "telegram":
+        return settings.telegram.retry_delays_seconds
     raise ValueError(f"no retry delays configured for channel {channel!r}")
 
 
@@ -226,6 +229,7 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     app.cleanup_ctx.extend([_database, _broker])
     # Provider channels add their clients' cleanup contexts here, before the services start.
     twilio.add_routes(app)
+    telegram.add_routes(app)
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_close_sockets)
     ops.add_routes(app)

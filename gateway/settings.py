@@ -160,6 +160,39 @@ class TwilioSettings(Section):
         return self
 
 
+class TelegramSettings(Section):
+    """A Telegram bot. The channel is on when ``bot_token`` is set.
+
+    ``webhook``: Telegram calls ``http.public_url`` + /webhooks/telegram with the secret token
+    header. ``polling``: the gateway asks Telegram for updates itself, for development without a
+    public URL (one instance only; Telegram allows one poller per bot)."""
+
+    bot_token: SecretStr | None = None
+    mode: Literal["webhook", "polling"] = "webhook"
+    webhook_secret: SecretStr | None = None
+    api_base_url: str = "https://api.telegram.org/bot"
+    default_region: str = Field("US", pattern=r"^[A-Z]{2}$")  # for shared contacts without +
+    polling_timeout_seconds: int = Field(25, ge=0, le=50)
+    retry_delays_seconds: tuple[float, ...] = (2.0, 10.0, 60.0, 300.0, 900.0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None
+
+    @model_validator(mode="after")
+    def _secret_for_webhooks(self) -> TelegramSettings:
+        if self.bot_token and self.mode == "webhook":
+            secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+            if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+                raise ValueError(
+                    "webhook_secret is required in webhook mode: 16-256 characters of "
+                    "A-Z, a-z, 0-9, _ and -"
+                )
+        if any(d <= 0 for d in self.retry_delays_seconds) or not self.retry_delays_seconds:
+            raise ValueError("retry_delays_seconds must be one or more positive numbers")
+        return self
+
+
 class DemoUser(Section):
     username: str
     password: SecretStr
@@ -188,6 +221,7 @@ class Settings(BaseSettings):
     webchat: WebchatSettings = WebchatSettings()
     routing: RoutingSettings = RoutingSettings()
     twilio: TwilioSettings = TwilioSettings()
+    telegram: TelegramSettings = TelegramSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

@@ -88,6 +88,8 @@ def provider_queues(settings: Settings) -> tuple[str, ...]:
     if settings.twilio.enabled:
         for channel in ("sms", "whatsapp"):
             queues += outbound_queues(names, channel, settings.twilio.retry_delays_seconds)
+    if settings.telegram.enabled:
+        queues += outbound_queues(names, "telegram", settings.telegram.retry_delays_seconds)
     return tuple(queues)
 
 

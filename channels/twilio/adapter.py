@@ -15,10 +15,10 @@ import structlog
 from aiohttp import web
 from multidict import MultiDict
 
+from channels.common import WebhookError
 from channels.twilio.messaging import (
     SIGNATURE_HEADER,
     OptChange,
-    WebhookError,
     opt_change,
     parse_inbound,
     parse_status,

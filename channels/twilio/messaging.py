@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-import phonenumbers
 from twilio.request_validator import RequestValidator
 
+from channels.common import WebhookError, normalize_number
 from gateway.model import Attachment, Channel, InboundMessage, MessageStatus
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -40,14 +40,6 @@ PROVIDER_STATUS: dict[str, MessageStatus] = {
 }
 
 
-class WebhookError(Exception):
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
-
-
 class OptChange(StrEnum):
     OUT = "opt_out"
     IN = "opt_in"
@@ -63,17 +55,6 @@ def verify(token: str, url: str, form: Form, signature: str | None) -> None:
         raise WebhookError(403, "forbidden", f"missing {SIGNATURE_HEADER}")
     if not RequestValidator(token).validate(url, form, signature):
         raise WebhookError(403, "forbidden", f"{SIGNATURE_HEADER} does not match")
-
-
-def normalize_number(raw: str, default_region: str) -> str:
-    """E.164 (``+4930123456``) for a phone number as a carrier or a person wrote it."""
-    try:
-        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise WebhookError(400, "bad_number", f"{raw[:40]!r} is not a phone number") from exc
-    if not phonenumbers.is_possible_number(number):
-        raise WebhookError(400, "bad_number", f"{raw[:40]!r} is not a possible phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _address(raw: str, default_region: str) -> tuple[Channel, str]:

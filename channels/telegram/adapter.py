@@ -1,0 +1,146 @@
+"""The Telegram channel: the webhook Telegram calls (or, in development, long polling), and the
+sender for replies.
+
+Every update is stored once (deduplicated on update_id), whichever way it arrived. Telegram
+retries a webhook call that fails, so the answer is 200 for anything stored or deliberately
+ignored, 403 for a wrong secret and 400 for what is not an update at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+from telegram.error import TelegramError
+from telegram.ext import ExtBot
+
+from channels.common import WebhookError
+from channels.telegram.sender import TelegramSender, make_bot
+from channels.telegram.updates import SECRET_HEADER, Inbound, check_secret, parse_update
+from gateway.keys import INTAKE, METRICS, RELAY, SENDERS, SETTINGS
+from gateway.logs import trace_headers
+
+log = structlog.get_logger()
+
+WEBHOOK_PATH = "/webhooks/telegram"
+BOT = web.AppKey("telegram_bot", ExtBot)
+
+
+async def store(app: web.Application, inbound: Inbound) -> None:
+    message = inbound.message
+    started = time.perf_counter()
+    accepted = await app[INTAKE].accept(
+        message,
+        dedupe_key=f"telegram:{inbound.update_id}",
+        queue=app[SETTINGS].routing.queue,
+        headers=trace_headers(),
+    )
+    app[METRICS].intake_seconds.labels("telegram").observe(time.perf_counter() - started)
+    if accepted.created:
+        app[METRICS].inbound.labels("telegram").inc()
+        app[RELAY].nudge()
+    else:
+        app[METRICS].duplicates.labels("telegram").inc()
+    log.info(
+        "telegram.inbound.accepted",
+        update_id=inbound.update_id,
+        message_id=accepted.message_id,
+        conversation_id=accepted.conversation_id,
+        duplicate=not accepted.created,
+    )
+    if inbound.callback_query_id and accepted.created:
+        # Stops the spinner on the customer's button; failing that changes nothing stored.
+        with contextlib.suppress(TelegramError):
+            await app[BOT].answer_callback_query(inbound.callback_query_id)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS].telegram
+    try:
+        assert settings.webhook_secret is not None
+        check_secret(settings.webhook_secret.get_secret_value(), request.headers.get(SECRET_HEADER))
+        inbound = parse_update(await request.read(), settings.default_region)
+    except WebhookError as exc:
+        app[METRICS].rejected.labels("telegram", exc.code).inc()
+        log.warning("telegram.webhook.rejected", code=exc.code, reason=exc.reason)
+        return web.json_response({"error": exc.code, "reason": exc.reason}, status=exc.status)
+    if inbound is None:
+        return web.json_response({"ok": True, "stored": False})
+    await store(app, inbound)
+    return web.json_response({"ok": True, "stored": True})
+
+
+async def poll(app: web.Application, bot: ExtBot[object]) -> None:
+    """Long polling: ask Telegram for updates and store them like webhook calls. The offset
+    acknowledges an update only after it is stored, so a crash re-reads, never loses."""
+    settings = app[SETTINGS].telegram
+    offset: int | None = None
+    delay = 1.0
+    while True:
+        try:
+            updates = await bot.get_updates(
+                offset=offset,
+                timeout=settings.polling_timeout_seconds,
+                allowed_updates=["message", "callback_query"],
+            )
+            delay = 1.0
+        except TelegramError as exc:
+            log.warning("telegram.poll.failed", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        for update in updates:
+            body = json.dumps(update.to_dict()).encode()
+            try:
+                inbound = parse_update(body, settings.default_region)
+            except WebhookError as exc:
+                log.warning("telegram.poll.rejected", update_id=update.update_id, reason=exc.reason)
+                inbound = None
+            if inbound is not None:
+                await store(app, inbound)
+            offset = update.update_id + 1
+
+
+async def telegram_bot(app: web.Application) -> AsyncIterator[None]:
+    """The bot for the app's life: its sender, and the poller or the webhook registration."""
+    settings = app[SETTINGS].telegram
+    bot = make_bot(settings)
+    app[BOT] = bot
+    app[SENDERS].append(TelegramSender(bot))
+    task: asyncio.Task[None] | None = None
+    try:
+        await bot.initialize()
+        if settings.mode == "polling":
+            await bot.delete_webhook()
+            task = asyncio.create_task(poll(app, bot), name="telegram-poll")
+        else:
+            assert settings.webhook_secret is not None
+            await bot.set_webhook(
+                url=app[SETTINGS].http.public_url.rstrip("/") + WEBHOOK_PATH,
+                secret_token=settings.webhook_secret.get_secret_value(),
+                allowed_updates=["message", "callback_query"],
+            )
+    except TelegramError as exc:
+        # Telegram away at start-up: replies still queue and retry; say what to fix.
+        log.error("telegram.start.failed", error=str(exc), mode=settings.mode)
+    yield
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        await bot.shutdown()
+
+
+def add_routes(app: web.Application) -> None:
+    settings = app[SETTINGS].telegram
+    if not settings.enabled:
+        return
+    if settings.mode == "webhook":
+        app.router.add_post(WEBHOOK_PATH, webhook)
+    app.cleanup_ctx.append(telegram_bot)

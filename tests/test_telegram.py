@@ -1,0 +1,279 @@
+"""Telegram, against a local server that speaks the Bot API: the webhook with its secret,
+updates of every kind we take, replies with flood control and blocked bots, long polling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from gateway.keys import DATABASE
+from gateway.settings import Settings
+from gateway.storage.schema import conversations, identities, messages
+from tests.conftest import RunningGateway
+from tests.fakes.telegram import BOT_TOKEN, FakeTelegram, blocked, flood, text_update
+from tests.support import Operator, make_settings, wait_for
+
+SECRET = "s3cret-token-for-the-webhook_0123"
+CHAT = 987654321
+
+
+@pytest.fixture
+async def fake_telegram(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> FakeTelegram:
+    fake = FakeTelegram()
+    fake.server = await aiohttp_server(fake.app())
+    return fake
+
+
+def _settings(tmp_path: Path, fake: FakeTelegram, **telegram: Any) -> Settings:
+    return make_settings(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": 0, "public_url": "https://gw.example.com"},
+        telegram={
+            "bot_token": BOT_TOKEN,
+            "webhook_secret": SECRET,
+            "api_base_url": fake.api_base_url,
+            "default_region": "DE",
+            "retry_delays_seconds": [0.2, 1.0],
+            **telegram,
+        },
+    )
+
+
+@pytest.fixture
+async def tg_gateway(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+) -> RunningGateway:
+    return await start_gateway(_settings(tmp_path, fake_telegram))
+
+
+async def _post(
+    gateway: RunningGateway, update: Any, secret: str | None = SECRET
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    body = update if isinstance(update, bytes) else json.dumps(update).encode()
+    async with gateway.http.post(
+        f"{gateway.base}/webhooks/telegram", data=body, headers=headers
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+async def _count(gateway: RunningGateway) -> int:
+    async with gateway.app[DATABASE].read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
+
+
+async def _assigned(gateway: RunningGateway, text: str) -> tuple[Operator, int]:
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    offer = await wait_for(lambda: next(iter(ada.offers.values()), None))
+    if text not in ada.texts("in"):
+        await ada.act({"type": "accept", "offer_id": offer["id"]})
+    await wait_for(lambda: text in ada.texts("in"))
+    return ada, offer["conversation_id"]
+
+
+def _statuses(operator: Operator, message_id: int) -> list[str]:
+    return [
+        f["status"]
+        for f in operator.frames
+        if f["type"] == "message_status" and f["message_id"] == message_id
+    ]
+
+
+async def _reply(operator: Operator, conversation_id: int, text: str) -> dict[str, Any]:
+    answer = await operator.act(
+        {
+            "type": "reply",
+            "conversation_id": conversation_id,
+            "client_id": f"tg-{abs(hash(text))}",
+            "text": text,
+        }
+    )
+    assert answer["ok"], answer
+    return answer["message"]  # type: ignore[no-any-return]
+
+
+async def test_message_in_reply_out(
+    tg_gateway: RunningGateway, fake_telegram: FakeTelegram
+) -> None:
+    assert fake_telegram.webhook["url"] == "https://gw.example.com/webhooks/telegram"
+    assert fake_telegram.webhook["secret_token"] == SECRET
+    status, body = await _post(tg_gateway, text_update(1, CHAT, "Mein Router blinkt"))
+    assert (status, body["stored"]) == (200, True)
+    ada, conversation_id = await _assigned(tg_gateway, "Mein Router blinkt")
+    reply = await _reply(ada, conversation_id, "Bitte einmal neu starten")
+    await wait_for(lambda: fake_telegram.sent)
+    assert fake_telegram.sent == [{"chat_id": CHAT, "text": "Bitte einmal neu starten"}]
+    await wait_for(lambda: "sent" in _statuses(ada, reply["id"]))
+    async with tg_gateway.app[DATABASE].read() as conn:
+        row = (await conn.execute(select(identities.c.channel, identities.c.address))).one()
+        name = (await conn.execute(select(conversations.c.channel))).scalar_one()
+    assert (row.channel, row.address, name) == ("telegram", str(CHAT), "telegram")
+
+
+async def test_wrong_or_missing_secret_is_refused(tg_gateway: RunningGateway) -> None:
+    assert (await _post(tg_gateway, text_update(2, CHAT, "x"), secret="wrong-secret-value-000"))[
+        0
+    ] == 403
+    assert (await _post(tg_gateway, text_update(3, CHAT, "x"), secret=None))[0] == 403
+    assert await _count(tg_gateway) == 0
+
+
+async def test_the_same_update_twice_is_one_message(tg_gateway: RunningGateway) -> None:
+    update = text_update(7, CHAT, "once")
+    results = await asyncio.gather(*(_post(tg_gateway, update) for _ in range(3)))
+    assert [status for status, _ in results] == [200, 200, 200]
+    assert await _count(tg_gateway) == 1
+
+
+async def test_photos_documents_contacts_and_buttons(
+    tg_gateway: RunningGateway, fake_telegram: FakeTelegram
+) -> None:
+    photo = text_update(10, CHAT, "")
+    del photo["message"]["text"]
+    photo["message"]["caption"] = "the error screen"
+    photo["message"]["photo"] = [
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 60},
+        {"file_id": "large", "file_unique_id": "l", "width": 1280, "height": 960, "file_size": 99},
+    ]
+    document = text_update(11, CHAT, "")
+    del document["message"]["text"]
+    document["message"]["document"] = {
+        "file_id": "doc1",
+        "file_unique_id": "d1",
+        "file_name": "invoice.pdf",
+        "mime_type": "application/pdf",
+    }
+    contact = text_update(12, CHAT, "")
+    del contact["message"]["text"]
+    contact["message"]["contact"] = {"phone_number": "0151 23456789", "first_name": "Lena"}
+    button = {
+        "update_id": 13,
+        "callback_query": {
+            "id": "cbq-1",
+            "from": {"id": CHAT, "is_bot": False, "first_name": "Lena"},
+            "chat_instance": "ci",
+            "data": "billing",
+            "message": {
+                "message_id": 5,
+                "date": 1_700_000_000,
+                "chat": {"id": CHAT, "type": "private"},
+                "text": "What is it about?",
+            },
+        },
+    }
+    for update in (photo, document, contact, button):
+        status, body = await _post(tg_gateway, update)
+        assert (status, body["stored"]) == (200, True), body
+    async with tg_gateway.app[DATABASE].read() as conn:
+        rows = (
+            await conn.execute(
+                select(messages.c.text, messages.c.attachments).order_by(messages.c.id)
+            )
+        ).all()
+        attributes = (await conn.execute(select(conversations.c.attributes))).scalar_one()
+    assert [r.text for r in rows] == [
+        "the error screen",
+        "",
+        "Shared a phone number: +4915123456789",
+        "billing",
+    ]
+    assert rows[0].attachments[0]["url"] == "telegram-file:large"
+    assert rows[1].attachments[0]["filename"] == "invoice.pdf"
+    assert attributes is None  # the conversation opened with the photo: nothing to route on
+    await wait_for(lambda: fake_telegram.answered == ["cbq-1"])
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"[1, 2]", 400),
+        (json.dumps({"update_id": "seven"}).encode(), 400),
+        (json.dumps({"update_id": 9, "message": {"chat": "nope"}}).encode(), 400),
+    ],
+)
+async def test_malformed_updates_are_refused(
+    tg_gateway: RunningGateway, body: bytes, status: int
+) -> None:
+    assert (await _post(tg_gateway, body))[0] == status
+    assert await _count(tg_gateway) == 0
+
+
+async def test_group_chats_and_stickers_are_ignored(tg_gateway: RunningGateway) -> None:
+    group = text_update(20, -100123, "hi all")
+    group["message"]["chat"]["type"] = "group"
+    sticker = text_update(21, CHAT, "")
+    del sticker["message"]["text"]
+    sticker["message"]["sticker"] = {
+        "file_id": "st",
+        "file_unique_id": "st",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+    for update in (group, sticker):
+        assert await _post(tg_gateway, update) == (200, {"ok": True, "stored": False})
+    assert await _count(tg_gateway) == 0
+
+
+async def test_a_blocked_bot_marks_the_customer_unreachable(
+    tg_gateway: RunningGateway, fake_telegram: FakeTelegram
+) -> None:
+    await _post(tg_gateway, text_update(30, CHAT, "hello"))
+    ada, conversation_id = await _assigned(tg_gateway, "hello")
+    fake_telegram.fail_next = [blocked()]
+    first = await _reply(ada, conversation_id, "hi, how can I help?")
+    await wait_for(lambda: "undelivered" in _statuses(ada, first["id"]))
+    second = await _reply(ada, conversation_id, "are you there?")
+    await wait_for(lambda: "undelivered" in _statuses(ada, second["id"]))
+    assert fake_telegram.send_calls == 1  # the second was not even tried
+    async with tg_gateway.app[DATABASE].read() as conn:
+        unreachable = (await conn.execute(select(identities.c.unreachable_at))).scalar_one()
+    assert unreachable is not None
+
+
+async def test_flood_control_is_waited_out_and_sent_once(
+    tg_gateway: RunningGateway, fake_telegram: FakeTelegram
+) -> None:
+    await _post(tg_gateway, text_update(40, CHAT, "question"))
+    ada, conversation_id = await _assigned(tg_gateway, "question")
+    fake_telegram.fail_next = [flood(1)]
+    reply = await _reply(ada, conversation_id, "answer")
+    await wait_for(lambda: "sent" in _statuses(ada, reply["id"]))
+    assert fake_telegram.sent == [{"chat_id": CHAT, "text": "answer"}]
+    assert fake_telegram.send_calls == 2
+
+
+async def test_long_polling_without_a_public_url(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+) -> None:
+    fake_telegram.webhook = {"url": "https://old.example/webhooks/telegram"}
+    fake_telegram.pending_updates = [text_update(50, CHAT, "polled"), text_update(51, CHAT, "too")]
+    gateway = await start_gateway(
+        _settings(tmp_path, fake_telegram, mode="polling", webhook_secret=None)
+    )
+    assert fake_telegram.webhook == {}
+    await wait_for(lambda: _count(gateway), timeout=10)
+    await wait_for(lambda: _two(gateway))
+    async with gateway.http.post(f"{gateway.base}/webhooks/telegram", json={}) as resp:
+        assert resp.status == 404  # no webhook in polling mode
+
+
+async def _two(gateway: RunningGateway) -> bool:
+    return await _count(gateway) == 2

@@ -1,4 +1,4 @@
-"""The ``contact-gateway`` command: run, check-config, migrate, user add/list."""
+"""The ``contact-gateway`` command: run, check-config, migrate, user add/list, simulate."""
 
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     broker = mask_url(settings.amqp.url.get_secret_value())
     print(f"  broker:   {broker} (prefix {settings.amqp.prefix})")
     print(f"  http:     {settings.http.host}:{settings.http.port} ({settings.http.public_url})")
+    channels = ["webchat"]
+    if settings.twilio.enabled:
+        channels.append("sms and whatsapp (Twilio)")
+    if settings.telegram.enabled:
+        channels.append(f"telegram ({settings.telegram.mode})")
+    print(f"  channels: {', '.join(channels)}")
     if settings.routing.rules_file:
         from routing.config import RoutingConfigError, load_routing
 
@@ -137,6 +143,28 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return asyncio.run(_user_list(_settings(args)))
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from gateway.simulate import SimulationError, deliver, telegram_webhook, twilio_webhook
+
+    settings = _settings(args)
+    try:
+        if args.channel in ("sms", "whatsapp"):
+            webhook = twilio_webhook(settings, args.channel, args.sender, args.to, args.text)
+        else:
+            webhook = telegram_webhook(settings, args.chat_id, args.name, args.text)
+    except SimulationError as exc:
+        print(f"cannot simulate {args.channel}: {exc}", file=sys.stderr)
+        return 2
+    base = args.url or f"http://{settings.http.host}:{settings.http.port}"
+    try:
+        status, body = asyncio.run(deliver(base, webhook))
+    except OSError as exc:
+        print(f"no gateway answers at {base}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.channel} webhook -> {base}{webhook.path}: HTTP {status} {body[:200]}")
+    return 0 if status == 200 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contact-gateway", description=__doc__)
     parser.add_argument(
@@ -164,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--token", action="store_true", help="also print a new API bearer token")
     add.set_defaults(func=cmd_user_add)
     user_sub.add_parser("list", help="list users").set_defaults(func=cmd_user_list)
+    simulate = sub.add_parser(
+        "simulate", help="send a running gateway a signed SMS, WhatsApp or Telegram message"
+    )
+    simulate.add_argument("channel", choices=["sms", "whatsapp", "telegram"])
+    simulate.add_argument("text", help="what the customer writes")
+    simulate.add_argument("--from", dest="sender", default="+15557654321", help="SMS/WhatsApp")
+    simulate.add_argument("--to", default="+15550001111", help="our number (SMS/WhatsApp)")
+    simulate.add_argument("--chat-id", type=int, default=424242, help="Telegram chat id")
+    simulate.add_argument("--name", default="Test Customer", help="Telegram first name")
+    simulate.add_argument("--url", help="the gateway (default: http.host and http.port)")
+    simulate.set_defaults(func=cmd_simulate)
     return parser
 
 

@@ -1,0 +1,79 @@
+"""``contact-gateway simulate`` sends a running gateway a correctly signed provider webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from gateway.cli import main
+from gateway.keys import DATABASE
+from gateway.settings import load_settings
+from gateway.storage.schema import identities, messages
+from tests.conftest import RunningGateway
+from tests.fakes.telegram import BOT_TOKEN, FakeTelegram
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
+from tests.support import wait_for, write_config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_simulated_sms_whatsapp_and_telegram_are_stored(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    telegram = FakeTelegram()
+    telegram.server = await aiohttp_server(telegram.app())
+    port = _free_port()
+    config = write_config(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": port, "public_url": "https://support.example.com"},
+        twilio={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
+        telegram={
+            "bot_token": BOT_TOKEN,
+            "webhook_secret": "a-secret-long-enough-123",
+            "api_base_url": telegram.api_base_url,
+        },
+    )
+    gateway = await start_gateway(load_settings(config), port=port)
+    for argv in (
+        ["simulate", "sms", "Hello by SMS", "--from", "+15557654321"],
+        ["simulate", "whatsapp", "Hello by WhatsApp", "--from", "+4915123456789"],
+        ["simulate", "telegram", "Hello by Telegram", "--chat-id", "777"],
+    ):
+        assert await asyncio.to_thread(main, ["--config", str(config), *argv]) == 0
+    assert "HTTP 200" in capsys.readouterr().out
+
+    async def stored() -> list[tuple[str, str, str]]:
+        async with gateway.app[DATABASE].read() as conn:
+            rows = await conn.execute(
+                select(messages.c.channel, messages.c.text, identities.c.address)
+                .join(identities, identities.c.channel == messages.c.channel)
+                .order_by(messages.c.id)
+            )
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    await wait_for(stored)
+    assert await stored() == [
+        ("sms", "Hello by SMS", "+15557654321"),
+        ("whatsapp", "Hello by WhatsApp", "+4915123456789"),
+        ("telegram", "Hello by Telegram", "777"),
+    ]
+
+
+def test_simulate_says_when_a_channel_is_not_configured(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path)
+    assert main(["--config", str(config), "simulate", "sms", "hi"]) == 2
+    assert "Twilio is not configured" in capsys.readouterr().err
+    assert main(["--config", str(config), "simulate", "telegram", "hi"]) == 2
+    assert "Telegram is not configured" in capsys.readouterr().err

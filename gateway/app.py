@@ -20,7 +20,7 @@ from channels.telegram import adapter as telegram
 from channels.twilio import adapter as twilio
 from channels.webchat import adapter as webchat
 from channels.webchat.hub import WebchatHub
-from gateway import admin, auth, ops, pages, supervisor
+from gateway import admin, auth, customer_api, ops, pages, supervisor
 from gateway.broker import Broker
 from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
@@ -31,6 +31,7 @@ from gateway.http import request_context, security_headers
 from gateway.keys import (
     BROKER,
     CONVERSATIONS,
+    CUSTOMERS,
     DATABASE,
     INSTANCE_ID,
     INTAKE,
@@ -54,6 +55,7 @@ from gateway.model import Role
 from gateway.outbox import OutboxRelay
 from gateway.settings import Settings, mask_url
 from gateway.storage.conversations import ConversationStore
+from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
 from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.migrate import upgrade_async
@@ -85,6 +87,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ROUTING_STATE] = RoutingState(db)
     app[RULES] = RuleStore(db)
     app[OUTBOUND] = OutboundStore(db)
+    app[CUSTOMERS] = CustomerStore(db)
     app[ROUTING_CONFIGS] = RoutingConfigStore(db)
     app[LIVE_ROUTING] = LiveRouting(app[ROUTING_CONFIGS], app[SETTINGS].routing)
     await app[LIVE_ROUTING].import_file()
@@ -239,4 +242,5 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     pages.add_routes(app)
     supervisor.add_routes(app)
     admin.add_routes(app)
+    customer_api.add_routes(app)
     return app

@@ -12,6 +12,7 @@ from gateway.metrics import Metrics
 from gateway.outbox import OutboxRelay
 from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
+from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
 from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.outbound import OutboundStore
@@ -42,3 +43,4 @@ OUTBOUND = web.AppKey("outbound", OutboundStore)
 # Provider channels' senders (filled by the channels' cleanup contexts) and their workers.
 SENDERS = web.AppKey("senders", list[Sender])
 WORKERS = web.AppKey("outbound_workers", list[OutboundWorker])
+CUSTOMERS = web.AppKey("customers", CustomerStore)

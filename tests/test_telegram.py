@@ -13,7 +13,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
-from gateway.keys import DATABASE
+from gateway.keys import DATABASE, INTAKE
+from gateway.model import Channel, InboundMessage
 from gateway.settings import Settings
 from gateway.storage.schema import conversations, identities, messages
 from tests.conftest import RunningGateway
@@ -277,3 +278,23 @@ async def test_long_polling_without_a_public_url(
 
 async def _two(gateway: RunningGateway) -> bool:
     return await _count(gateway) == 2
+
+
+async def test_a_shared_phone_number_links_to_the_customer_who_has_it(
+    tg_gateway: RunningGateway,
+) -> None:
+    sms = InboundMessage(
+        channel=Channel.SMS, sender="+4915123456789", text="by sms", provider_message_id="SMx"
+    )
+    await tg_gateway.app[INTAKE].accept(sms, dedupe_key="twilio:SMx", queue="general")
+    await _post(tg_gateway, text_update(60, CHAT, "hello from telegram"))
+    contact = text_update(61, CHAT, "")
+    del contact["message"]["text"]
+    contact["message"]["contact"] = {"phone_number": "+49 151 23456789", "first_name": "Lena"}
+    assert (await _post(tg_gateway, contact))[0] == 200
+    async with tg_gateway.app[DATABASE].read() as conn:
+        owners = {
+            r.channel: r.customer_id
+            for r in await conn.execute(select(identities.c.channel, identities.c.customer_id))
+        }
+    assert owners["telegram"] == owners["sms"]

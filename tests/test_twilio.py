@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from gateway.keys import DATABASE
 from gateway.settings import Settings
-from gateway.storage.schema import conversations, identities, messages
+from gateway.storage.schema import audit_log, conversations, identities, messages
 from tests.conftest import RunningGateway
 from tests.fakes.twilio import (
     ACCOUNT_SID,
@@ -344,3 +344,81 @@ async def test_a_messaging_service_sends_when_configured(
     await wait_for(lambda: len(fake_twilio.sent) == 1)
     assert fake_twilio.sent[0]["MessagingServiceSid"] == SERVICE_SID
     assert fake_twilio.sent[0]["From"] is None
+
+
+async def _customer_of(gateway: RunningGateway, channel: str) -> int:
+    async with gateway.app[DATABASE].read() as conn:
+        return int(
+            (
+                await conn.execute(
+                    select(identities.c.customer_id).where(identities.c.channel == channel)
+                )
+            ).scalar_one()
+        )
+
+
+async def test_one_number_on_sms_and_whatsapp_is_one_customer(sms_gateway: RunningGateway) -> None:
+    await _webhook(sms_gateway, sms_params(message_sid(), "0151 23456789", "by sms"))
+    whatsapp = [
+        ("MessageSid", message_sid()),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", f"whatsapp:{CUSTOMER}"),
+        ("To", f"whatsapp:{OUR_NUMBER}"),
+        ("Body", "by whatsapp"),
+    ]
+    assert (await _webhook(sms_gateway, whatsapp))[0] == 200
+    assert await _customer_of(sms_gateway, "sms") == await _customer_of(sms_gateway, "whatsapp")
+
+
+async def test_operators_link_unlink_and_undo_identities(sms_gateway: RunningGateway) -> None:
+    web_customer = await sms_gateway.customer()
+    await web_customer.say("I also sent you an SMS")
+    await _webhook(sms_gateway, sms_params(message_sid(), CUSTOMER, "the SMS"))
+    ada = await sms_gateway.operator("ada")
+    web_id = await _customer_of(sms_gateway, "webchat")
+    sms_id = await _customer_of(sms_gateway, "sms")
+    assert web_id != sms_id
+    async with sms_gateway.app[DATABASE].read() as conn:
+        sms_identity = (
+            await conn.execute(select(identities.c.id).where(identities.c.channel == "sms"))
+        ).scalar_one()
+
+    async def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with sms_gateway.http.request(
+            method, f"{sms_gateway.base}{path}", json=body, headers=ada.headers
+        ) as resp:
+            return resp.status, await resp.json()
+
+    status, linked = await call(
+        "POST", f"/api/customers/{web_id}/identities", {"identity_id": sms_identity}
+    )
+    assert status == 200, linked
+    status, customer = await call("GET", f"/api/customers/{web_id}")
+    assert {i["channel"] for i in customer["customer"]["identities"]} == {"webchat", "sms"}
+    assert {c["channel"] for c in customer["customer"]["conversations"]} == {"webchat", "sms"}
+    # Linking again, to nowhere, or with a bad body changes nothing.
+    assert (
+        await call("POST", f"/api/customers/{web_id}/identities", {"identity_id": sms_identity})
+    )[0] == 409
+    assert (await call("POST", "/api/customers/9999/identities", {"identity_id": 1}))[0] == 404
+    assert (await call("POST", f"/api/customers/{web_id}/identities", {"identity_id": "x"}))[
+        0
+    ] == 422
+
+    status, undone = await call("POST", f"/api/customer-links/{linked['undo_id']}/undo")
+    assert status == 200, undone
+    assert await _customer_of(sms_gateway, "sms") == sms_id
+    assert (await call("POST", f"/api/customer-links/{linked['undo_id']}/undo"))[0] == 409
+
+    await call("POST", f"/api/customers/{web_id}/identities", {"identity_id": sms_identity})
+    status, unlinked = await call("DELETE", f"/api/customers/{web_id}/identities/{sms_identity}")
+    assert status == 200, unlinked
+    assert await _customer_of(sms_gateway, "sms") not in (web_id, sms_id)
+    # It is no longer this customer's identity.
+    assert (await call("DELETE", f"/api/customers/{web_id}/identities/{sms_identity}"))[0] == 404
+    async with sms_gateway.app[DATABASE].read() as conn:
+        actions = [
+            r.action
+            for r in await conn.execute(select(audit_log.c.action).order_by(audit_log.c.id))
+        ]
+    assert actions == ["customer.link", "customer.undo", "customer.link", "customer.unlink"]

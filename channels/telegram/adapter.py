@@ -22,8 +22,9 @@ from telegram.ext import ExtBot
 from channels.common import WebhookError
 from channels.telegram.sender import TelegramSender, make_bot
 from channels.telegram.updates import SECRET_HEADER, Inbound, check_secret, parse_update
-from gateway.keys import INTAKE, METRICS, RELAY, SENDERS, SETTINGS
+from gateway.keys import CUSTOMERS, INTAKE, METRICS, RELAY, SENDERS, SETTINGS
 from gateway.logs import trace_headers
+from gateway.storage.customers import Actor
 
 log = structlog.get_logger()
 
@@ -53,6 +54,13 @@ async def store(app: web.Application, inbound: Inbound) -> None:
         conversation_id=accepted.conversation_id,
         duplicate=not accepted.created,
     )
+    phone = message.attributes.get("phone")
+    if phone and accepted.created:
+        # The customer shared their number: they are whoever already writes from it.
+        linked = await app[CUSTOMERS].link_phone(
+            "telegram", message.sender, phone, Actor(None, "telegram shared contact")
+        )
+        log.info("telegram.contact.shared", linked=linked)
     if inbound.callback_query_id and accepted.created:
         # Stops the spinner on the customer's button; failing that changes nothing stored.
         with contextlib.suppress(TelegramError):

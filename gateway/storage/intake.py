@@ -23,6 +23,7 @@ from gateway.model import (
     MessageStatus,
     utcnow,
 )
+from gateway.storage.customers import PHONE_CHANNELS, phone_customer
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, customers, identities, messages, outbox
 
@@ -235,16 +236,38 @@ async def _threads(
         key: (row.customer_id, row.id) for key, row in found.items()
     }
     if unknown:
-        customer_ids = (
-            (
-                await conn.execute(
-                    customers.insert().returning(customers.c.id, sort_by_parameter_order=True),
-                    [{"display_name": r.message.sender_name, "created_at": now} for r in unknown],
+        # A phone number already known on another phone channel is the same customer, and so
+        # are two new identities with one number in the same batch (SMS and WhatsApp).
+        owners: dict[tuple[str, str], int] = {}
+        for r in unknown:
+            known_owner = await phone_customer(conn, *r.sender)
+            if known_owner is not None:
+                owners[r.sender] = known_owner
+        person: dict[tuple[str, str], Any] = {}
+        for r in unknown:
+            if r.sender not in owners:
+                key = ("phone", r.sender[1]) if r.sender[0] in PHONE_CHANNELS else r.sender
+                person.setdefault(key, r)
+        if person:
+            created = (
+                (
+                    await conn.execute(
+                        customers.insert().returning(customers.c.id, sort_by_parameter_order=True),
+                        [
+                            {"display_name": r.message.sender_name, "created_at": now}
+                            for r in person.values()
+                        ],
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
+            new_customer = dict(zip(person, created, strict=True))
+            for r in unknown:
+                if r.sender not in owners:
+                    key = ("phone", r.sender[1]) if r.sender[0] in PHONE_CHANNELS else r.sender
+                    owners[r.sender] = new_customer[key]
+        customer_ids = [owners[r.sender] for r in unknown]
         identity_ids = (
             (
                 await conn.execute(

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.model import utcnow
+from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
 from gateway.storage.schema import audit_log, routing_configs
 
@@ -145,7 +145,9 @@ class RoutingConfigStore:
                     .returning(routing_configs.c.id)
                 )
             ).scalar_one()
-            await _audit(conn, actor_id, actor, action, target, {**detail, "version": new_id}, now)
+            await record_audit(
+                conn, actor_id, actor, action, target, {**detail, "version": new_id}, now
+            )
         return ConfigVersion(int(new_id), document, source, actor_id, now)
 
     async def import_file(self, document: dict[str, Any], path: str) -> ConfigVersion | None:
@@ -184,24 +186,3 @@ class RoutingConfigStore:
             AuditEntry(r.id, r.actor_id, r.actor, r.action, r.target, r.detail, r.created_at)
             for r in rows
         ]
-
-
-async def _audit(
-    conn: AsyncConnection,
-    actor_id: int | None,
-    actor: str,
-    action: str,
-    target: str,
-    detail: dict[str, Any],
-    now: datetime,
-) -> None:
-    await conn.execute(
-        audit_log.insert().values(
-            actor_id=actor_id,
-            actor=actor,
-            action=action,
-            target=target,
-            detail=detail,
-            created_at=now,
-        )
-    )

@@ -1,0 +1,75 @@
+"""The customer behind a conversation, across channels: read it, link an identity to it,
+unlink one, undo a link. Operators and above; every change is in the audit log."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.auth import require
+from gateway.http import fail, json_body
+from gateway.keys import CUSTOMERS
+from gateway.model import Role
+from gateway.storage.customers import Actor, LinkError
+
+
+def _id(request: web.Request, name: str) -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        fail(422, "bad_field", f"'{name}' must be an integer")
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    await require(request, Role.OPERATOR)
+    customer = await request.app[CUSTOMERS].get(_id(request, "id"))
+    if customer is None:
+        fail(404, "not_found", "no customer with this id")
+    return web.json_response({"customer": customer})
+
+
+async def link(request: web.Request) -> web.Response:
+    principal = await require(request, Role.OPERATOR)
+    data = await json_body(request)
+    identity_id = data.get("identity_id")
+    if not isinstance(identity_id, int) or isinstance(identity_id, bool):
+        fail(422, "bad_field", "'identity_id' must be an integer")
+    actor = Actor(principal.user.id, principal.user.username)
+    try:
+        audit_id = await request.app[CUSTOMERS].link(identity_id, _id(request, "id"), actor)
+    except LinkError as exc:
+        fail(exc.status, exc.code, exc.reason)
+    return web.json_response({"linked": identity_id, "undo_id": audit_id})
+
+
+async def unlink(request: web.Request) -> web.Response:
+    principal = await require(request, Role.OPERATOR)
+    identity_id = _id(request, "identity_id")
+    customers = request.app[CUSTOMERS]
+    current = await customers.get(_id(request, "id"))
+    if current is None or all(i["id"] != identity_id for i in current["identities"]):
+        fail(404, "not_found", "this customer has no such identity")
+    try:
+        audit_id = await customers.unlink(
+            identity_id, Actor(principal.user.id, principal.user.username)
+        )
+    except LinkError as exc:
+        fail(exc.status, exc.code, exc.reason)
+    return web.json_response({"unlinked": identity_id, "undo_id": audit_id})
+
+
+async def undo(request: web.Request) -> web.Response:
+    principal = await require(request, Role.OPERATOR)
+    try:
+        audit_id = await request.app[CUSTOMERS].undo(
+            _id(request, "id"), Actor(principal.user.id, principal.user.username)
+        )
+    except LinkError as exc:
+        fail(exc.status, exc.code, exc.reason)
+    return web.json_response({"undone": _id(request, "id"), "undo_id": audit_id})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/customers/{id}", get_customer)
+    app.router.add_post("/api/customers/{id}/identities", link)
+    app.router.add_delete("/api/customers/{id}/identities/{identity_id}", unlink)
+    app.router.add_post("/api/customer-links/{id}/undo", undo)

@@ -110,6 +110,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         Names(settings.prefix),
         app[INSTANCE_ID],
         settings.publish_timeout_seconds,
+        settings.heartbeat_seconds,
     )
     # Connected in the background (see _attach_broker): the gateway starts, and takes in
     # messages, while the broker is still away.
@@ -199,6 +200,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[TASKS] = tasks
     log.info("gateway.started", instance_id=app[INSTANCE_ID])
     yield
+    await router.stop()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

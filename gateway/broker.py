@@ -27,8 +27,16 @@ class BrokerUnavailable(Exception):
 
 
 class Broker:
-    def __init__(self, url: str, names: Names, instance_id: str, publish_timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        names: Names,
+        instance_id: str,
+        publish_timeout: float,
+        heartbeat_seconds: int = 2,
+    ) -> None:
         self.url = url
+        self.heartbeat_seconds = heartbeat_seconds
         self.names = names
         self.instance_id = instance_id
         self.publish_timeout = publish_timeout
@@ -49,6 +57,7 @@ class Broker:
                     client_properties={"connection_name": f"contact-gateway {self.instance_id}"},
                     reconnect_interval=1,
                     fail_fast=True,
+                    heartbeat=self.heartbeat_seconds,
                 )
                 break
             except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:

@@ -62,8 +62,12 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
                 continue
             if count < self.batch:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives just as the event is set (CPython gh-86296), and
+                # then shutdown would wait for this loop for ever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+                    async with asyncio.timeout(poll_seconds):
+                        await self._wake.wait()
                 self._wake.clear()
 
     async def relay_once(self) -> int:

@@ -78,6 +78,9 @@ class AmqpSettings(Section):
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     prefix: str = "cg"
     publish_timeout_seconds: float = Field(5.0, gt=0)
+    # AMQP heartbeat: a frozen or cut-off instance loses its connection (and the router slot
+    # with it) after about two missed beats, so a standby takes over within seconds.
+    heartbeat_seconds: int = Field(2, ge=1, le=60)
 
     @field_validator("prefix")
     @classmethod
@@ -122,7 +125,7 @@ class RoutingSettings(Section):
     reassign_after_seconds: float = Field(5.0, gt=0)
     # The server pings each console socket this often; one that does not answer within half
     # of it is closed, so a silently dropped connection counts as gone within 1.5x this.
-    operator_heartbeat_seconds: float = Field(3.0, gt=0)
+    operator_heartbeat_seconds: float = Field(2.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
     # An operator who lets this many offers in a row time out is set away.
     away_after_missed: int = Field(3, ge=1, le=100)

@@ -40,6 +40,8 @@ from routing.strategy import Media, OperatorSnapshot, WaitingContact, plan_offer
 log = structlog.get_logger()
 
 TICK_EVENT = "router.tick"
+# An offer still unpublished this long after it was made lost its router on the way.
+UNPUSHED_AFTER_SECONDS = 2.0
 
 
 async def offer_frames(
@@ -100,6 +102,16 @@ class Router:
         await channel.set_qos(prefetch_count=32)
         self.queue = await channel.get_queue(self.broker.names.router_queue, ensure=True)
         self.consumer_tag = await self.queue.consume(self._on_message)
+
+    async def stop(self) -> None:
+        """Leave the single-active-consumer slot at once, so a standby takes over while this
+        instance finishes shutting down."""
+        if self.queue is not None and self.consumer_tag is not None:
+            try:
+                await self.queue.cancel(self.consumer_tag)
+            except Exception as exc:  # the channel may be gone already
+                log.info("router.stop.cancel_failed", error=str(exc))
+            self.consumer_tag = None
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         ids = ids_from_headers(message.headers)
@@ -187,9 +199,15 @@ class Router:
             for offer, frame in await offer_frames(self.conversations, pending):
                 frame["offer"]["note"] = payload.get("note", "")
                 await self.broker.publish_to_operator(offer.operator_id, frame)
+                await self.state.mark_pushed([offer.id])
 
     async def on_tick(self) -> None:
         await self.escalate()
+        # Offers a previous router committed but died before publishing (a takeover).
+        lost = await self.state.unpushed(utcnow() - timedelta(seconds=UNPUSHED_AFTER_SECONDS))
+        if lost:
+            log.info("router.offer.repushed", offers=[o.id for o in lost])
+            await self.push(lost)
         expired = await self.state.expire_due()
         await self._revoke(expired)
         for operator_id in await self.state.away_after_missed(
@@ -241,10 +259,15 @@ class Router:
                 operator_id=offer.operator_id,
                 offer_id=offer.id,
             )
-        frames = await offer_frames(self.conversations, made)
+        await self.push(made)
+
+    async def push(self, offers: list[OfferView]) -> None:
+        """Publish offers to their operators and record that they went out."""
+        frames = await offer_frames(self.conversations, offers)
         await asyncio.gather(
             *(self.broker.publish_to_operator(offer.operator_id, frame) for offer, frame in frames)
         )
+        await self.state.mark_pushed([offer.id for offer, _ in frames])
 
     async def classify(self, config: RoutingConfig) -> None:
         """Give every new contact its rule's first step (the first rule that matches)."""

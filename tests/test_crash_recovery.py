@@ -4,11 +4,6 @@ acknowledged message is delivered to the operator, and none is stored or deliver
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -21,52 +16,10 @@ from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.schema import messages
 from gateway.storage.users import UserStore
+from tests.processes import GatewayProcess, _free_port
 from tests.support import Customer, Operator, delete_broker_objects, wait_for, write_config
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class GatewayProcess:
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config = config
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self, base: str) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "--config", str(self.config), "run"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-        async def ready() -> bool:
-            try:
-                async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as resp:
-                    return resp.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await wait_for(ready, timeout=30, interval=0.2)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 async def _keep_sending(customer: Customer, sent: list[str], tag: str) -> None:

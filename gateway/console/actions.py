@@ -68,7 +68,8 @@ class ConsoleActions:
             status = 404 if result.reason == "not_found" else 409
             raise ActionError(status, result.reason, "this offer can no longer be accepted")
         conversation = await self.detail(user, result.conversation_id)
-        await self.hub.push(user.id, {"type": "assigned", "conversation": conversation})
+        # The operator's tabs on other instances learn it too (and drop the offer card).
+        await self.hub.broadcast(user.id, {"type": "assigned", "conversation": conversation})
         log.info(
             "operator.offer.accepted", offer_id=offer_id, conversation_id=result.conversation_id
         )

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gateway.broker import Broker
+from gateway.broker import Broker, BrokerUnavailable
 from gateway.sockets import PushSocket
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_state import RoutingState
@@ -77,6 +77,14 @@ class OperatorHub:
                 await sock.ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out by a supervisor")
                 continue
             await self.push_to(sock, frame)
+
+    async def broadcast(self, operator_id: int, frame: dict[str, Any]) -> None:
+        """To every socket of the operator, on every instance (their other tabs too); only
+        to this instance's when the broker is away."""
+        try:
+            await self.broker.publish_to_operator(operator_id, frame)
+        except BrokerUnavailable:
+            await self.push(operator_id, frame)
 
     async def push_to(self, sock: OperatorSocket, frame: dict[str, Any]) -> None:
         if frame.get("type") == "assigned":

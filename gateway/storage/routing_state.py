@@ -186,6 +186,31 @@ class RoutingState:
         await record_event(conn, conversation_id, "offered", operator_id, offer_id=offer_id)
         return int(offer_id)
 
+    async def mark_pushed(self, offer_ids: list[int]) -> None:
+        if not offer_ids:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(offers).where(offers.c.id.in_(offer_ids)).values(pushed_at=utcnow())
+            )
+
+    async def unpushed(self, made_before: datetime) -> list[OfferView]:
+        """Pending offers nobody was told about (their router died between committing and
+        publishing them), made before ``made_before``."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(offers).where(
+                        offers.c.status == OfferStatus.PENDING.value,
+                        offers.c.pushed_at.is_(None),
+                        offers.c.created_at < made_before,
+                    )
+                )
+            ).all()
+        return [
+            OfferView(r.id, r.conversation_id, r.operator_id, r.status, r.expires_at) for r in rows
+        ]
+
     async def pending_offers(self, operator_id: int) -> list[OfferView]:
         async with self.db.read() as conn:
             rows = (

@@ -195,6 +195,9 @@ offers = Table(
     Column("expires_at", Stamp, nullable=False),
     Column("decided_at", Stamp, nullable=True),
     Column("reason", String(100), nullable=True),
+    # When the offer was handed to RabbitMQ for the operator; NULL if the router that made it
+    # died first, so the next router pushes it.
+    Column("pushed_at", Stamp, nullable=True),
     Index("ix_offers_status_expires", "status", "expires_at"),
 )
 

@@ -753,6 +753,10 @@
   function onAssigned(data) {
     const conv = upsertConversation(data, { countUnread: false });
     if (!conv) return;
+    // Accepted (perhaps in another tab): its offer card goes.
+    for (const [id, entry] of Array.from(offers.entries())) {
+      if (Number(entry.offer.conversation_id) === conv.id) removeOffer(id);
+    }
     const mine = accepting.delete(conv.id);
     if (mine || selectedId == null) select(conv.id);
     else {

@@ -9,6 +9,7 @@ else saved since, the answer is 409 and nothing changes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -151,28 +152,27 @@ async def delete_item_route(request: web.Request) -> web.Response:
     return await _save(request, principal, edit, int(version) if version else None)
 
 
-async def put_rules(request: web.Request) -> web.Response:
+async def _replace(
+    request: web.Request, key: str, edit_with: Callable[[dict[str, Any], Any], Edit]
+) -> web.Response:
+    """Replace one top-level part of the configuration (the rules, the policy)."""
     principal = await require(request, Role.ADMIN)
     data = await json_body(request, MAX_BODY)
     expected = _version_field(data)
     _, document = await _current(request)
     try:
-        edit = replace_rules(document, data.get("rules"))
+        edit = edit_with(document, data.get(key))
     except EditError as exc:
         fail(422, "bad_field", str(exc))
     return await _save(request, principal, edit, expected)
+
+
+async def put_rules(request: web.Request) -> web.Response:
+    return await _replace(request, "rules", replace_rules)
 
 
 async def put_policy(request: web.Request) -> web.Response:
-    principal = await require(request, Role.ADMIN)
-    data = await json_body(request, MAX_BODY)
-    expected = _version_field(data)
-    _, document = await _current(request)
-    try:
-        edit = replace_policy(document, data.get("policy"))
-    except EditError as exc:
-        fail(422, "bad_field", str(exc))
-    return await _save(request, principal, edit, expected)
+    return await _replace(request, "policy", replace_policy)
 
 
 async def rollback(request: web.Request) -> web.Response:

@@ -132,15 +132,7 @@ def free_for(operator: OperatorSnapshot, media: Media) -> int:
 def eligible(operator: OperatorSnapshot, contact: WaitingContact, now: datetime | None) -> bool:
     if operator.operator_id in contact.refused_by:
         return False
-    if now is not None and operator.wrapup_until is not None and operator.wrapup_until > now:
-        return False
-    if contact.language is not None and contact.language not in operator.languages:
-        return False
-    if contact.languages and not contact.languages & operator.languages:
-        return False
-    if any(operator.skills.get(skill, 0) < level for skill, level in contact.skills.items()):
-        return False
-    return free_for(operator, contact.media) > 0
+    return _statically_eligible(operator, contact, now) and free_for(operator, contact.media) > 0
 
 
 def skill_score(operator: OperatorSnapshot, contact: WaitingContact) -> int:

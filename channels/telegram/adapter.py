@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator
 
 import structlog
@@ -22,8 +21,8 @@ from telegram.ext import ExtBot
 from channels.common import WebhookError
 from channels.telegram.sender import TelegramSender, make_bot
 from channels.telegram.updates import SECRET_HEADER, Inbound, check_secret, parse_update
-from gateway.keys import CUSTOMERS, INTAKE, METRICS, RELAY, SENDERS, SETTINGS
-from gateway.logs import trace_headers
+from gateway.channel_intake import accept_from_channel
+from gateway.keys import CUSTOMERS, METRICS, SENDERS, SETTINGS
 from gateway.storage.customers import Actor
 
 log = structlog.get_logger()
@@ -34,19 +33,7 @@ BOT = web.AppKey("telegram_bot", ExtBot)
 
 async def store(app: web.Application, inbound: Inbound) -> None:
     message = inbound.message
-    started = time.perf_counter()
-    accepted = await app[INTAKE].accept(
-        message,
-        dedupe_key=f"telegram:{inbound.update_id}",
-        queue=app[SETTINGS].routing.queue,
-        headers=trace_headers(),
-    )
-    app[METRICS].intake_seconds.labels("telegram").observe(time.perf_counter() - started)
-    if accepted.created:
-        app[METRICS].inbound.labels("telegram").inc()
-        app[RELAY].nudge()
-    else:
-        app[METRICS].duplicates.labels("telegram").inc()
+    accepted = await accept_from_channel(app, message, f"telegram:{inbound.update_id}")
     log.info(
         "telegram.inbound.accepted",
         update_id=inbound.update_id,

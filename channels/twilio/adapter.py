@@ -8,7 +8,6 @@ Status callbacks move a reply's status forward only (they can arrive out of orde
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import structlog
@@ -26,8 +25,8 @@ from channels.twilio.messaging import (
 )
 from channels.twilio.sender import STATUS_PATH, TwilioApi, TwilioSender
 from gateway.broker import BrokerUnavailable
-from gateway.keys import BROKER, INTAKE, METRICS, OUTBOUND, RELAY, SENDERS, SETTINGS
-from gateway.logs import trace_headers
+from gateway.channel_intake import accept_from_channel
+from gateway.keys import BROKER, METRICS, OUTBOUND, SENDERS, SETTINGS
 from gateway.model import Channel
 
 log = structlog.get_logger()
@@ -70,19 +69,7 @@ async def inbound(request: web.Request) -> web.Response:
     except WebhookError as exc:
         return _refuse(request, exc)
     channel = message.channel.value
-    started = time.perf_counter()
-    accepted = await app[INTAKE].accept(
-        message,
-        dedupe_key=f"twilio:{message.provider_message_id}",
-        queue=app[SETTINGS].routing.queue,
-        headers=trace_headers(),
-    )
-    app[METRICS].intake_seconds.labels(channel).observe(time.perf_counter() - started)
-    if accepted.created:
-        app[METRICS].inbound.labels(channel).inc()
-        app[RELAY].nudge()
-    else:
-        app[METRICS].duplicates.labels(channel).inc()
+    accepted = await accept_from_channel(app, message, f"twilio:{message.provider_message_id}")
     change = opt_change(message.text)
     if change is not None:
         await app[OUTBOUND].set_opted_out(channel, message.sender, change == OptChange.OUT)

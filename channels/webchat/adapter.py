@@ -24,9 +24,9 @@ from channels.webchat.protocol import (
 )
 from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, verify_token
 from gateway.auth import origin_allowed
+from gateway.channel_intake import accept_from_channel
 from gateway.http import fail, json_body
-from gateway.keys import CONVERSATIONS, INTAKE, METRICS, RELAY, ROUTING_STATE, SETTINGS, WEBCHAT_HUB
-from gateway.logs import trace_headers
+from gateway.keys import CONVERSATIONS, METRICS, ROUTING_STATE, SETTINGS, WEBCHAT_HUB
 from gateway.model import Channel, InboundMessage
 from gateway.ratelimit import TokenBucket
 from gateway.waiting import wait_estimate
@@ -173,19 +173,9 @@ async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage)
         },
         attributes=sock.attributes,
     )
-    started = time.perf_counter()
-    accepted = await app[INTAKE].accept(
-        message,
-        dedupe_key=f"webchat:{sock.visitor_id}:{frame.client_id}",
-        queue=app[SETTINGS].routing.queue,
-        headers=trace_headers(),
+    accepted = await accept_from_channel(
+        app, message, f"webchat:{sock.visitor_id}:{frame.client_id}"
     )
-    app[METRICS].intake_seconds.labels("webchat").observe(time.perf_counter() - started)
-    if accepted.created:
-        app[METRICS].inbound.labels("webchat").inc()
-        app[RELAY].nudge()
-    else:
-        app[METRICS].duplicates.labels("webchat").inc()
     app[WEBCHAT_HUB].joined(sock, accepted.conversation_id)
     sock.mark_seen(accepted.message_id)
     log.info(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import WSCloseCode, web
 
+from channels.email import adapter as email
 from channels.telegram import adapter as telegram
 from channels.twilio import adapter as twilio
 from channels.webchat import adapter as webchat
@@ -213,6 +214,8 @@ def _retry_delays(settings: Settings, channel: str) -> tuple[float, ...]:
         return settings.twilio.retry_delays_seconds
     if channel == "telegram":
         return settings.telegram.retry_delays_seconds
+    if channel == "email":
+        return settings.email.retry_delays_seconds
     raise ValueError(f"no retry delays configured for channel {channel!r}")
 
 
@@ -235,6 +238,7 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     # Provider channels add their clients' cleanup contexts here, before the services start.
     twilio.add_routes(app)
     telegram.add_routes(app)
+    email.add_routes(app)
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_close_sockets)
     ops.add_routes(app)

@@ -62,6 +62,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         channels.append("sms and whatsapp (Twilio)")
     if settings.telegram.enabled:
         channels.append(f"telegram ({settings.telegram.mode})")
+    if settings.email.enabled:
+        channels.append(f"email ({settings.email.support_address} on port {settings.email.port})")
     print(f"  channels: {', '.join(channels)}")
     if settings.routing.rules_file:
         from routing.config import RoutingConfigError, load_routing
@@ -144,9 +146,26 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from gateway.simulate import SimulationError, deliver, telegram_webhook, twilio_webhook
+    from gateway.simulate import (
+        SimulationError,
+        deliver,
+        send_email,
+        telegram_webhook,
+        twilio_webhook,
+    )
 
     settings = _settings(args)
+    if args.channel == "email":
+        try:
+            answer = asyncio.run(send_email(settings, args.email_from, args.subject, args.text))
+        except SimulationError as exc:
+            print(f"cannot simulate email: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"no SMTP server answers on {settings.email.port}: {exc}", file=sys.stderr)
+            return 1
+        print(f"email -> {settings.email.host}:{settings.email.port}: {answer}")
+        return 0
     try:
         if args.channel in ("sms", "whatsapp"):
             webhook = twilio_webhook(settings, args.channel, args.sender, args.to, args.text)
@@ -193,15 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_user_add)
     user_sub.add_parser("list", help="list users").set_defaults(func=cmd_user_list)
     simulate = sub.add_parser(
-        "simulate", help="send a running gateway a signed SMS, WhatsApp or Telegram message"
+        "simulate",
+        help="send a running gateway a signed SMS, WhatsApp, Telegram message, or an email",
     )
-    simulate.add_argument("channel", choices=["sms", "whatsapp", "telegram"])
+    simulate.add_argument("channel", choices=["sms", "whatsapp", "telegram", "email"])
     simulate.add_argument("text", help="what the customer writes")
     simulate.add_argument("--from", dest="sender", default="+15557654321", help="SMS/WhatsApp")
     simulate.add_argument("--to", default="+15550001111", help="our number (SMS/WhatsApp)")
     simulate.add_argument("--chat-id", type=int, default=424242, help="Telegram chat id")
     simulate.add_argument("--name", default="Test Customer", help="Telegram first name")
     simulate.add_argument("--url", help="the gateway (default: http.host and http.port)")
+    simulate.add_argument("--email-from", default="customer@example.org", help="email sender")
+    simulate.add_argument("--subject", default="A question", help="email subject")
     simulate.set_defaults(func=cmd_simulate)
     return parser
 

@@ -196,6 +196,47 @@ class TelegramSettings(Section):
         return self
 
 
+class EmailSettings(Section):
+    """Email: an SMTP server inside the gateway for mail to the support address, and a relay
+    for replies. Mail for ``<address>@<domain>`` (and ``<address>+anything@<domain>``) is taken."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=0, le=65535)
+    domain: str = Field("support.example.com", pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$")
+    address: str = Field("support", pattern=r"^[a-z0-9._-]{1,64}$")
+    display_name: str = "Customer Support"
+    max_message_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_recipients: int = Field(20, ge=1, le=1000)
+    timeout_seconds: float = Field(60.0, gt=0)
+    # STARTTLS is offered when both files are given; AUTH is required when a username is set.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    auth_username: str | None = None
+    auth_password: SecretStr | None = None
+    relay_host: str = "127.0.0.1"
+    relay_port: int = Field(25, ge=1, le=65535)
+    relay_username: str | None = None
+    relay_password: SecretStr | None = None
+    relay_starttls: bool = False
+    relay_timeout_seconds: float = Field(30.0, gt=0)
+    retry_delays_seconds: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0)
+
+    @property
+    def support_address(self) -> str:
+        return f"{self.address}@{self.domain}"
+
+    @model_validator(mode="after")
+    def _pairs(self) -> EmailSettings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.auth_username and self.auth_password is None:
+            raise ValueError("auth_password is required with auth_username")
+        if any(d <= 0 for d in self.retry_delays_seconds) or not self.retry_delays_seconds:
+            raise ValueError("retry_delays_seconds must be one or more positive numbers")
+        return self
+
+
 class DemoUser(Section):
     username: str
     password: SecretStr
@@ -225,6 +266,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = RoutingSettings()
     twilio: TwilioSettings = TwilioSettings()
     telegram: TelegramSettings = TelegramSettings()
+    email: EmailSettings = EmailSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

@@ -94,3 +94,31 @@ async def deliver(base_url: str, webhook: Webhook) -> tuple[int, str]:
         ) as resp,
     ):
         return resp.status, await resp.text()
+
+
+async def send_email(settings: Settings, sender: str, subject: str, text: str) -> str:
+    """Mail to the support address through the gateway's own SMTP server."""
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    import aiosmtplib
+
+    mail = settings.email
+    if not mail.enabled:
+        raise SimulationError("email is not enabled (email.enabled)")
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.support_address
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="simulate.invalid")
+    message.set_content(text)
+    password = mail.auth_password.get_secret_value() if mail.auth_password else None
+    _, answer = await aiosmtplib.send(
+        message,
+        hostname=mail.host,
+        port=mail.port,
+        username=mail.auth_username,
+        password=password,
+        start_tls=False,
+    )
+    return answer

@@ -90,6 +90,8 @@ def provider_queues(settings: Settings) -> tuple[str, ...]:
             queues += outbound_queues(names, channel, settings.twilio.retry_delays_seconds)
     if settings.telegram.enabled:
         queues += outbound_queues(names, "telegram", settings.telegram.retry_delays_seconds)
+    if settings.email.enabled:
+        queues += outbound_queues(names, "email", settings.email.retry_delays_seconds)
     return tuple(queues)
 
 

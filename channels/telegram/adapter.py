@@ -123,7 +123,12 @@ async def telegram_bot(app: web.Application) -> AsyncIterator[None]:
             )
     except TelegramError as exc:
         # Telegram away at start-up: replies still queue and retry; say what to fix.
-        log.error("telegram.start.failed", error=str(exc), mode=settings.mode)
+        log.warning(
+            "telegram.unreachable",
+            error=str(exc),
+            mode=settings.mode,
+            hint="replies wait and are retried; updates arrive once Telegram is reachable",
+        )
     yield
     if task is not None:
         task.cancel()

@@ -40,6 +40,7 @@ class OutboundJob:
     opted_out: bool
     unreachable: bool
     attributes: dict[str, str]  # the conversation's (e.g. ``via``: the number they wrote to)
+    last_inbound: dict[str, Any]  # the customer's latest message's provider data (threading)
 
     @property
     def already_sent(self) -> bool:
@@ -83,8 +84,19 @@ class OutboundStore:
         )
         async with self.db.read() as conn:
             row = (await conn.execute(query)).first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            last = (
+                await conn.execute(
+                    select(messages.c.raw)
+                    .where(
+                        messages.c.conversation_id == row.conversation_id,
+                        messages.c.direction == Direction.IN.value,
+                    )
+                    .order_by(messages.c.id.desc())
+                    .limit(1)
+                )
+            ).scalar()
         return OutboundJob(
             row.id,
             row.conversation_id,
@@ -100,6 +112,7 @@ class OutboundStore:
             row.opted_out_at is not None,
             row.unreachable_at is not None,
             dict(row.attributes or {}),
+            dict(last or {}),
         )
 
     async def count_attempt(self, message_id: int) -> None:

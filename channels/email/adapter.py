@@ -1,0 +1,154 @@
+"""The email channel: an SMTP server (aiosmtpd) inside the gateway for mail to the support
+address, and the sender for replies.
+
+The server answers in SMTP's own terms: 550 for a recipient that is not ours, 452 past the
+recipient limit, 552 for a message over the size limit (aiosmtpd), 250 once a message is stored.
+Automatic mail (bounces, auto-replies, bulk) is accepted and dropped, so no loop can start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from channels.email.mime import parse_email
+from channels.email.sender import EmailSender
+from gateway.channel_intake import accept_from_channel
+from gateway.keys import SENDERS, SETTINGS
+from gateway.model import Attachment, Channel, InboundMessage
+from gateway.settings import EmailSettings
+
+log = structlog.get_logger()
+
+SMTP_SERVER = web.AppKey("smtp_server", asyncio.Server)
+
+
+class SupportMailbox:
+    """aiosmtpd handler: who may be written to, and what happens to a message."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.settings: EmailSettings = app[SETTINGS].email
+
+    def ours(self, address: str) -> bool:
+        local, _, domain = address.lower().rpartition("@")
+        mailbox = self.settings.address
+        return domain == self.settings.domain and (
+            local == mailbox or local.startswith(mailbox + "+")
+        )
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        if not self.ours(address):
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        parsed = parse_email(raw, envelope.mail_from or "")
+        if parsed.automatic:
+            log.info("email.inbound.automatic", reason=parsed.automatic, sender=parsed.sender)
+            return "250 2.0.0 Accepted (automatic mail, not answered)"
+        if "@" not in parsed.sender:
+            return "550 5.1.7 The message has no sender address"
+        digest = hashlib.sha256(raw).hexdigest()
+        provider_id = parsed.message_id or f"<sha256-{digest}>"
+        message = InboundMessage(
+            channel=Channel.EMAIL,
+            sender=parsed.sender,
+            text=parsed.text,
+            provider_message_id=provider_id,
+            sender_name=parsed.sender_name,
+            attachments=tuple(
+                Attachment(
+                    f"email-attachment:{digest[:16]}:{n}", a.content_type, a.filename, a.size
+                )
+                for n, a in enumerate(parsed.attachments)
+            ),
+            raw={
+                "message_id": parsed.message_id,
+                "subject": parsed.subject,
+                "in_reply_to": parsed.in_reply_to,
+                "references": list(parsed.references),
+                "defects": list(parsed.defects),
+                "full_text": parsed.full_text if parsed.full_text != parsed.text else None,
+            },
+        )
+        accepted = await accept_from_channel(
+            self.app, message, f"email:{parsed.sender}:{provider_id}"
+        )
+        log.info(
+            "email.inbound.accepted",
+            message_id=accepted.message_id,
+            conversation_id=accepted.conversation_id,
+            duplicate=not accepted.created,
+            defects=list(parsed.defects),
+        )
+        return "250 2.0.0 Message accepted"
+
+
+def _tls(settings: EmailSettings) -> ssl.SSLContext | None:
+    if not settings.tls_cert_file or not settings.tls_key_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return context
+
+
+def _authenticator(settings: EmailSettings) -> Any:
+    def check(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert settings.auth_password is not None
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == settings.auth_username
+            and data.password.decode() == settings.auth_password.get_secret_value()
+        )
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
+async def smtp_server(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].email
+    app[SENDERS].append(EmailSender(settings))
+    mailbox = SupportMailbox(app)
+    tls = _tls(settings)
+    auth = settings.auth_username is not None
+
+    def protocol() -> SMTP:
+        return SMTP(
+            mailbox,
+            hostname=settings.domain,
+            data_size_limit=settings.max_message_bytes,
+            timeout=settings.timeout_seconds,
+            tls_context=tls,
+            auth_required=auth,
+            auth_require_tls=tls is not None,
+            authenticator=_authenticator(settings) if auth else None,
+        )
+
+    server = await asyncio.get_running_loop().create_server(protocol, settings.host, settings.port)
+    app[SMTP_SERVER] = server
+    log.info("email.smtp.listening", host=settings.host, port=server.sockets[0].getsockname()[1])
+    yield
+    server.close()
+    await server.wait_closed()
+
+
+def add_routes(app: web.Application) -> None:
+    if app[SETTINGS].email.enabled:
+        app.cleanup_ctx.append(smtp_server)

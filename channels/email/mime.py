@@ -1,0 +1,145 @@
+"""Inbound email as pure functions: bytes in, what a contact center needs out.
+
+Why the standard library's ``policy.default``: it decodes headers and bodies (RFC 2047 words,
+charsets, transfer encodings) and records defects instead of raising, so a malformed message is
+kept, flagged, and never crashes the SMTP server.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parseaddr
+
+import nh3
+
+MAX_TEXT = 20_000
+# "On Mon, 1 Jan 2026 at 10:00, Ada <ada@x> wrote:" and friends, where a quoted reply starts.
+_QUOTE_HEADER = re.compile(
+    r"^\s*(On .{0,300}wrote:|Am .{0,300}schrieb .{0,200}:|-----\s*Original Message\s*-----)\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    filename: str | None
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEmail:
+    message_id: str | None
+    sender: str  # the From address, lower-cased
+    sender_name: str | None
+    subject: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    text: str  # what the operator reads: the new part, quoted history removed
+    full_text: str
+    attachments: tuple[AttachmentInfo, ...] = ()
+    defects: tuple[str, ...] = ()
+    automatic: str | None = None  # why this is an auto-reply, bulk mail or a bounce
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def html_to_text(markup: str) -> str:
+    """Readable text from HTML: block ends become line breaks, every tag goes (nh3 removes
+    scripts and styles with their content), entities are decoded."""
+    markup = re.sub(r"(?i)<\s*(br|/p|/div|/li|/tr|/h[1-6])\s*/?\s*>", "\n", markup)
+    cleaned = nh3.clean(markup, tags=set(), clean_content_tags={"script", "style", "head"})
+    text = html.unescape(cleaned)
+    lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def strip_quoted(text: str) -> str:
+    """The new part of a reply: everything above the quoted history."""
+    kept: list[str] = []
+    for line in text.splitlines():
+        if _QUOTE_HEADER.match(line):
+            break
+        if line.startswith(">"):
+            continue
+        kept.append(line)
+    new = "\n".join(kept).strip()
+    return new or text.strip()
+
+
+def _automatic(msg: EmailMessage, envelope_sender: str) -> str | None:
+    """Mail that must never get an answer, or answers would loop (RFC 3834)."""
+    if envelope_sender in ("", "<>"):
+        return "bounce (empty envelope sender)"
+    auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = str(msg.get("Precedence", "")).strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
+        return "auto-responder header"
+    return None
+
+
+def _ids(value: object) -> tuple[str, ...]:
+    return tuple(re.findall(r"<[^<>\s]{1,250}>", str(value or "")))
+
+
+def _body(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    content = part.get_content()
+    if not isinstance(content, str):
+        return ""
+    return html_to_text(content) if part.get_content_type() == "text/html" else content
+
+
+def parse_email(raw: bytes, envelope_sender: str) -> ParsedEmail:
+    """Parse a message; a broken one is still returned, with its defects listed."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    defects = [type(d).__name__ for d in msg.defects]
+    try:
+        full = _body(msg)
+    except (LookupError, ValueError, AssertionError) as exc:  # unknown charset, bad encoding
+        defects.append(f"body: {type(exc).__name__}")
+        full = raw.decode("utf-8", "replace")
+    attachments = []
+    for part in msg.iter_attachments():
+        payload = part.get_payload(decode=True)
+        attachments.append(
+            AttachmentInfo(
+                part.get_filename(),
+                part.get_content_type(),
+                len(payload) if isinstance(payload, bytes) else 0,
+            )
+        )
+        defects += [type(d).__name__ for d in part.defects]
+    try:
+        from_header = str(msg.get("From", ""))
+    except (ValueError, IndexError) as exc:
+        defects.append(f"From: {type(exc).__name__}")
+        from_header = ""
+    name, address = parseaddr(from_header)
+    if not address and envelope_sender not in ("", "<>"):
+        address = envelope_sender
+    full = full.replace("\r\n", "\n").strip()[:MAX_TEXT]
+    return ParsedEmail(
+        message_id=next(iter(_ids(msg.get("Message-ID"))), None),
+        sender=address.strip().lower(),
+        sender_name=name or None,
+        subject=str(msg.get("Subject", "") or "").replace("\r", " ").replace("\n", " ")[:300],
+        in_reply_to=next(iter(_ids(msg.get("In-Reply-To"))), None),
+        references=_ids(msg.get("References"))[-20:],
+        text=strip_quoted(full),
+        full_text=full,
+        attachments=tuple(attachments),
+        defects=tuple(dict.fromkeys(defects)),
+        automatic=_automatic(msg, envelope_sender),
+    )

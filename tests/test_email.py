@@ -4,7 +4,10 @@ through a real SMTP relay (aiosmtpd on loopback) that can be told to refuse for 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -310,3 +313,81 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("openssl is needed to make a test certificate")
+        pytest.skip("no openssl to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=support.example.com", "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_starttls_with_auth_over_tls_only(
+    start_gateway: Callable[..., Awaitable[RunningGateway]], tmp_path: Path, relay: Relay
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    gateway = await start_gateway(
+        make_settings(
+            tmp_path,
+            email={
+                "enabled": True,
+                "port": 0,
+                "relay_port": relay.port,
+                "tls_cert_file": cert,
+                "tls_key_file": key,
+                "auth_username": "mta",
+                "auth_password": "mta-secret-password",
+            },
+        )
+    )
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=_port(gateway), start_tls=False)
+    await client.connect()
+    await client.ehlo()
+    assert client.supports_extension("starttls")
+    assert not client.supports_extension("auth")  # no AUTH before TLS
+    await client.starttls(validate_certs=False)
+    await client.ehlo()
+    assert client.supports_extension("auth")
+    await client.login("mta", "mta-secret-password")
+    await client.send_message(_mail("over TLS"))
+    await client.quit()
+    assert await _count(gateway) == 1
+
+
+async def test_a_thread_claimed_by_another_sender_is_a_new_conversation(
+    mail_gateway: RunningGateway, relay: Relay
+) -> None:
+    await _send(mail_gateway, _mail("first", Message_ID="<orig@example.org>"))
+    ada, conversation_id = await _assigned(mail_gateway, "first")
+    await ada.act(
+        {"type": "reply", "conversation_id": conversation_id, "client_id": "mail-reply-9",
+         "text": "answered"},
+    )  # fmt: skip
+    await wait_for(lambda: relay.received)
+    ours = relay.received[0]["Message-ID"]
+    await _send(
+        mail_gateway,
+        _mail("I am in this thread too", From="mallory@evil.example", In_Reply_To=ours,
+              References=ours),
+    )  # fmt: skip
+    async with mail_gateway.app[DATABASE].read() as conn:
+        rows = (
+            await conn.execute(
+                select(messages.c.conversation_id, messages.c.text).where(
+                    messages.c.direction == "in"
+                )
+            )
+        ).all()
+    by_text = {r.text: r.conversation_id for r in rows}
+    assert by_text["I am in this thread too"] != by_text["first"]

@@ -34,6 +34,7 @@ from gateway.keys import (
     CONVERSATIONS,
     CUSTOMERS,
     DATABASE,
+    FILES,
     INSTANCE_ID,
     INTAKE,
     LIVE_ROUTING,
@@ -58,6 +59,7 @@ from gateway.settings import Settings, mask_url
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
+from gateway.storage.files import FileStore
 from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.outbound import OutboundStore
@@ -89,6 +91,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[RULES] = RuleStore(db)
     app[OUTBOUND] = OutboundStore(db)
     app[CUSTOMERS] = CustomerStore(db)
+    app[FILES] = FileStore(db)
     app[ROUTING_CONFIGS] = RoutingConfigStore(db)
     app[LIVE_ROUTING] = LiveRouting(app[ROUTING_CONFIGS], app[SETTINGS].routing)
     await app[LIVE_ROUTING].import_file()

@@ -1,5 +1,6 @@
 """The customer behind a conversation, across channels: read it, link an identity to it,
-unlink one, undo a link. Operators and above; every change is in the audit log."""
+unlink one, undo a link (every change is in the audit log); and the files customers sent.
+Operators and above."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from aiohttp import web
 
 from gateway.auth import require
 from gateway.http import fail, json_body
-from gateway.keys import CUSTOMERS
+from gateway.keys import CUSTOMERS, FILES
 from gateway.model import Role
 from gateway.storage.customers import Actor, LinkError
 
@@ -68,8 +69,32 @@ async def undo(request: web.Request) -> web.Response:
     return web.json_response({"undone": _id(request, "id"), "undo_id": audit_id})
 
 
+DEFAULT_TYPE = "application/octet-stream"
+
+
+async def attachment(request: web.Request) -> web.Response:
+    """A file a customer sent. Always a download (never rendered as a page of ours), with its
+    type not to be second-guessed by the browser."""
+    await require(request, Role.OPERATOR)
+    stored = await request.app[FILES].get(_id(request, "id"))
+    if stored is None:
+        fail(404, "not_found", "no such file")
+    return web.Response(
+        body=stored.data,
+        content_type=stored.content_type
+        if "/" in stored.content_type
+        else "application/octet-stream",
+        headers={
+            "Content-Disposition": "attachment",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/customers/{id}", get_customer)
     app.router.add_post("/api/customers/{id}/identities", link)
     app.router.add_delete("/api/customers/{id}/identities/{identity_id}", unlink)
     app.router.add_post("/api/customer-links/{id}/undo", undo)
+    app.router.add_get("/api/attachments/{id}", attachment)

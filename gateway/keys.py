@@ -14,6 +14,7 @@ from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
+from gateway.storage.files import FileStore
 from gateway.storage.group_intake import IntakeWriter
 from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_configs import RoutingConfigStore
@@ -44,3 +45,4 @@ OUTBOUND = web.AppKey("outbound", OutboundStore)
 SENDERS = web.AppKey("senders", list[Sender])
 WORKERS = web.AppKey("outbound_workers", list[OutboundWorker])
 CUSTOMERS = web.AppKey("customers", CustomerStore)
+FILES = web.AppKey("files", FileStore)

@@ -208,6 +208,8 @@ class EmailSettings(Section):
     display_name: str = "Customer Support"
     max_message_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_recipients: int = Field(20, ge=1, le=1000)
+    # Attachments up to this size are kept (and shown to operators); larger ones are listed.
+    max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=0)
     timeout_seconds: float = Field(60.0, gt=0)
     # STARTTLS is offered when both files are given; AUTH is required when a username is set.
     tls_cert_file: str | None = None

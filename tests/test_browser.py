@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from channels.email.adapter import SMTP_SERVER
 from gateway.keys import ROUTING_CONFIGS, USERS
 from gateway.model import Role
 from routing.config import load_routing
@@ -286,3 +289,48 @@ async def test_a_failed_sms_reply_shows_and_can_be_resent(
     await expect(reply).to_have_attribute("data-status", "sent")
     assert [m["Body"] for m in fake.sent] == ["It left the warehouse today"]
     await _shot(page, "13-console-sms-resent")
+
+
+async def test_an_email_with_attachments_in_the_console(
+    start_gateway,
+    tmp_path: Path,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    gateway = await start_gateway(
+        make_settings(
+            tmp_path,
+            http={"host": "127.0.0.1", "port": port, "public_url": origin},
+            security={"allowed_origins": [origin]},
+            email={"enabled": True, "port": 0, "max_attachment_bytes": 5_000},
+        ),
+        port=port,
+    )
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{origin}/console")
+    await page.get_by_test_id("login-username").fill("ada")
+    await page.get_by_test_id("login-password").fill("ada-password")
+    await page.get_by_test_id("login-submit").click()
+    await page.get_by_test_id("state-available").click()
+    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+
+    mail = EmailMessage()
+    mail["From"] = "Lena Schmidt <lena@example.org>"
+    mail["To"] = "support@support.example.com"
+    mail["Subject"] = "Photo of the error"
+    mail.set_content("The screen shows this.")
+    mail.add_attachment(b"\x89PNG fake", maintype="image", subtype="png", filename="error.png")
+    mail.add_attachment(b"z" * 9_000, maintype="application", subtype="zip", filename="logs.zip")
+    port_smtp = gateway.app[SMTP_SERVER].sockets[0].getsockname()[1]
+    await aiosmtplib.send(mail, hostname="127.0.0.1", port=port_smtp, start_tls=False)
+
+    await page.get_by_test_id("offer").get_by_test_id("offer-accept").click()
+    attachments = page.get_by_test_id("attachments")
+    await expect(attachments.get_by_test_id("attachment-link")).to_have_text("error.png · 9 B")
+    await expect(attachments).to_contain_text("logs.zip · 9 KB (not kept)")
+    await _shot(page, "14-console-email-attachments")
+    async with page.expect_download() as download:
+        await attachments.get_by_test_id("attachment-link").click()
+    assert (await download.value).suggested_filename == "error.png"

@@ -78,6 +78,7 @@ async def mail_gateway(
                 "port": 0,
                 "max_message_bytes": 20_000,
                 "max_recipients": 3,
+                "max_attachment_bytes": 5_000,
                 "relay_port": relay.port,
                 "retry_delays_seconds": [0.2, 0.2],
                 "auth_username": None,
@@ -391,3 +392,30 @@ async def test_a_thread_claimed_by_another_sender_is_a_new_conversation(
         ).all()
     by_text = {r.text: r.conversation_id for r in rows}
     assert by_text["I am in this thread too"] != by_text["first"]
+
+
+async def test_attachments_within_the_limit_are_kept_and_served(
+    mail_gateway: RunningGateway,
+) -> None:
+    msg = _mail("bill attached")
+    msg.add_attachment(b"%PDF-1.4 small", maintype="application", subtype="pdf", filename="a.pdf")
+    msg.add_attachment(b"x" * 9_000, maintype="application", subtype="zip", filename="big.zip")
+    await _send(mail_gateway, msg)
+    ada, _ = await _assigned(mail_gateway, "bill attached")
+    (message,) = [m for m in ada.messages.values() if m["text"] == "bill attached"]
+    small, big = message["attachments"]
+    assert (small["filename"], small["size"]) == ("a.pdf", 14)
+    assert small["url"].startswith("/api/attachments/")
+    assert big["url"].endswith(":not-kept") and big["size"] == 9_000
+    async with mail_gateway.http.get(
+        f"{mail_gateway.base}{small['url']}", headers=ada.headers
+    ) as resp:
+        assert resp.status == 200 and await resp.read() == b"%PDF-1.4 small"
+        assert resp.headers["Content-Disposition"] == "attachment"
+        assert resp.headers["Content-Type"] == "application/pdf"
+    async with mail_gateway.http.get(f"{mail_gateway.base}{small['url']}") as resp:
+        assert resp.status == 401
+    async with mail_gateway.http.get(
+        f"{mail_gateway.base}/api/attachments/9999", headers=ada.headers
+    ) as resp:
+        assert resp.status == 404

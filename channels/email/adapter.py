@@ -18,10 +18,10 @@ import structlog
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from channels.email.mime import parse_email
+from channels.email.mime import AttachmentInfo, parse_email
 from channels.email.sender import EmailSender
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import SENDERS, SETTINGS
+from gateway.keys import FILES, SENDERS, SETTINGS
 from gateway.model import Attachment, Channel, InboundMessage
 from gateway.settings import EmailSettings
 
@@ -54,6 +54,21 @@ class SupportMailbox:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
+    async def keep_attachments(
+        self, attachments: tuple[AttachmentInfo, ...], digest: str
+    ) -> tuple[Attachment, ...]:
+        """Keep files within the size limit (served at /api/attachments/<id>); list the rest
+        with a reference only."""
+        kept = []
+        for n, a in enumerate(attachments):
+            if a.data and a.size <= self.settings.max_attachment_bytes:
+                file_id = await self.app[FILES].keep(a.data, a.content_type)
+                url = f"/api/attachments/{file_id}"
+            else:
+                url = f"email-attachment:{digest[:16]}:{n}:not-kept"
+            kept.append(Attachment(url, a.content_type, a.filename, a.size))
+        return tuple(kept)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
@@ -71,12 +86,7 @@ class SupportMailbox:
             text=parsed.text,
             provider_message_id=provider_id,
             sender_name=parsed.sender_name,
-            attachments=tuple(
-                Attachment(
-                    f"email-attachment:{digest[:16]}:{n}", a.content_type, a.filename, a.size
-                )
-                for n, a in enumerate(parsed.attachments)
-            ),
+            attachments=await self.keep_attachments(parsed.attachments, digest),
             raw={
                 "message_id": parsed.message_id,
                 "subject": parsed.subject,

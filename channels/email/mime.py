@@ -30,6 +30,7 @@ class AttachmentInfo:
     filename: str | None
     content_type: str
     size: int
+    data: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ def parse_email(raw: bytes, envelope_sender: str) -> ParsedEmail:
                 part.get_filename(),
                 part.get_content_type(),
                 len(payload) if isinstance(payload, bytes) else 0,
+                payload if isinstance(payload, bytes) else b"",
             )
         )
         defects += [type(d).__name__ for d in part.defects]

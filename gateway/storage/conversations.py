@@ -6,7 +6,7 @@ acknowledged reply reaches the customer's channel even if the broker or this pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ class MessageView:
     text: str
     created_at: datetime
     status: str
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return message_json(
@@ -55,6 +56,7 @@ class MessageView:
             self.text,
             self.created_at,
             self.status,
+            self.attachments,
         )
 
 
@@ -89,6 +91,7 @@ _MESSAGE_COLUMNS = (
     messages.c.text,
     messages.c.created_at,
     messages.c.status,
+    messages.c.attachments,
     users.c.display_name.label("operator_name"),
 )
 
@@ -108,6 +111,7 @@ def _message(row: Any) -> MessageView:
         row.text,
         row.created_at,
         row.status,
+        list(row.attachments or []),
     )
 
 

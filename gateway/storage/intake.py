@@ -58,6 +58,7 @@ def message_json(
     text: str,
     at: datetime,
     status: str,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A message as every client sees it (docs/protocol.md); carried in events, so that
     consumers need not read it back."""
@@ -70,7 +71,15 @@ def message_json(
         "text": text,
         "created_at": at.isoformat(),
         "status": status,
+        "attachments": attachments or [],
     }
+
+
+def attachments_json(message: InboundMessage) -> list[dict[str, Any]]:
+    return [
+        {"url": a.url, "content_type": a.content_type, "filename": a.filename, "size": a.size}
+        for a in message.attachments
+    ]
 
 
 async def accept_inbound(
@@ -139,15 +148,7 @@ async def write_batch(conn: AsyncConnection, batch: list[IntakeItem]) -> list[Ac
                             "dedupe_key": r.dedupe_key,
                             "author_user_id": None,
                             "text": r.message.text,
-                            "attachments": [
-                                {
-                                    "url": a.url,
-                                    "content_type": a.content_type,
-                                    "filename": a.filename,
-                                    "size": a.size,
-                                }
-                                for a in r.message.attachments
-                            ],
+                            "attachments": attachments_json(r.message),
                             "raw": dict(r.message.raw),
                             "status": MessageStatus.RECEIVED.value,
                             "received_at": r.message.received_at,
@@ -182,6 +183,7 @@ async def write_batch(conn: AsyncConnection, batch: list[IntakeItem]) -> list[Ac
                             request.message.text,
                             now,
                             MessageStatus.RECEIVED.value,
+                            attachments_json(request.message),
                         ),
                     },
                     "headers": {**request.headers, CONVERSATION_ID_HEADER: str(conversation_id)},

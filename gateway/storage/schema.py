@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -236,4 +237,16 @@ audit_log = Table(
     Column("target", String(200), nullable=False),
     Column("detail", JSON, nullable=False, default=dict),
     Column("created_at", Stamp, nullable=False, index=True),
+)
+
+# Files customers sent (email attachments within the size limit), de-duplicated by content.
+attachment_files = Table(
+    "attachment_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("content_type", String(200), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", Stamp, nullable=False),
 )

@@ -943,6 +943,7 @@
       text: typeof raw.text === "string" ? raw.text : "",
       created_at: raw.created_at,
       status: raw.status || "",
+      attachments: Array.isArray(raw.attachments) ? raw.attachments : [],
       el: null,
     };
     conv.messages.set(id, message);
@@ -972,11 +973,44 @@
       m.author || (m.direction === "in" ? customerName(conv) : "Agent"));
     const bubble = el("div", "bubble", m.text);
     const meta = el("div", "message-meta");
-    item.append(author, bubble, meta);
+    item.append(author, bubble);
+    if (Array.isArray(m.attachments) && m.attachments.length) item.append(attachmentList(m.attachments));
+    item.append(meta);
     m.el = item;
     m.metaEl = meta;
     updateMessageEl(m);
     return item;
+  }
+
+  function sizeLabel(bytes) {
+    if (typeof bytes !== "number") return "";
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  }
+
+  function attachmentList(attachments) {
+    const list = el("ul", "attachments");
+    list.setAttribute("data-testid", "attachments");
+    for (const a of attachments) {
+      const name = a.filename || a.content_type || "file";
+      const label = [name, sizeLabel(a.size)].filter(Boolean).join(" · ");
+      const li = el("li", "attachment");
+      const url = typeof a.url === "string" ? a.url : "";
+      if (url.startsWith("/api/attachments/") || url.startsWith("https://")) {
+        const link = el("a", "", label);
+        link.href = url;
+        link.rel = "noopener noreferrer";
+        if (url.startsWith("https://")) link.target = "_blank";
+        else link.setAttribute("download", name);
+        link.setAttribute("data-testid", "attachment-link");
+        li.append(link);
+      } else {
+        li.append(el("span", "muted", `${label} (not kept)`));
+      }
+      list.append(li);
+    }
+    return list;
   }
 
   function updateMessageEl(m) {

@@ -72,6 +72,18 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
     return await start_gateway(settings, port=port)  # type: ignore[no-any-return]
 
 
+async def _available_operator(browser: Browser, base: str, username: str) -> Page:
+    """A console page signed in as ``username`` (password ``<username>-password``), available."""
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{base}/console")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(f"{username}-password")
+    await page.get_by_test_id("login-submit").click()
+    await page.get_by_test_id("state-available").click()
+    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+    return page
+
+
 async def _shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -261,13 +273,7 @@ async def test_a_failed_sms_reply_shows_and_can_be_resent(
         port=port,
     )
     await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
-    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
-    await page.goto(f"{origin}/console")
-    await page.get_by_test_id("login-username").fill("ada")
-    await page.get_by_test_id("login-password").fill("ada-password")
-    await page.get_by_test_id("login-submit").click()
-    await page.get_by_test_id("state-available").click()
-    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+    page = await _available_operator(browser, origin, "ada")
 
     request = signed(
         f"{origin}/webhooks/twilio/messaging",
@@ -308,13 +314,7 @@ async def test_an_email_with_attachments_in_the_console(
         port=port,
     )
     await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
-    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
-    await page.goto(f"{origin}/console")
-    await page.get_by_test_id("login-username").fill("ada")
-    await page.get_by_test_id("login-password").fill("ada-password")
-    await page.get_by_test_id("login-submit").click()
-    await page.get_by_test_id("state-available").click()
-    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+    page = await _available_operator(browser, origin, "ada")
 
     mail = EmailMessage()
     mail["From"] = "Lena Schmidt <lena@example.org>"

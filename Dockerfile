@@ -21,7 +21,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     CG_HTTP__HOST=0.0.0.0 \
     CG_LOG_FORMAT=json
-EXPOSE 8080
+EXPOSE 8080 2525
 USER gateway
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/livez', timeout=2).status == 200 else 1)"]

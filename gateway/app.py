@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 from aiohttp import WSCloseCode, web
@@ -29,6 +29,7 @@ from gateway.console.hub import OperatorHub
 from gateway.delivery import InstanceDelivery, presence_loop, tick_loop
 from gateway.dispatch import DispatchMetrics, OutboundWorker
 from gateway.http import request_context, security_headers
+from gateway.jobs import JobWorker
 from gateway.keys import (
     BROKER,
     CONVERSATIONS,
@@ -38,6 +39,7 @@ from gateway.keys import (
     INSTANCE_ID,
     INTAKE,
     LIVE_ROUTING,
+    MEDIA_SOURCES,
     METRICS,
     OPERATOR_HUB,
     OUTBOUND,
@@ -48,10 +50,12 @@ from gateway.keys import (
     RULES,
     SENDERS,
     SETTINGS,
+    THREADS,
     USERS,
     WEBCHAT_HUB,
     WORKERS,
 )
+from gateway.media import MediaWorker
 from gateway.metrics import Metrics
 from gateway.model import Role
 from gateway.outbox import OutboxRelay
@@ -66,6 +70,7 @@ from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_configs import RoutingConfigStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
+from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserExists, UserStore
 from routing.live import LiveRouting
 from routing.service import Router
@@ -92,6 +97,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[OUTBOUND] = OutboundStore(db)
     app[CUSTOMERS] = CustomerStore(db)
     app[FILES] = FileStore(db)
+    app[THREADS] = ThreadStore(db)
     app[ROUTING_CONFIGS] = RoutingConfigStore(db)
     app[LIVE_ROUTING] = LiveRouting(app[ROUTING_CONFIGS], app[SETTINGS].routing)
     await app[LIVE_ROUTING].import_file()
@@ -128,12 +134,14 @@ async def _attach_broker(
     delivery: InstanceDelivery,
     router: Router,
     hub: OperatorHub,
-    workers: list[OutboundWorker],
+    workers: Sequence[JobWorker],
+    attached: asyncio.Event,
 ) -> None:
     await broker.connect()
     await delivery.start()
     for worker in workers:
         await worker.start()
+    attached.set()
     await router.start()
     await delivery.resync()
     log.info("broker.attached", operators=len(hub.operator_ids))
@@ -156,7 +164,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     webchat_hub = WebchatHub(app[CONVERSATIONS])
     delivery = InstanceDelivery(broker, operator_hub, webchat_hub)
     dispatch_metrics = DispatchMetrics(metrics.sent, metrics.send_failed, metrics.send_retried)
-    workers = [
+    workers: list[JobWorker] = [
         OutboundWorker(
             sender,
             app[OUTBOUND],
@@ -166,7 +174,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         for sender in app[SENDERS]
     ]
+    workers += [
+        MediaWorker(source.fetcher, app[FILES], broker, source.delays, source.limit)
+        for source in app[MEDIA_SOURCES]
+    ]
     app[WORKERS] = workers
+    attached = asyncio.Event()
     app[RELAY], app[ROUTER] = relay, router
     app[OPERATOR_HUB], app[WEBCHAT_HUB] = operator_hub, webchat_hub
     app[ops.DELIVERY] = delivery
@@ -184,11 +197,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     tasks = [
         asyncio.create_task(
-            _attach_broker(broker, delivery, router, operator_hub, workers),
+            _attach_broker(broker, delivery, router, operator_hub, workers, attached),
             name="broker-attach",
         ),
         asyncio.create_task(app[INTAKE].run(), name="intake-writer"),
-        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(relay.run(after=attached), name="outbox-relay"),
         asyncio.create_task(router.run_assignments(), name="router-assignments"),
         asyncio.create_task(
             presence_loop(
@@ -237,6 +250,7 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     app[INSTANCE_ID] = instance_id or f"{settings.instance_name}-{uuid.uuid4().hex[:8]}"
     app[METRICS] = Metrics()
     app[SENDERS] = []
+    app[MEDIA_SOURCES] = []
     app.cleanup_ctx.extend([_database, _broker])
     # Provider channels add their clients' cleanup contexts here, before the services start.
     twilio.add_routes(app)

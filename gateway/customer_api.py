@@ -12,6 +12,8 @@ from gateway.keys import CUSTOMERS, FILES
 from gateway.model import Role
 from gateway.storage.customers import Actor, LinkError
 
+DEFAULT_TYPE = "application/octet-stream"
+
 
 def _id(request: web.Request, name: str) -> int:
     try:
@@ -69,21 +71,25 @@ async def undo(request: web.Request) -> web.Response:
     return web.json_response({"undone": _id(request, "id"), "undo_id": audit_id})
 
 
-DEFAULT_TYPE = "application/octet-stream"
-
-
 async def attachment(request: web.Request) -> web.Response:
-    """A file a customer sent. Always a download (never rendered as a page of ours), with its
-    type not to be second-guessed by the browser."""
-    await require(request, Role.OPERATOR)
-    stored = await request.app[FILES].get(_id(request, "id"))
+    """A file a customer sent, to the operator who has the conversation and to supervisors.
+    Always a download (never rendered as a page of ours), its type not to be second-guessed."""
+    principal = await require(request, Role.OPERATOR)
+    files = request.app[FILES]
+    found = await files.of_message(_id(request, "id"))
+    index = _id(request, "index")
+    allowed = found is not None and (
+        found.operator_id == principal.user.id or principal.user.role.at_least(Role.SUPERVISOR)
+    )
+    if found is None or not allowed or not 0 <= index < len(found.attachments):
+        fail(404, "not_found", "no such file in a conversation of yours")
+    file_id = found.attachments[index].get("file_id")
+    stored = await files.get(file_id) if isinstance(file_id, int) else None
     if stored is None:
-        fail(404, "not_found", "no such file")
+        fail(404, "not_found", "this file was not kept")
     return web.Response(
         body=stored.data,
-        content_type=stored.content_type
-        if "/" in stored.content_type
-        else "application/octet-stream",
+        content_type=stored.content_type if "/" in stored.content_type else DEFAULT_TYPE,
         headers={
             "Content-Disposition": "attachment",
             "X-Content-Type-Options": "nosniff",
@@ -97,4 +103,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/customers/{id}/identities", link)
     app.router.add_delete("/api/customers/{id}/identities/{identity_id}", unlink)
     app.router.add_post("/api/customer-links/{id}/undo", undo)
-    app.router.add_get("/api/attachments/{id}", attachment)
+    app.router.add_get("/api/messages/{id}/attachments/{index}", attachment)

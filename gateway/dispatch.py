@@ -16,40 +16,23 @@ two statements, not a retry.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from prometheus_client import Counter
 
 from gateway.broker import Broker, BrokerUnavailable
-from gateway.logs import ids_from_headers
+from gateway.jobs import JobError, JobWorker, TemporaryFailure, retry_delay
 from gateway.model import MessageStatus
 from gateway.storage.outbound import OutboundJob, OutboundStore
-from routing.topology import declare_outbound
 
 log = structlog.get_logger()
 
-ATTEMPT_HEADER = "x-cg-attempt"
+__all__ = ["OutboundWorker", "PermanentFailure", "Sender", "TemporaryFailure", "retry_delay"]
 
 
-class SendError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class TemporaryFailure(SendError):
-    """Worth trying again later (rate limited, provider down, timeout)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class PermanentFailure(SendError):
+class PermanentFailure(JobError):
     """Trying again will not help (bad number, blocked bot, message refused)."""
 
     def __init__(
@@ -71,16 +54,6 @@ class Sender(Protocol):
     async def send(self, job: OutboundJob) -> str: ...
 
 
-def retry_delay(delays: tuple[float, ...], attempt: int, retry_after: float | None) -> float:
-    """The back-off before attempt ``attempt + 1``: the configured step, or the shortest
-    configured delay that honours the provider's Retry-After."""
-    delay = delays[min(attempt, len(delays) - 1)]
-    if retry_after is not None:
-        longer = [d for d in delays if d >= retry_after]
-        delay = max(delay, min(longer) if longer else delays[-1])
-    return delay
-
-
 @dataclass
 class DispatchMetrics:
     sent: Counter
@@ -88,7 +61,7 @@ class DispatchMetrics:
     retried: Counter
 
 
-class OutboundWorker:
+class OutboundWorker(JobWorker):
     def __init__(
         self,
         sender: Sender,
@@ -97,50 +70,17 @@ class OutboundWorker:
         delays: tuple[float, ...],
         metrics: DispatchMetrics,
     ) -> None:
+        super().__init__(sender.channel, broker, delays)
         self.sender = sender
         self.store = store
-        self.broker = broker
-        self.delays = delays
         self.metrics = metrics
-        self.queue: AbstractQueue | None = None
 
     @property
     def channel(self) -> str:
         return self.sender.channel
 
-    async def start(self) -> None:
-        assert self.broker.connection is not None
-        channel = await self.broker.connection.channel()
-        await channel.set_qos(prefetch_count=16)
-        self.queue = await declare_outbound(channel, self.broker.names, self.channel, self.delays)
-        await self.queue.consume(self._on_message)
-
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        with structlog.contextvars.bound_contextvars(**ids_from_headers(message.headers)):
-            try:
-                payload = json.loads(message.body)
-                raw_attempt = (message.headers or {}).get(ATTEMPT_HEADER, 0)
-                attempt = raw_attempt if isinstance(raw_attempt, int) else 0
-                headers = {k: v for k, v in (message.headers or {}).items() if isinstance(v, str)}
-                await self.handle(int(payload["message_id"]), payload, attempt, headers)
-            except BrokerUnavailable as exc:
-                # The retry could not be scheduled: let the broker give the job back.
-                log.warning("outbound.requeue", channel=self.channel, error=str(exc))
-                with contextlib.suppress(Exception):
-                    await message.reject(requeue=True)
-                return
-            except Exception:
-                log.exception("outbound.job.failed", channel=self.channel)
-            with contextlib.suppress(Exception):
-                await message.ack()
-
-    async def handle(
-        self,
-        message_id: int,
-        payload: dict[str, Any],
-        attempt: int,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    async def handle(self, payload: dict[str, Any], attempt: int, headers: dict[str, str]) -> None:
+        message_id = int(payload["message_id"])
         job = await self.store.job(message_id)
         if job is None or job.channel != self.channel:
             log.warning("outbound.job.unknown", message_id=message_id, channel=self.channel)
@@ -158,11 +98,10 @@ class OutboundWorker:
         try:
             external_id = await self.sender.send(job)
         except TemporaryFailure as exc:
-            if attempt >= len(self.delays):
+            if self.out_of_retries(attempt):
                 await self._give_up(job, MessageStatus.FAILED, exc.reason, payload)
                 return
-            delay = retry_delay(self.delays, attempt, exc.retry_after)
-            await self._retry(payload, {**(headers or {}), ATTEMPT_HEADER: attempt + 1}, delay)
+            delay = await self.retry(payload, headers, attempt, exc.retry_after)
             self.metrics.retried.labels(self.channel).inc()
             log.warning(
                 "outbound.retry",
@@ -183,16 +122,6 @@ class OutboundWorker:
         log.info("outbound.sent", channel=self.channel, message_id=message_id, external=external_id)
         await self._tell_operator(job, MessageStatus.SENT)
 
-    async def _retry(self, payload: dict[str, Any], headers: dict[str, Any], delay: float) -> None:
-        if self.broker.channel is None:
-            raise BrokerUnavailable("not connected")
-        await self.broker.publish(
-            self.broker.channel.default_exchange,
-            self.broker.names.retry_queue(self.channel, delay),
-            payload,
-            headers=headers,
-        )
-
     async def _give_up(
         self,
         job: OutboundJob,
@@ -209,13 +138,8 @@ class OutboundWorker:
             status=status.value,
             reason=reason,
         )
-        if payload is not None and self.broker.channel is not None:
-            with contextlib.suppress(BrokerUnavailable):
-                await self.broker.publish(
-                    self.broker.channel.default_exchange,
-                    self.broker.names.failed_queue(self.channel),
-                    {**payload, "reason": reason},
-                )
+        if payload is not None:
+            await self.keep_failed(payload, reason)
         await self._tell_operator(job, status, reason)
 
     async def _tell_operator(
@@ -231,5 +155,6 @@ class OutboundWorker:
         }
         if reason:
             frame["reason"] = reason
+        # If the broker is away, the console reads the status from the store on reconnect.
         with contextlib.suppress(BrokerUnavailable):
             await self.broker.publish_to_operator(job.author_user_id, frame)

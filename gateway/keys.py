@@ -7,7 +7,9 @@ from aiohttp import web
 from channels.webchat.hub import WebchatHub
 from gateway.broker import Broker
 from gateway.console.hub import OperatorHub
-from gateway.dispatch import OutboundWorker, Sender
+from gateway.dispatch import Sender
+from gateway.jobs import JobWorker
+from gateway.media import MediaSource
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxRelay
 from gateway.settings import Settings
@@ -20,6 +22,7 @@ from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_configs import RoutingConfigStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
+from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserStore
 from routing.live import LiveRouting
 from routing.service import Router
@@ -41,8 +44,11 @@ ROUTER = web.AppKey("router", Router)
 OPERATOR_HUB = web.AppKey("operator_hub", OperatorHub)
 WEBCHAT_HUB = web.AppKey("webchat_hub", WebchatHub)
 OUTBOUND = web.AppKey("outbound", OutboundStore)
-# Provider channels' senders (filled by the channels' cleanup contexts) and their workers.
+# Provider channels' senders and file fetchers (filled by the channels' cleanup contexts), and
+# the workers that run them.
 SENDERS = web.AppKey("senders", list[Sender])
-WORKERS = web.AppKey("outbound_workers", list[OutboundWorker])
+MEDIA_SOURCES = web.AppKey("media_sources", list[MediaSource])
+WORKERS = web.AppKey("job_workers", list[JobWorker])
 CUSTOMERS = web.AppKey("customers", CustomerStore)
 FILES = web.AppKey("files", FileStore)
+THREADS = web.AppKey("threads", ThreadStore)

@@ -23,6 +23,13 @@ class Channel(StrEnum):
     VOICE = "voice"
 
 
+# Channels a reply can be sent on to any of the customer's identities (through a provider); web
+# chat and voice reach a customer only inside their own live conversation.
+REPLY_CHANNELS = frozenset(
+    {Channel.SMS.value, Channel.WHATSAPP.value, Channel.EMAIL.value, Channel.TELEGRAM.value}
+)
+
+
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"
@@ -87,10 +94,17 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """A file a customer sent. ``url`` is where the provider has it (or a description of where);
+    ``file_id`` names our stored copy once there is one; ``fetch`` names the fetcher that brings
+    the file in after the message is stored (``twilio``, ``telegram``), when it is not yet ours."""
+
     url: str
     content_type: str = "application/octet-stream"
     filename: str | None = None
     size: int | None = None
+    file_id: int | None = None
+    fetch: str | None = None
+    error: str | None = None  # why there is no stored copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +126,6 @@ class InboundMessage:
     # What the channel knows about the contact for the routing rules (language, topic, tier,
     # IVR choice); kept on the conversation it opens.
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # The conversation this message continues, as the channel's threading established it for
+    # this very sender (email: reply+token address, In-Reply-To); reopened if it was closed.
+    thread: int | None = None

@@ -46,7 +46,12 @@ class OutboxRelay:
         """Something was just committed: publish it now rather than at the next poll."""
         self._wake.set()
 
-    async def run(self, poll_seconds: float = 1.0) -> None:
+    async def run(self, poll_seconds: float = 1.0, after: asyncio.Event | None = None) -> None:
+        """Publish for ever; ``after`` holds the first publish back until the queues that
+        consume the events are declared (on a first start, an event published before its
+        queue exists would be dropped by the broker)."""
+        if after is not None:
+            await after.wait()
         delay = 0.2
         while True:
             try:

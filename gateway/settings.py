@@ -149,6 +149,8 @@ class TwilioSettings(Section):
     default_region: str = Field("US", pattern=r"^[A-Z]{2}$")  # for numbers without a +
     request_timeout_seconds: float = Field(10.0, gt=0)
     retry_delays_seconds: tuple[float, ...] = (2.0, 10.0, 60.0, 300.0, 900.0)
+    # Media (MMS, WhatsApp files) up to this size is fetched and kept; larger is listed.
+    max_media_bytes: int = Field(5 * 1024 * 1024, ge=0)
 
     @property
     def enabled(self) -> bool:
@@ -177,6 +179,8 @@ class TelegramSettings(Section):
     default_region: str = Field("US", pattern=r"^[A-Z]{2}$")  # for shared contacts without +
     polling_timeout_seconds: int = Field(25, ge=0, le=50)
     retry_delays_seconds: tuple[float, ...] = (2.0, 10.0, 60.0, 300.0, 900.0)
+    # Photos and documents up to this size are fetched and kept (the Bot API serves 20 MB).
+    max_media_bytes: int = Field(5 * 1024 * 1024, ge=0, le=20 * 1024 * 1024)
 
     @property
     def enabled(self) -> bool:

@@ -43,17 +43,18 @@ class Names:
     def dead_letter_queue(self) -> str:
         return f"{self.prefix}.dead"
 
-    def outbound_queue(self, channel: str) -> str:
-        """Replies waiting to be sent on a provider channel (every instance consumes)."""
-        return f"{self.prefix}.out.{channel}"
+    def outbound_queue(self, channel: str, family: str = "out") -> str:
+        """Jobs of one kind for one channel that every instance consumes: replies waiting to
+        be sent (``out``), customers' files waiting to be fetched (``media``)."""
+        return f"{self.prefix}.{family}.{channel}"
 
-    def retry_queue(self, channel: str, delay_seconds: float) -> str:
-        """Where a failed send waits ``delay_seconds`` before it goes back to the channel."""
-        return f"{self.prefix}.out.{channel}.retry.{int(delay_seconds * 1000)}ms"
+    def retry_queue(self, channel: str, delay_seconds: float, family: str = "out") -> str:
+        """Where a failed job waits ``delay_seconds`` before it goes back to its queue."""
+        return f"{self.prefix}.{family}.{channel}.retry.{int(delay_seconds * 1000)}ms"
 
-    def failed_queue(self, channel: str) -> str:
-        """Sends that failed every retry, kept for inspection."""
-        return f"{self.prefix}.out.{channel}.failed"
+    def failed_queue(self, channel: str, family: str = "out") -> str:
+        """Jobs that failed every retry, kept for inspection."""
+        return f"{self.prefix}.{family}.{channel}.failed"
 
     def instance_queue(self, instance_id: str) -> str:
         return f"{self.prefix}.instance.{instance_id}"
@@ -97,38 +98,63 @@ async def declare(channel: AbstractChannel, names: Names) -> Topology:
     return Topology(events, operators, router_queue)
 
 
+@dataclass(frozen=True, slots=True)
+class JobKind:
+    """A family of retried jobs: its queue names' part and its routing keys' prefix."""
+
+    family: str
+    key_prefix: str
+
+    def key(self, name: str) -> str:
+        return f"{self.key_prefix}.{name}"
+
+
+SENDS = JobKind("out", "outbound")  # replies to send on a provider channel
+FETCHES = JobKind("media", "media")  # customers' files to bring in from a provider
+
+
 async def declare_outbound(
-    channel: AbstractChannel, names: Names, name: str, delays: tuple[float, ...]
+    channel: AbstractChannel,
+    names: Names,
+    name: str,
+    delays: tuple[float, ...],
+    kind: JobKind = SENDS,
 ) -> AbstractQueue:
-    """The queue a provider channel's sender consumes, its retry queues (one per delay: a
-    message waits there for the delay, then dead-letters back to the channel's routing key),
-    and the queue of sends that failed for good."""
+    """The queue a channel's worker consumes, its retry queues (one per delay: a message waits
+    there for the delay, then dead-letters back to the queue's routing key), and the queue of
+    jobs that failed for good."""
     events = await channel.get_exchange(names.events)
     queue = await channel.declare_queue(
-        names.outbound_queue(name), durable=True, arguments={"x-queue-type": "quorum"}
+        names.outbound_queue(name, kind.family),
+        durable=True,
+        arguments={"x-queue-type": "quorum"},
     )
-    await queue.bind(events, f"outbound.{name}")
+    await queue.bind(events, kind.key(name))
     for delay in delays:
         await channel.declare_queue(
-            names.retry_queue(name, delay),
+            names.retry_queue(name, delay, kind.family),
             durable=True,
             arguments={
                 "x-message-ttl": int(delay * 1000),
                 "x-dead-letter-exchange": names.events,
-                "x-dead-letter-routing-key": f"outbound.{name}",
+                "x-dead-letter-routing-key": kind.key(name),
             },
         )
     await channel.declare_queue(
-        names.failed_queue(name), durable=True, arguments={"x-queue-type": "quorum"}
+        names.failed_queue(name, kind.family),
+        durable=True,
+        arguments={"x-queue-type": "quorum"},
     )
     return queue
 
 
-def outbound_queues(names: Names, name: str, delays: tuple[float, ...]) -> list[str]:
+def outbound_queues(
+    names: Names, name: str, delays: tuple[float, ...], kind: JobKind = SENDS
+) -> list[str]:
     return [
-        names.outbound_queue(name),
-        names.failed_queue(name),
-        *(names.retry_queue(name, d) for d in delays),
+        names.outbound_queue(name, kind.family),
+        names.failed_queue(name, kind.family),
+        *(names.retry_queue(name, d, kind.family) for d in delays),
     ]
 
 

@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from gateway.settings import Settings, load_settings
-from routing.topology import Names, outbound_queues, remove
+from routing.topology import FETCHES, Names, outbound_queues, remove
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN_URL = os.environ.get(
@@ -82,14 +82,19 @@ def write_config(tmp_path: Path, **overrides: Any) -> Path:
 
 
 def provider_queues(settings: Settings) -> tuple[str, ...]:
-    """The outbound queues a gateway with these settings declares for provider channels."""
+    """The job queues (sends, file fetches) a gateway with these settings declares for
+    provider channels."""
     names = Names(settings.amqp.prefix)
     queues: list[str] = []
     if settings.twilio.enabled:
+        delays = settings.twilio.retry_delays_seconds
         for channel in ("sms", "whatsapp"):
-            queues += outbound_queues(names, channel, settings.twilio.retry_delays_seconds)
+            queues += outbound_queues(names, channel, delays)
+        queues += outbound_queues(names, "twilio", delays, FETCHES)
     if settings.telegram.enabled:
-        queues += outbound_queues(names, "telegram", settings.telegram.retry_delays_seconds)
+        delays = settings.telegram.retry_delays_seconds
+        queues += outbound_queues(names, "telegram", delays)
+        queues += outbound_queues(names, "telegram", delays, FETCHES)
     if settings.email.enabled:
         queues += outbound_queues(names, "email", settings.email.retry_delays_seconds)
     return tuple(queues)
@@ -239,6 +244,12 @@ class Operator:
         ref = uuid.uuid4().hex
         await self.ws.send_json({**frame, "ref": ref})
         return await wait_for(lambda: self.results.get(ref), timeout)
+
+    async def get(self, path: str) -> dict[str, Any]:
+        """A JSON API resource as this operator sees it (asserting a 200)."""
+        async with self.http.get(f"{self.base}{path}", headers=self.headers) as resp:
+            assert resp.status == 200, (path, resp.status, await resp.text())
+            return dict(await resp.json())
 
     def texts(self, direction: str = "in") -> list[str]:
         return [

@@ -329,8 +329,86 @@ async def test_an_email_with_attachments_in_the_console(
     await page.get_by_test_id("offer").get_by_test_id("offer-accept").click()
     attachments = page.get_by_test_id("attachments")
     await expect(attachments.get_by_test_id("attachment-link")).to_have_text("error.png · 9 B")
-    await expect(attachments).to_contain_text("logs.zip · 9 KB (not kept)")
+    await expect(attachments).to_contain_text(
+        "logs.zip · 9 KB (not kept: larger than the 5000 byte limit for files)"
+    )
     await _shot(page, "14-console-email-attachments")
     async with page.expect_download() as download:
         await attachments.get_by_test_id("attachment-link").click()
     assert (await download.value).suggested_filename == "error.png"
+
+
+async def test_files_arrive_live_and_a_reply_can_go_to_another_channel(
+    start_gateway,
+    aiohttp_server,
+    tmp_path: Path,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    fake = FakeTwilio()
+    fake.server = await aiohttp_server(fake.app())
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    gateway = await start_gateway(
+        make_settings(
+            tmp_path,
+            http={"host": "127.0.0.1", "port": port, "public_url": origin},
+            security={"allowed_origins": [origin]},
+            twilio={
+                "account_sid": ACCOUNT_SID,
+                "auth_token": AUTH_TOKEN,
+                "api_base_url": fake.base_url,
+            },
+        ),
+        port=port,
+    )
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    page = await _available_operator(browser, origin, "ada")
+
+    async def webhook(params: list[tuple[str, str]]) -> None:
+        request = signed(f"{origin}/webhooks/twilio/messaging", params)
+        async with gateway.http.post(
+            f"{origin}/webhooks/twilio/messaging", data=request["data"], headers=request["headers"]
+        ) as resp:
+            assert resp.status == 200
+
+    customer = "+15557654321"
+    # The same number on WhatsApp first, then by SMS: one customer with two identities.
+    await webhook(
+        [
+            ("MessageSid", message_sid()),
+            ("AccountSid", ACCOUNT_SID),
+            ("From", f"whatsapp:{customer}"),
+            ("To", "whatsapp:+15550001111"),
+            ("Body", "hello from WhatsApp"),
+        ]
+    )
+    await webhook(sms_params(message_sid(), customer, "The parcel arrived damaged"))
+    offers = page.get_by_test_id("offer")
+    await expect(offers).to_have_count(2)
+    await offers.filter(has_text="damaged").get_by_test_id("offer-accept").click()
+    await expect(page.get_by_test_id("identities")).to_contain_text("WhatsApp +15557654321")
+
+    # A photo sent into the open conversation is fetched and becomes a download, live.
+    sid = message_sid().replace("SM", "MM", 1)
+    photo = fake.add_media(sid, b"\xff\xd8 a photo", "image/jpeg")
+    params = [p for p in sms_params(sid, customer, "photo attached") if p[0] != "NumMedia"]
+    await webhook(
+        [*params, ("NumMedia", "1"), ("MediaUrl0", photo), ("MediaContentType0", "image/jpeg")]
+    )
+    link = page.get_by_test_id("attachment-link")
+    await expect(link).to_have_text("image/jpeg · 10 B")
+
+    # The reply goes on WhatsApp because the operator chose it.
+    via = page.get_by_test_id("reply-via")
+    await expect(via).to_be_visible()
+    whatsapp = via.locator("option", has_text="WhatsApp")
+    await via.select_option(await whatsapp.get_attribute("value"))
+    await page.get_by_test_id("reply-input").fill("Sorry! A replacement is on its way.")
+    await page.get_by_test_id("reply-send").click()
+    reply = page.locator('[data-testid="message"][data-direction="out"]')
+    await expect(reply).to_contain_text("via WhatsApp")
+    await expect(reply).to_have_attribute("data-status", "sent")
+    await _shot(page, "15-console-reply-on-another-channel")
+    assert [(m["To"], m["Body"]) for m in fake.sent] == [
+        (f"whatsapp:{customer}", "Sorry! A replacement is on its way.")
+    ]

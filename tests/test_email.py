@@ -24,6 +24,7 @@ from channels.email.sender import build_reply
 from gateway.cli import main
 from gateway.dispatch import PermanentFailure
 from gateway.keys import DATABASE
+from gateway.model import Role
 from gateway.settings import EmailSettings, load_settings
 from gateway.storage.outbound import OutboundJob
 from gateway.storage.schema import messages
@@ -265,7 +266,7 @@ def test_a_line_break_in_a_reply_header_is_refused() -> None:
         {}, {"subject": "hello\r\nBcc: victim@example.org", "message_id": "<m@x>"},
     )  # fmt: skip
     with pytest.raises(PermanentFailure, match="line break in the Subject"):
-        build_reply(settings, job, "<r@support.example.com>")
+        build_reply(settings, job, "<r@support.example.com>", "k" * 32)
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -392,6 +393,66 @@ async def test_a_thread_claimed_by_another_sender_is_a_new_conversation(
         ).all()
     by_text = {r.text: r.conversation_id for r in rows}
     assert by_text["I am in this thread too"] != by_text["first"]
+    # Mallory cannot use the conversation's reply address either, nor make up a token.
+    reply_to = relay.received[0]["Reply-To"].addresses[0].addr_spec
+    token = reply_to.split("+", 1)[1].split("@")[0]
+    forged = f"support+c{conversation_id}-{'0' * 12}@support.example.com"
+    for n, recipient in enumerate((reply_to, forged)):
+        await _send(
+            mail_gateway,
+            _mail(f"via the token {n}", From="mallory@evil.example"),
+            recipients=[recipient],
+        )
+    async with mail_gateway.app[DATABASE].read() as conn:
+        rows = (await conn.execute(select(messages.c.conversation_id, messages.c.text))).all()
+    by_text = {r.text: r.conversation_id for r in rows}
+    assert (
+        by_text["via the token 0"]
+        == by_text["via the token 1"]
+        == by_text["I am in this thread too"]
+    )
+    assert token.startswith(f"c{conversation_id}-")
+
+
+async def test_an_answer_to_a_closed_conversation_reopens_it_by_token_or_headers(
+    mail_gateway: RunningGateway, relay: Relay
+) -> None:
+    await _send(mail_gateway, _mail("printer broken", Message_ID="<p1@example.org>"))
+    ada, conversation_id = await _assigned(mail_gateway, "printer broken")
+    answer = await ada.act(
+        {"type": "reply", "conversation_id": conversation_id, "client_id": "mail-reply-p",
+         "text": "Try turning it off and on."},
+    )  # fmt: skip
+    assert answer["ok"], answer
+    await wait_for(lambda: relay.received)
+    reply = relay.received[0]
+    reply_to = reply["Reply-To"].addresses[0].addr_spec
+    assert reply_to.startswith("support+c") and reply_to.endswith("@support.example.com")
+    assert (await ada.act({"type": "resolve", "conversation_id": conversation_id}))["ok"]
+    # The customer's client dropped In-Reply-To, but the mail went to the reply address:
+    # the same conversation, waiting for an operator again, its history intact.
+    await _send(mail_gateway, _mail("still broken"), recipients=[reply_to])
+    await wait_for(lambda: "still broken" in ada.texts("in"), timeout=15)
+    detail = await ada.get(f"/api/conversations/{conversation_id}")
+    texts = [m["text"] for m in detail["conversation"]["messages"]]
+    assert texts == ["printer broken", "Try turning it off and on.", "still broken"]
+    assert detail["conversation"]["status"] == "assigned"
+    # Closed again; this time the answer threads by its headers only.
+    assert (await ada.act({"type": "resolve", "conversation_id": conversation_id}))["ok"]
+    await _send(
+        mail_gateway,
+        _mail("and now it smokes", In_Reply_To=reply["Message-ID"], References=reply["Message-ID"]),
+    )
+    await wait_for(lambda: "and now it smokes" in ada.texts("in"), timeout=15)
+    async with mail_gateway.app[DATABASE].read() as conn:
+        ids = (await conn.execute(select(messages.c.conversation_id).distinct())).scalars().all()
+    assert ids == [conversation_id]
+    # A new mail with no thread opens a new conversation once this one is closed.
+    assert (await ada.act({"type": "resolve", "conversation_id": conversation_id}))["ok"]
+    await _send(mail_gateway, _mail("another matter"))
+    async with mail_gateway.app[DATABASE].read() as conn:
+        ids = (await conn.execute(select(messages.c.conversation_id).distinct())).scalars().all()
+    assert len(ids) == 2
 
 
 async def test_attachments_within_the_limit_are_kept_and_served(
@@ -405,8 +466,10 @@ async def test_attachments_within_the_limit_are_kept_and_served(
     (message,) = [m for m in ada.messages.values() if m["text"] == "bill attached"]
     small, big = message["attachments"]
     assert (small["filename"], small["size"]) == ("a.pdf", 14)
-    assert small["url"].startswith("/api/attachments/")
-    assert big["url"].endswith(":not-kept") and big["size"] == 9_000
+    assert small["state"] == "kept"
+    assert small["url"] == f"/api/messages/{message['id']}/attachments/0"
+    assert (big["state"], big["url"], big["size"]) == ("not_kept", None, 9_000)
+    assert "limit" in big["reason"]
     async with mail_gateway.http.get(
         f"{mail_gateway.base}{small['url']}", headers=ada.headers
     ) as resp:
@@ -415,7 +478,22 @@ async def test_attachments_within_the_limit_are_kept_and_served(
         assert resp.headers["Content-Type"] == "application/pdf"
     async with mail_gateway.http.get(f"{mail_gateway.base}{small['url']}") as resp:
         assert resp.status == 401
+    # Another operator does not see files of a conversation that is not theirs; a supervisor does.
+    ben = await mail_gateway.operator("ben", state="away")
     async with mail_gateway.http.get(
-        f"{mail_gateway.base}/api/attachments/9999", headers=ada.headers
+        f"{mail_gateway.base}{small['url']}", headers=ben.headers
+    ) as resp:
+        assert resp.status == 404
+    sue = await mail_gateway.operator("sue", Role.SUPERVISOR, state=None)
+    async with mail_gateway.http.get(
+        f"{mail_gateway.base}{small['url']}", headers=sue.headers
+    ) as resp:
+        assert resp.status == 200
+    for missing in ("/attachments/1", "/attachments/7", "/attachments/x"):
+        url = f"{mail_gateway.base}/api/messages/{message['id']}{missing}"
+        async with mail_gateway.http.get(url, headers=ada.headers) as resp:
+            assert resp.status in (404, 422), missing
+    async with mail_gateway.http.get(
+        f"{mail_gateway.base}/api/messages/9999/attachments/0", headers=ada.headers
     ) as resp:
         assert resp.status == 404

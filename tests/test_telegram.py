@@ -196,6 +196,57 @@ async def test_photos_documents_contacts_and_buttons(
     await wait_for(lambda: fake_telegram.answered == ["cbq-1"])
 
 
+async def _settled_files(gateway: RunningGateway) -> list[dict[str, Any]] | None:
+    async with gateway.app[DATABASE].read() as conn:
+        stored = [
+            a
+            for (attachments,) in (await conn.execute(select(messages.c.attachments))).all()
+            for a in attachments or []
+        ]
+    return None if any(a["pending"] for a in stored) else stored
+
+
+async def test_photos_and_documents_are_fetched_through_the_bot_api(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+) -> None:
+    gateway = await start_gateway(_settings(tmp_path, fake_telegram, max_media_bytes=1000))
+    fake_telegram.files = {"large": b"\xff\xd8 jpeg", "huge": b"x" * 1001}
+    fake_telegram.file_fail_next = [flood(0)]  # the first getFile: flood control, retried
+    photo = text_update(20, CHAT, "")
+    del photo["message"]["text"]
+    photo["message"]["photo"] = [
+        {"file_id": "large", "file_unique_id": "l", "width": 1280, "height": 960}
+    ]
+    for update_id, file_id in ((21, "huge"), (22, "deleted")):
+        update = text_update(update_id, CHAT, f"file {file_id}")
+        update["message"]["document"] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": f"{file_id}.bin",
+        }
+        assert (await _post(gateway, update))[0] == 200
+    assert (await _post(gateway, photo))[0] == 200
+    stored = await wait_for(lambda: _settled_files(gateway), timeout=15)
+    by_url = {a["url"]: a for a in stored}
+    assert by_url["telegram-file:large"]["file_id"] is not None
+    assert by_url["telegram-file:large"]["size"] == len(b"\xff\xd8 jpeg")
+    assert "limit" in by_url["telegram-file:huge"]["error"]
+    assert "no longer has" in by_url["telegram-file:deleted"]["error"]
+    # The size getFile reported kept the big file from being downloaded at all.
+    assert fake_telegram.downloads == ["documents/large.bin"]
+    ada = await gateway.operator("ada")
+    offer = await wait_for(lambda: next(iter(ada.offers.values()), None))
+    await ada.act({"type": "accept", "offer_id": offer["id"]})
+    detail = await ada.get(f"/api/conversations/{offer['conversation_id']}")
+    (photo_message,) = [m for m in detail["conversation"]["messages"] if m["text"] == ""]
+    url = photo_message["attachments"][0]["url"]
+    async with gateway.http.get(f"{gateway.base}{url}", headers=ada.headers) as resp:
+        assert resp.status == 200 and await resp.read() == b"\xff\xd8 jpeg"
+        assert resp.headers["Content-Type"] == "image/jpeg"
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

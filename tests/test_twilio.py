@@ -227,32 +227,127 @@ async def test_the_same_message_twice_is_stored_once(sms_gateway: RunningGateway
     assert await _count(sms_gateway, messages) == 1
 
 
+async def _download(gateway: RunningGateway, operator: Operator, url: str) -> tuple[int, bytes]:
+    async with gateway.http.get(f"{gateway.base}{url}", headers=operator.headers) as resp:
+        return resp.status, await resp.read()
+
+
+def _attachment_frames(operator: Operator, message_id: int) -> list[dict[str, Any]]:
+    return [
+        f
+        for f in operator.frames
+        if f["type"] == "message_attachments" and f["message_id"] == message_id
+    ]
+
+
 async def test_mms_with_repeated_media_and_whatsapp(
     sms_gateway: RunningGateway, fake_twilio: FakeTwilio
 ) -> None:
+    sid = "MM" + "a" * 32
+    photo = fake_twilio.add_media(sid, b"\xff\xd8 a jpeg", "image/jpeg")
+    screenshot = fake_twilio.add_media(sid, b"\x89PNG a png", "image/png")
     params = [
-        ("MessageSid", "MM" + "a" * 32),
+        ("MessageSid", sid),
         ("AccountSid", ACCOUNT_SID),
         ("From", f"whatsapp:{CUSTOMER}"),
         ("To", f"whatsapp:{OUR_NUMBER}"),
         ("Body", "see the photos"),
         ("ProfileName", "Maria"),
         ("NumMedia", "2"),
-        ("MediaUrl0", "https://api.twilio.com/media/1"),
+        ("MediaUrl0", photo),
         ("MediaContentType0", "image/jpeg"),
-        ("MediaUrl1", "https://api.twilio.com/media/2"),
+        ("MediaUrl1", screenshot),
         ("MediaContentType1", "image/png"),
     ]
+    # Maria writes first and has an operator when her files come in.
+    hello = sms_params(message_sid(), f"whatsapp:{CUSTOMER}", "hi", to=f"whatsapp:{OUR_NUMBER}")
+    assert (await _webhook(sms_gateway, hello))[0] == 200
+    operator, conversation_id = await _assigned(sms_gateway, "hi")
     assert (await _webhook(sms_gateway, params))[0] == 200
+    await wait_for(lambda: "see the photos" in operator.texts("in"))
+    # The files are fetched with the account's credentials, kept, and announced to the console.
+    message_id = next(m["id"] for m in operator.messages.values() if m["text"] == "see the photos")
+    await wait_for(
+        lambda: any(
+            all(a["state"] == "kept" for a in f["attachments"])
+            for f in _attachment_frames(operator, message_id)
+        )
+    )
     async with sms_gateway.app[DATABASE].read() as conn:
-        row = (await conn.execute(select(messages.c.channel, messages.c.attachments))).one()
+        row = (
+            await conn.execute(
+                select(messages.c.channel, messages.c.attachments).where(
+                    messages.c.id == message_id
+                )
+            )
+        ).one()
     assert row.channel == "whatsapp"
     assert [a["content_type"] for a in row.attachments] == ["image/jpeg", "image/png"]
-    ada, conversation_id = await _assigned(sms_gateway, "see the photos")
-    await _reply(ada, conversation_id, "Thanks Maria")
+    detail = await operator.get(f"/api/conversations/{conversation_id}")
+    (message,) = [m for m in detail["conversation"]["messages"] if m["id"] == message_id]
+    assert [a["url"] for a in message["attachments"]] == [
+        f"/api/messages/{message_id}/attachments/0",
+        f"/api/messages/{message_id}/attachments/1",
+    ]
+    assert await _download(sms_gateway, operator, message["attachments"][0]["url"]) == (
+        200,
+        b"\xff\xd8 a jpeg",
+    )
+    assert await _download(sms_gateway, operator, message["attachments"][1]["url"]) == (
+        200,
+        b"\x89PNG a png",
+    )
+    # The same webhook again (Twilio retrying) neither stores nor fetches anything twice.
+    assert (await _webhook(sms_gateway, params))[0] == 200
+    await asyncio.sleep(0.3)
+    assert len(fake_twilio.media_requests) == 2
+    await _reply(operator, conversation_id, "Thanks Maria")
     await wait_for(lambda: len(fake_twilio.sent) == 1)
     sent = fake_twilio.sent[0]
     assert (sent["To"], sent["From"]) == (f"whatsapp:{CUSTOMER}", f"whatsapp:{OUR_NUMBER}")
+
+
+async def test_media_fetch_retries_and_the_files_it_cannot_keep(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+) -> None:
+    port = _free_port()
+    settings = _settings(tmp_path, fake_twilio, port, max_media_bytes=1000)
+    gateway = await start_gateway(settings, port=port)
+    sid = message_sid().replace("SM", "MM", 1)
+    fake_twilio.media_fail_next = [503, 429]  # two temporary failures, whichever file they hit
+    flaky = fake_twilio.add_media(sid, b"%PDF after a retry", "application/pdf")
+    big = fake_twilio.add_media(sid, b"x" * 1001, "video/mp4")
+    gone = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}/Media/ME0"
+    params = sms_params(sid, CUSTOMER, "files", NumMedia="4")
+    params = [p for p in params if p[0] != "NumMedia"] + [("NumMedia", "4")]
+    for i, url in enumerate((flaky, big, gone, "https://media.example.net/a.png")):
+        params += [(f"MediaUrl{i}", url), (f"MediaContentType{i}", "application/octet-stream")]
+    assert (await _webhook(gateway, params))[0] == 200
+
+    async def settled() -> list[dict[str, Any]] | None:
+        async with gateway.app[DATABASE].read() as conn:
+            stored = (await conn.execute(select(messages.c.attachments))).scalar_one()
+        return None if any(a["pending"] for a in stored) else list(stored)
+
+    stored = await wait_for(settled, timeout=15)
+    assert stored[0]["file_id"] is not None and stored[0]["size"] == len(b"%PDF after a retry")
+    assert [a["file_id"] for a in stored[1:]] == [None, None, None]
+    assert "limit" in stored[1]["error"]
+    assert "no longer has" in stored[2]["error"]
+    assert "not a Twilio media URL" in stored[3]["error"]
+    # Only Twilio's own URLs were asked for: three files, two of the tries answered 503/429.
+    assert len(fake_twilio.media_requests) == 5
+    assert not any("example.net" in r for r in fake_twilio.media_requests)
+    ada, _ = await _assigned(gateway, "files")
+    message_id = next(m["id"] for m in ada.messages.values() if m["text"] == "files")
+    conversation_id = next(iter(ada.offers.values()))["conversation_id"]
+    detail = await ada.get(f"/api/conversations/{conversation_id}")
+    (message,) = [m for m in detail["conversation"]["messages"] if m["id"] == message_id]
+    assert [a["state"] for a in message["attachments"]] == ["kept", *["not_kept"] * 3]
+    status, body = await _download(gateway, ada, f"/api/messages/{message_id}/attachments/1")
+    assert status == 404 and b"not kept" in body
 
 
 @pytest.mark.parametrize(
@@ -422,3 +517,82 @@ async def test_operators_link_unlink_and_undo_identities(sms_gateway: RunningGat
             for r in await conn.execute(select(audit_log.c.action).order_by(audit_log.c.id))
         ]
     assert actions == ["customer.link", "customer.undo", "customer.link", "customer.unlink"]
+
+
+async def test_an_operator_can_answer_on_another_of_the_customers_channels(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+) -> None:
+    port = _free_port()
+    gateway = await start_gateway(
+        _settings(tmp_path, fake_twilio, port, sms_from=OUR_NUMBER), port=port
+    )
+    visitor = await gateway.customer()
+    await visitor.say("Text me the tracking link please")
+    await _webhook(gateway, sms_params(message_sid(), "+4917000000001", "someone else"))
+    await _webhook(gateway, sms_params(message_sid(), CUSTOMER, "my number"))
+    ada = await gateway.operator("ada")
+    ada.auto_accept = True
+    accepted: set[int] = set()
+
+    async def has_the_web_chat() -> bool:
+        for offer_id in set(ada.offers) - accepted - set(ada.revoked):
+            accepted.add(offer_id)
+            await ada.act({"type": "accept", "offer_id": offer_id})
+        return "Text me the tracking link please" in ada.texts("in")
+
+    await wait_for(has_the_web_chat)
+    async with gateway.app[DATABASE].read() as conn:
+        ids = {
+            r.address: (r.id, r.channel)
+            for r in await conn.execute(
+                select(identities.c.address, identities.c.id, identities.c.channel)
+            )
+        }
+        web_conversation = (
+            await conn.execute(
+                select(conversations.c.id).where(conversations.c.channel == "webchat")
+            )
+        ).scalar_one()
+    web_identity = next(i for i, channel in ids.values() if channel == "webchat")
+    ours, stranger = ids[CUSTOMER][0], ids["+4917000000001"][0]
+    web_customer = await _customer_of(gateway, "webchat")
+    async with gateway.http.post(
+        f"{gateway.base}/api/customers/{web_customer}/identities",
+        json={"identity_id": ours},
+        headers=ada.headers,
+    ) as resp:
+        assert resp.status == 200
+    detail = await ada.get(f"/api/conversations/{web_conversation}")
+    assert detail["conversation"]["identity_id"] == web_identity
+
+    async def reply(identity_id: Any, client_id: str) -> dict[str, Any]:
+        return await ada.act(
+            {
+                "type": "reply",
+                "conversation_id": web_conversation,
+                "client_id": client_id,
+                "text": f"https://track.example/{client_id}",
+                "identity_id": identity_id,
+            }
+        )
+
+    before = await _count(gateway, messages)
+    # Not the customer's, not an identity at all, not a number: refused, nothing stored.
+    for bad, code in ((stranger, "bad_identity"), (99999, "bad_identity"), ("x", "bad_field")):
+        result = await reply(bad, f"bad-target-{bad}")
+        assert not result["ok"] and result["error"] == code, result
+    assert await _count(gateway, messages) == before
+    assert fake_twilio.sent == []
+
+    result = await reply(ours, "sms-tracking-1")
+    assert result["ok"], result
+    assert result["message"]["channel"] == "sms"
+    await wait_for(lambda: len(fake_twilio.sent) == 1)
+    assert (fake_twilio.sent[0]["To"], fake_twilio.sent[0]["From"]) == (CUSTOMER, OUR_NUMBER)
+    # The visitor's widget did not get the SMS; a plain reply still goes to the web chat.
+    assert (await reply(None, "web-plain-1"))["ok"]
+    await wait_for(lambda: visitor.received)
+    assert [m["text"] for m in visitor.received.values()] == ["https://track.example/web-plain-1"]
+    assert len(fake_twilio.sent) == 1

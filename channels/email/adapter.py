@@ -18,12 +18,14 @@ import structlog
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from channels.email.mime import AttachmentInfo, parse_email
+from channels.email.mime import AttachmentInfo, ParsedEmail, parse_email
 from channels.email.sender import EmailSender
+from channels.email.threading import claimed_by_token, thread_references
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import FILES, SENDERS, SETTINGS
+from gateway.keys import FILES, SENDERS, SETTINGS, THREADS
 from gateway.model import Attachment, Channel, InboundMessage
 from gateway.settings import EmailSettings
+from gateway.storage.threads import ThreadClaim
 
 log = structlog.get_logger()
 
@@ -36,6 +38,7 @@ class SupportMailbox:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.settings: EmailSettings = app[SETTINGS].email
+        self.secret = app[SETTINGS].security.secret_key.get_secret_value()
 
     def ours(self, address: str) -> bool:
         local, _, domain = address.lower().rpartition("@")
@@ -54,19 +57,32 @@ class SupportMailbox:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
+    async def thread_claim(
+        self, sender: str, recipients: list[str], parsed: ParsedEmail
+    ) -> ThreadClaim:
+        """The conversation the mail continues: named by the reply+token address it was sent
+        to, else by the messages it answers; only if that conversation is the sender's."""
+        named = claimed_by_token(
+            self.secret, self.settings.address, self.settings.domain, recipients
+        )
+        references = thread_references(parsed.in_reply_to, parsed.references)
+        return await self.app[THREADS].claim(Channel.EMAIL.value, sender, named, references)
+
     async def keep_attachments(
         self, attachments: tuple[AttachmentInfo, ...], digest: str
     ) -> tuple[Attachment, ...]:
-        """Keep files within the size limit (served at /api/attachments/<id>); list the rest
-        with a reference only."""
+        """Keep files within the size limit (staff download them with the message); list the
+        rest with the reason."""
         kept = []
+        limit = self.settings.max_attachment_bytes
         for n, a in enumerate(attachments):
-            if a.data and a.size <= self.settings.max_attachment_bytes:
+            reference = f"email-attachment:{digest[:16]}:{n}"
+            if a.data and a.size <= limit:
                 file_id = await self.app[FILES].keep(a.data, a.content_type)
-                url = f"/api/attachments/{file_id}"
+                kept.append(Attachment(reference, a.content_type, a.filename, a.size, file_id))
             else:
-                url = f"email-attachment:{digest[:16]}:{n}:not-kept"
-            kept.append(Attachment(url, a.content_type, a.filename, a.size))
+                reason = f"larger than the {limit} byte limit for files" if a.data else "empty"
+                kept.append(Attachment(reference, a.content_type, a.filename, a.size, error=reason))
         return tuple(kept)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -80,6 +96,7 @@ class SupportMailbox:
             return "550 5.1.7 The message has no sender address"
         digest = hashlib.sha256(raw).hexdigest()
         provider_id = parsed.message_id or f"<sha256-{digest}>"
+        claim = await self.thread_claim(parsed.sender, envelope.rcpt_tos, parsed)
         message = InboundMessage(
             channel=Channel.EMAIL,
             sender=parsed.sender,
@@ -94,7 +111,9 @@ class SupportMailbox:
                 "references": list(parsed.references),
                 "defects": list(parsed.defects),
                 "full_text": parsed.full_text if parsed.full_text != parsed.text else None,
+                "thread_refused": claim.refused,
             },
+            thread=claim.conversation_id,
         )
         accepted = await accept_from_channel(
             self.app, message, f"email:{parsed.sender}:{provider_id}"
@@ -105,6 +124,8 @@ class SupportMailbox:
             conversation_id=accepted.conversation_id,
             duplicate=not accepted.created,
             defects=list(parsed.defects),
+            thread=claim.conversation_id,
+            thread_refused=claim.refused,
         )
         return "250 2.0.0 Message accepted"
 
@@ -134,7 +155,7 @@ def _authenticator(settings: EmailSettings) -> Any:
 
 async def smtp_server(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].email
-    app[SENDERS].append(EmailSender(settings))
+    app[SENDERS].append(EmailSender(settings, app[SETTINGS].security.secret_key))
     mailbox = SupportMailbox(app)
     tls = _tls(settings)
     auth = settings.auth_username is not None

@@ -1,8 +1,9 @@
 """Email replies through a relay with aiosmtplib, threaded into the customer's mail client.
 
 Every reply gets its own Message-ID and refers to the customer's latest message (In-Reply-To,
-References), so it lands in the same thread. A header value with CR or LF is refused: that is
-how header injection starts.
+References), so it lands in the same thread; its Reply-To is the conversation's reply+token
+address, so the customer's answer finds the conversation even if their client drops headers.
+A header value with CR or LF is refused: that is how header injection starts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
 import aiosmtplib
+from pydantic import SecretStr
 
+from channels.email.threading import reply_address
 from gateway.dispatch import PermanentFailure, TemporaryFailure
 from gateway.settings import EmailSettings
 from gateway.storage.outbound import OutboundJob
@@ -22,10 +25,14 @@ def reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
-def build_reply(settings: EmailSettings, job: OutboundJob, message_id: str) -> EmailMessage:
+def build_reply(
+    settings: EmailSettings, job: OutboundJob, message_id: str, secret: str
+) -> EmailMessage:
     thread = job.last_inbound
+    reply_to = reply_address(secret, settings.address, settings.domain, job.conversation_id)
     headers = {
         "From": formataddr((settings.display_name, settings.support_address)),
+        "Reply-To": formataddr((settings.display_name, reply_to)),
         "To": job.address,
         "Subject": reply_subject(str(thread.get("subject") or "")),
         "Message-ID": message_id,
@@ -49,12 +56,13 @@ def build_reply(settings: EmailSettings, job: OutboundJob, message_id: str) -> E
 class EmailSender:
     channel = "email"
 
-    def __init__(self, settings: EmailSettings) -> None:
+    def __init__(self, settings: EmailSettings, secret: SecretStr) -> None:
         self.settings = settings
+        self.secret = secret
 
     async def send(self, job: OutboundJob) -> str:
         message_id = make_msgid(domain=self.settings.domain)
-        msg = build_reply(self.settings, job, message_id)
+        msg = build_reply(self.settings, job, message_id, self.secret.get_secret_value())
         s = self.settings
         try:
             await aiosmtplib.send(

@@ -19,10 +19,12 @@ from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from channels.common import WebhookError
+from channels.telegram.media import TelegramFileFetcher
 from channels.telegram.sender import TelegramSender, make_bot
 from channels.telegram.updates import SECRET_HEADER, Inbound, check_secret, parse_update
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import CUSTOMERS, METRICS, SENDERS, SETTINGS
+from gateway.keys import CUSTOMERS, MEDIA_SOURCES, METRICS, SENDERS, SETTINGS
+from gateway.media import MediaSource
 from gateway.storage.customers import Actor
 
 log = structlog.get_logger()
@@ -108,6 +110,11 @@ async def telegram_bot(app: web.Application) -> AsyncIterator[None]:
     bot = make_bot(settings)
     app[BOT] = bot
     app[SENDERS].append(TelegramSender(bot))
+    app[MEDIA_SOURCES].append(
+        MediaSource(
+            TelegramFileFetcher(bot), settings.retry_delays_seconds, settings.max_media_bytes
+        )
+    )
     task: asyncio.Task[None] | None = None
     try:
         await bot.initialize()

@@ -83,7 +83,13 @@ def parse_update(body: bytes, default_region: str) -> Inbound | None:
     if message.photo:
         biggest = max(message.photo, key=lambda p: p.width * p.height)
         attachments.append(
-            Attachment(f"telegram-file:{biggest.file_id}", "image/jpeg", None, biggest.file_size)
+            Attachment(
+                f"telegram-file:{biggest.file_id}",
+                "image/jpeg",
+                None,
+                biggest.file_size,
+                fetch="telegram",
+            )
         )
     if message.document is not None:
         doc = message.document
@@ -93,6 +99,7 @@ def parse_update(body: bytes, default_region: str) -> Inbound | None:
                 doc.mime_type or "application/octet-stream",
                 doc.file_name,
                 doc.file_size,
+                fetch="telegram",
             )
         )
     if message.contact is not None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from channels.common import WebhookError
+from channels.twilio.media import TwilioMediaFetcher
 from channels.twilio.messaging import (
     SIGNATURE_HEADER,
     OptChange,
@@ -26,7 +27,8 @@ from channels.twilio.messaging import (
 from channels.twilio.sender import STATUS_PATH, TwilioApi, TwilioSender
 from gateway.broker import BrokerUnavailable
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import BROKER, METRICS, OUTBOUND, SENDERS, SETTINGS
+from gateway.keys import BROKER, MEDIA_SOURCES, METRICS, OUTBOUND, SENDERS, SETTINGS
+from gateway.media import MediaSource
 from gateway.model import Channel
 
 log = structlog.get_logger()
@@ -113,13 +115,19 @@ async def status_callback(request: web.Request) -> web.Response:
 
 
 async def twilio_api(app: web.Application) -> AsyncIterator[None]:
-    """The Twilio client and one sender per channel, for the app's life."""
-    api = TwilioApi(app[SETTINGS].twilio)
+    """The Twilio client, one sender per channel and the media fetcher, for the app's life."""
+    settings = app[SETTINGS].twilio
+    api = TwilioApi(settings)
     public_url = app[SETTINGS].http.public_url
     for channel in (Channel.SMS, Channel.WHATSAPP):
         app[SENDERS].append(TwilioSender(channel, api, public_url))
+    fetcher = TwilioMediaFetcher(settings)
+    app[MEDIA_SOURCES].append(
+        MediaSource(fetcher, settings.retry_delays_seconds, settings.max_media_bytes)
+    )
     yield
     await api.close()
+    await fetcher.close()
 
 
 def add_routes(app: web.Application) -> None:

@@ -82,9 +82,8 @@ def _media(form: Form) -> tuple[Attachment, ...]:
         url = form.get(f"MediaUrl{i}")
         if not url or not url.startswith("https://"):
             raise WebhookError(400, "bad_request", f"MediaUrl{i} is missing or not https")
-        media.append(
-            Attachment(url, form.get(f"MediaContentType{i}") or "application/octet-stream")
-        )
+        content_type = form.get(f"MediaContentType{i}") or "application/octet-stream"
+        media.append(Attachment(url, content_type, fetch="twilio"))
     return tuple(media)
 
 

@@ -18,7 +18,7 @@ from gateway.metrics import Metrics
 from gateway.model import OperatorState, Role, utcnow
 from gateway.outbox import OutboxRelay
 from gateway.settings import RoutingSettings
-from gateway.storage.conversations import ConversationStore
+from gateway.storage.conversations import ConversationStore, ReplyTargetError
 from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
@@ -87,20 +87,32 @@ class ConsoleActions:
         return {"conversation_id": conversation_id}
 
     async def reply(
-        self, user: User, conversation_id: int, client_id: str, text: str
+        self,
+        user: User,
+        conversation_id: int,
+        client_id: str,
+        text: str,
+        identity_id: int | None = None,
     ) -> dict[str, Any]:
+        """Answer the customer: on the conversation's own channel, or on another of their
+        identities (``identity_id``) when the operator chooses it."""
         if not text.strip():
             raise ActionError(422, "bad_field", "text must not be empty")
         if len(text) > MAX_REPLY_CHARS:
             raise ActionError(422, "too_long", f"text is longer than {MAX_REPLY_CHARS} characters")
         if not (8 <= len(client_id) <= 64):
             raise ActionError(422, "bad_field", "client_id must be 8-64 characters")
-        stored = await self.conversations.add_reply(conversation_id, user.id, client_id, text)
+        try:
+            stored = await self.conversations.add_reply(
+                conversation_id, user.id, client_id, text, identity_id=identity_id
+            )
+        except ReplyTargetError as exc:
+            raise ActionError(422, "bad_identity", exc.reason) from None
         if stored is None:
             raise ActionError(404, "not_found", "no open conversation of yours with this id")
         message, created = stored
         if created:
-            self.metrics.outbound.labels("webchat").inc()
+            self.metrics.outbound.labels(message.channel or "webchat").inc()
             self.relay.nudge()
         frame = {
             "type": "message",

@@ -31,6 +31,11 @@ def _int(value: Any, name: str) -> int:
         raise ActionError(422, "bad_field", f"'{name}' must be an integer") from None
 
 
+def _optional_id(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    return None if value is None else _int(value, name)
+
+
 def _str(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
     if not isinstance(value, str):
@@ -55,6 +60,7 @@ async def _run(
             _int(frame.get("conversation_id"), "conversation_id"),
             _str(frame, "client_id"),
             _str(frame, "text"),
+            _optional_id(frame, "identity_id"),
         )
     if kind == "transfer":
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
@@ -198,7 +204,13 @@ async def _detail(
 async def _reply(
     p: Principal, a: ConsoleActions, d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await a.reply(p.user, _path_id(r, "id"), _str(d, "client_id"), _str(d, "text"))
+    return await a.reply(
+        p.user,
+        _path_id(r, "id"),
+        _str(d, "client_id"),
+        _str(d, "text"),
+        _optional_id(d, "identity_id"),
+    )
 
 
 async def _resolve(

@@ -15,7 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.logs import CONVERSATION_ID_HEADER
-from gateway.model import ConversationStatus, Direction, MessageStatus, OfferStatus, utcnow
+from gateway.model import (
+    REPLY_CHANNELS,
+    ConversationStatus,
+    Direction,
+    MessageStatus,
+    OfferStatus,
+    utcnow,
+)
 from gateway.storage.database import Database
 from gateway.storage.intake import message_json
 from gateway.storage.schema import (
@@ -46,6 +53,7 @@ class MessageView:
     created_at: datetime
     status: str
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    channel: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return message_json(
@@ -57,6 +65,7 @@ class MessageView:
             self.created_at,
             self.status,
             self.attachments,
+            self.channel,
         )
 
 
@@ -71,12 +80,14 @@ class ConversationView:
     queue: str
     operator_id: int | None
     created_at: datetime
+    identity_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "customer": {"id": self.customer_id, "name": self.customer_name},
             "channel": self.channel,
+            "identity_id": self.identity_id,
             "status": self.status,
             "queue": self.queue,
             "operator_id": self.operator_id,
@@ -92,6 +103,7 @@ _MESSAGE_COLUMNS = (
     messages.c.created_at,
     messages.c.status,
     messages.c.attachments,
+    messages.c.channel,
     users.c.display_name.label("operator_name"),
 )
 
@@ -112,6 +124,7 @@ def _message(row: Any) -> MessageView:
         row.created_at,
         row.status,
         list(row.attachments or []),
+        row.channel,
     )
 
 
@@ -126,6 +139,7 @@ _CONVERSATION_QUERY = (
         conversations.c.queue,
         conversations.c.operator_id,
         conversations.c.created_at,
+        conversations.c.identity_id,
     )
     .join(customers, customers.c.id == conversations.c.customer_id)
     .join(identities, identities.c.id == conversations.c.identity_id)
@@ -144,6 +158,7 @@ def _conversation(row: Any) -> ConversationView:
         row.queue,
         row.operator_id,
         row.created_at,
+        row.identity_id,
     )
 
 
@@ -240,8 +255,13 @@ class ConversationStore:
         client_id: str,
         text: str,
         headers: dict[str, Any] | None = None,
+        identity_id: int | None = None,
     ) -> tuple[MessageView, bool] | None:
-        """Store an operator's reply; (message, created) or None when not theirs to answer."""
+        """Store an operator's reply; (message, created) or None when not theirs to answer.
+
+        ``identity_id`` sends it to another of the customer's identities (another channel)
+        than the conversation's own; :class:`ReplyTargetError` if it is not the customer's or
+        cannot be written to from here."""
         dedupe_key = f"op:{operator_id}:{client_id}"
         try:
             async with self.db.write() as conn:
@@ -250,7 +270,11 @@ class ConversationStore:
                     return existing, False
                 conv = (
                     await conn.execute(
-                        select(conversations.c.channel, conversations.c.status).where(
+                        select(
+                            conversations.c.channel,
+                            conversations.c.customer_id,
+                            conversations.c.identity_id,
+                        ).where(
                             conversations.c.id == conversation_id,
                             conversations.c.operator_id == operator_id,
                             conversations.c.status == ConversationStatus.ASSIGNED.value,
@@ -259,6 +283,11 @@ class ConversationStore:
                 ).first()
                 if conv is None:
                     return None
+                channel = conv.channel
+                if identity_id is not None and identity_id != conv.identity_id:
+                    channel = await _reply_channel(conn, conv.customer_id, identity_id)
+                else:
+                    identity_id = None
                 now = utcnow()
                 message_id = (
                     await conn.execute(
@@ -266,7 +295,8 @@ class ConversationStore:
                         .values(
                             conversation_id=conversation_id,
                             direction=Direction.OUT.value,
-                            channel=conv.channel,
+                            channel=channel,
+                            identity_id=identity_id,
                             dedupe_key=dedupe_key,
                             author_user_id=operator_id,
                             text=text,
@@ -281,7 +311,7 @@ class ConversationStore:
                 assert view is not None
                 await conn.execute(
                     outbox.insert().values(
-                        routing_key=outbound_event(conv.channel),
+                        routing_key=outbound_event(channel),
                         payload={
                             "conversation_id": conversation_id,
                             "message_id": message_id,
@@ -352,6 +382,28 @@ class ConversationStore:
 
     async def _by_id(self, conn: AsyncConnection, message_id: int) -> MessageView | None:
         return await _one_message(conn, messages.c.id == message_id)
+
+
+class ReplyTargetError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _reply_channel(conn: AsyncConnection, customer_id: int, identity_id: int) -> str:
+    """The channel of one of the customer's identities that a reply can be sent to."""
+    row = (
+        await conn.execute(
+            select(identities.c.channel).where(
+                identities.c.id == identity_id, identities.c.customer_id == customer_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise ReplyTargetError("this identity is not the customer's")
+    if row.channel not in REPLY_CHANNELS:
+        raise ReplyTargetError(f"replies cannot be sent to a {row.channel} identity from here")
+    return str(row.channel)
 
 
 async def _one_message(conn: AsyncConnection, condition: Any) -> MessageView | None:

@@ -25,9 +25,21 @@ from gateway.model import (
 )
 from gateway.storage.customers import PHONE_CHANNELS, phone_customer
 from gateway.storage.database import Database
-from gateway.storage.schema import conversations, customers, identities, messages, outbox
+from gateway.storage.schema import (
+    conversations,
+    customers,
+    identities,
+    messages,
+    outbox,
+    routing_events,
+)
 
 MESSAGE_EVENT = "conversation.message"
+
+
+def media_event(fetcher: str) -> str:
+    """The routing key of a job that brings a customer's file in from the provider."""
+    return f"media.{fetcher}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +71,12 @@ def message_json(
     at: datetime,
     status: str,
     attachments: list[dict[str, Any]] | None = None,
+    channel: str | None = None,
 ) -> dict[str, Any]:
     """A message as every client sees it (docs/protocol.md); carried in events, so that
     consumers need not read it back."""
     return {
+        **({"channel": channel} if channel else {}),
         "id": message_id,
         "seq": message_id,
         "conversation_id": conversation_id,
@@ -71,14 +85,60 @@ def message_json(
         "text": text,
         "created_at": at.isoformat(),
         "status": status,
-        "attachments": attachments or [],
+        "attachments": [
+            public_attachment(message_id, i, a) for i, a in enumerate(attachments or [])
+        ],
     }
 
 
+def attachment_url(message_id: int, index: int) -> str:
+    return f"/api/messages/{message_id}/attachments/{index}"
+
+
+def public_attachment(message_id: int, index: int, stored: dict[str, Any]) -> dict[str, Any]:
+    """An attachment as clients see it: a download URL of ours once the file is kept (the
+    provider's URL needs our credentials, so it is never handed out), else why not."""
+    kept = stored.get("file_id") is not None
+    state = "kept" if kept else "pending" if stored.get("pending") else "not_kept"
+    public = {
+        "content_type": stored.get("content_type") or "application/octet-stream",
+        "filename": stored.get("filename"),
+        "size": stored.get("size"),
+        "state": state,
+        "url": attachment_url(message_id, index) if kept else None,
+    }
+    if stored.get("error"):
+        public["reason"] = stored["error"]
+    return public
+
+
 def attachments_json(message: InboundMessage) -> list[dict[str, Any]]:
+    """Attachments as stored with the message (``pending`` until a fetcher brings them in)."""
     return [
-        {"url": a.url, "content_type": a.content_type, "filename": a.filename, "size": a.size}
+        {
+            "url": a.url,
+            "content_type": a.content_type,
+            "filename": a.filename,
+            "size": a.size,
+            "file_id": a.file_id,
+            "fetch": a.fetch,
+            "pending": a.fetch is not None and a.file_id is None,
+            **({"error": a.error} if a.error else {}),
+        }
         for a in message.attachments
+    ]
+
+
+def media_jobs(message_id: int, conversation_id: int, message: InboundMessage) -> list[Any]:
+    """One outbox row per attachment a fetcher has to bring in, written with the message so a
+    crash can delay a file but never forget it."""
+    return [
+        (
+            media_event(a.fetch),
+            {"message_id": message_id, "conversation_id": conversation_id, "index": i},
+        )
+        for i, a in enumerate(message.attachments)
+        if a.fetch is not None and a.file_id is None
     ]
 
 
@@ -184,11 +244,21 @@ async def write_batch(conn: AsyncConnection, batch: list[IntakeItem]) -> list[Ac
                             now,
                             MessageStatus.RECEIVED.value,
                             attachments_json(request.message),
+                            request.message.channel.value,
                         ),
                     },
                     "headers": {**request.headers, CONVERSATION_ID_HEADER: str(conversation_id)},
                     "created_at": now,
                 }
+            )
+            rows.extend(
+                {
+                    "routing_key": key,
+                    "payload": payload,
+                    "headers": {**request.headers, CONVERSATION_ID_HEADER: str(conversation_id)},
+                    "created_at": now,
+                }
+                for key, payload in media_jobs(message_id, conversation_id, request.message)
             )
         await conn.execute(outbox.insert(), rows)
     results = []
@@ -199,6 +269,61 @@ async def write_batch(conn: AsyncConnection, batch: list[IntakeItem]) -> list[Ac
             result = Accepted(result.message_id, result.conversation_id, result.customer_id, False)
         results.append(result)
     return results
+
+
+async def _reopen(
+    conn: AsyncConnection, items: list[IntakeItem], found: dict[tuple[str, str], Any], now: Any
+) -> dict[tuple[str, str], tuple[int, int, bool]]:
+    """Reopen the closed conversations that messages continue (their thread), when the
+    conversation is the sender's own; it waits for an operator again, its history intact."""
+    wanted = {
+        r.sender: r.message.thread
+        for r in items
+        if r.message.thread is not None and r.sender in found
+    }
+    if not wanted:
+        return {}
+    closed = {
+        row.id: row
+        for row in await conn.execute(
+            select(
+                conversations.c.id, conversations.c.identity_id, conversations.c.customer_id
+            ).where(
+                conversations.c.id.in_(list(wanted.values())),
+                conversations.c.status == ConversationStatus.CLOSED.value,
+            )
+        )
+    }
+    reopened: dict[tuple[str, str], tuple[int, int, bool]] = {}
+    for sender, conversation_id in wanted.items():
+        row = closed.get(conversation_id)
+        if row is None or row.identity_id != found[sender].id:
+            continue
+        await conn.execute(
+            conversations.update()
+            .where(conversations.c.id == conversation_id)
+            .values(
+                status=ConversationStatus.WAITING.value,
+                operator_id=None,
+                waiting_since=now,
+                closed_at=None,
+                rule=None,
+                step=0,
+                step_since=None,
+                reopened_at=now,
+            )
+        )
+        await conn.execute(
+            routing_events.insert().values(
+                conversation_id=conversation_id,
+                kind="reopened",
+                operator_id=None,
+                detail={"channel": sender[0]},
+                created_at=now,
+            )
+        )
+        reopened[sender] = (row.customer_id, conversation_id, True)
+    return reopened
 
 
 async def _threads(
@@ -293,6 +418,7 @@ async def _threads(
     for key, row in found.items():
         if row.open is not None:
             threads[key] = (row.customer_id, row.open, False)
+    threads.update(await _reopen(conn, [r for r in senders if r.sender not in threads], found, now))
     opening = [r for r in senders if r.sender not in threads]
     if opening:
         conversation_ids = (

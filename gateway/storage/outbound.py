@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import STATUS_RANK, Direction, MessageStatus, utcnow
@@ -79,7 +79,11 @@ class OutboundStore:
                 conversations.c.attributes,
             )
             .join(conversations, conversations.c.id == messages.c.conversation_id)
-            .join(identities, identities.c.id == conversations.c.identity_id)
+            .join(
+                identities,
+                identities.c.id
+                == func.coalesce(messages.c.identity_id, conversations.c.identity_id),
+            )
             .where(messages.c.id == message_id, messages.c.direction == Direction.OUT.value)
         )
         async with self.db.read() as conn:
@@ -92,6 +96,7 @@ class OutboundStore:
                     .where(
                         messages.c.conversation_id == row.conversation_id,
                         messages.c.direction == Direction.IN.value,
+                        messages.c.channel == row.channel,
                     )
                     .order_by(messages.c.id.desc())
                     .limit(1)

@@ -149,6 +149,7 @@ class RuleStore:
                 conversations.c.rule,
                 conversations.c.step,
                 conversations.c.step_since,
+                conversations.c.reopened_at,
                 func.row_number()
                 .over(partition_by=conversations.c.queue, order_by=urgency)
                 .label("place"),
@@ -169,17 +170,22 @@ class RuleStore:
             ).all()
             ids = [r.id for r in rows]
             refused: dict[int, set[int]] = {i: set() for i in ids}
+            reopened = {r.id: r.reopened_at for r in rows if r.reopened_at is not None}
             owner: dict[int, tuple[int, datetime]] = {}
             if ids:
                 for offer in await conn.execute(
-                    select(offers.c.conversation_id, offers.c.operator_id).where(
+                    select(
+                        offers.c.conversation_id, offers.c.operator_id, offers.c.created_at
+                    ).where(
                         offers.c.conversation_id.in_(ids),
                         offers.c.status.in_(
                             [OfferStatus.DECLINED.value, OfferStatus.EXPIRED.value]
                         ),
                     )
                 ):
-                    refused[offer.conversation_id].add(offer.operator_id)
+                    since_reopen = reopened.get(offer.conversation_id)
+                    if since_reopen is None or offer.created_at >= since_reopen:
+                        refused[offer.conversation_id].add(offer.operator_id)
                 if affinity_seconds > 0:
                     since = utcnow() - timedelta(seconds=affinity_seconds)
                     for last in await conn.execute(
@@ -516,6 +522,7 @@ class RuleStore:
                         text,
                         now,
                         MessageStatus.QUEUED.value,
+                        channel=channel,
                     ),
                 },
                 headers={CONVERSATION_ID_HEADER: str(conversation_id)},

@@ -116,6 +116,9 @@ conversations = Table(
     Column("step", Integer, nullable=False, default=0, server_default="0"),
     Column("step_since", Stamp, nullable=True),
     Column("attributes", JSON, nullable=True),
+    # Set when the customer wrote into the conversation's thread after it was closed: offers
+    # declined before then do not count against the operators any more.
+    Column("reopened_at", Stamp, nullable=True),
     Index("ix_conversations_status_waiting", "status", "priority", "waiting_since"),
 )
 
@@ -140,6 +143,9 @@ messages = Table(
     Column("external_id", String(200), nullable=True, index=True),
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("error", String(300), nullable=True),
+    # Outbound only, when the operator chose another of the customer's identities (channels)
+    # than the conversation's own; NULL: the conversation's.
+    Column("identity_id", Id, ForeignKey("identities.id"), nullable=True),
     Index("ix_messages_conversation", "conversation_id", "id"),
 )
 

@@ -1,6 +1,7 @@
 """A local stand-in for the Telegram Bot API: getMe, setWebhook, deleteWebhook, getUpdates,
-sendMessage and answerCallbackQuery, answering as Telegram does (``{"ok": true, "result": ...}``
-or ``{"ok": false, "error_code", "description", "parameters"}``). Failures can be scripted."""
+sendMessage, answerCallbackQuery, getFile and file downloads, answering as Telegram does
+(``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code", "description",
+"parameters"}``). Failures can be scripted."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class FakeTelegram:
     pending_updates: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[dict[str, Any]] = field(default_factory=list)  # error bodies to answer with
     send_calls: int = 0
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content
+    file_fail_next: list[dict[str, Any]] = field(default_factory=list)  # for getFile
+    downloads: list[str] = field(default_factory=list)
     server: TestServer | None = None
     _next_message_id: int = 1000
 
@@ -37,7 +41,34 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._call)
         app.router.add_get("/bot{token}/{method}", self._call)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         return app
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        path = request.match_info["path"]
+        self.downloads.append(path)
+        file_id = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        if file_id not in self.files:
+            return _error(404, "Not Found")
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    def _get_file(self, params: dict[str, Any]) -> web.Response:
+        if self.file_fail_next:
+            failure = self.file_fail_next.pop(0)
+            return web.json_response({"ok": False, **failure}, status=failure["error_code"])
+        file_id = str(params.get("file_id"))
+        if file_id not in self.files:
+            return _error(400, "Bad Request: wrong file_id or the file is temporarily unavailable")
+        return _ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]),
+                "file_path": f"documents/{file_id}.bin",
+            }
+        )
 
     async def _call(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
@@ -56,6 +87,8 @@ class FakeTelegram:
             return _ok(True)
         if method == "getUpdates":
             return await self._updates(params)
+        if method == "getFile":
+            return self._get_file(params)
         if method == "answerCallbackQuery":
             self.answered.append(str(params.get("callback_query_id")))
             return _ok(True)

@@ -2,7 +2,8 @@
 
 It speaks the protocol the real one does: HTTP basic auth with the account SID and auth token,
 form-encoded requests (repeated ``MediaUrl``), JSON answers with a message ``sid``, and Twilio's
-JSON error bodies. Failures can be scripted to test retries.
+JSON error bodies; and the media of inbound messages, behind the same basic auth. Failures can be
+scripted to test retries.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class FakeTwilio:
     sent: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer, in order
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (data, type)
+    media_fail_next: list[int] = field(default_factory=list)
+    media_requests: list[str] = field(default_factory=list)
     server: TestServer | None = None
 
     @property
@@ -39,7 +43,30 @@ class FakeTwilio:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        app.router.add_get(
+            "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self._media
+        )
         return app
+
+    def add_media(self, message: str, data: bytes, content_type: str) -> str:
+        """Host a file of an inbound message; the MediaUrl Twilio would send for it."""
+        media_sid = "ME" + secrets.token_hex(16)
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message}/Media/{media_sid}"
+        self.media[path] = (data, content_type)
+        return f"https://api.twilio.com{path}"
+
+    async def _media(self, request: web.Request) -> web.Response:
+        self.media_requests.append(request.path)
+        if not self._authorized(request) or request.match_info["sid"] != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        if self.media_fail_next:
+            status = self.media_fail_next.pop(0)
+            return _error(status, 20500 if status >= 500 else 20429, "Try again")
+        found = self.media.get(request.path)
+        if found is None:
+            return _error(404, 20404, "The requested resource was not found")
+        data, content_type = found
+        return web.Response(body=data, content_type=content_type)
 
     def _authorized(self, request: web.Request) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()

@@ -40,6 +40,8 @@
     paneConversation: $("pane-conversation"),
     paneTitle: $("pane-title"),
     paneMeta: $("pane-meta"),
+    paneIdentities: $("pane-identities"),
+    replyVia: $("reply-via"),
     back: $("back"),
     resolve: $("resolve"),
     transfer: $("transfer"),
@@ -445,6 +447,7 @@
       case "message": onMessageFrame(frame); break;
       case "closed": onClosedConversation(frame.conversation_id, frame.reason); break;
       case "message_status": onMessageStatus(frame); break;
+      case "message_attachments": onMessageAttachments(frame); break;
       case "state": setPresence(frame.state); break;
       case "result": onResult(frame); break;
       case "error": toast(frame.reason || `Error: ${frame.code || "unknown"}`, "error"); break;
@@ -727,6 +730,8 @@
         id,
         customer: data.customer || {},
         channel: data.channel,
+        identityId: data.identity_id ?? null,
+        identities: null, // the customer's, fetched when the conversation is opened
         status: data.status,
         queue: data.queue,
         created_at: data.created_at,
@@ -738,6 +743,7 @@
     } else {
       conv.customer = data.customer || conv.customer;
       conv.channel = data.channel || conv.channel;
+      conv.identityId = data.identity_id ?? conv.identityId;
       conv.status = data.status || conv.status;
       conv.queue = data.queue || conv.queue;
     }
@@ -899,6 +905,19 @@
     if (selectedId === conv.id) updateMessageEl(known);
   }
 
+  // A customer's files arrived (or were given up): redraw that message's list of files.
+  function onMessageAttachments(frame) {
+    const conv = conversations.get(Number(frame.conversation_id));
+    const known = conv && conv.messages.get(Number(frame.message_id));
+    if (!known || !Array.isArray(frame.attachments)) return;
+    known.attachments = frame.attachments;
+    if (!known.el) return;
+    const old = known.el.querySelector(".attachments");
+    const fresh = attachmentList(known.attachments);
+    if (old) old.replaceWith(fresh);
+    else known.el.insertBefore(fresh, known.metaEl);
+  }
+
   const RESENDABLE = new Set(["failed", "undelivered"]);
 
   function resendMessage(m) {
@@ -944,6 +963,7 @@
       created_at: raw.created_at,
       status: raw.status || "",
       attachments: Array.isArray(raw.attachments) ? raw.attachments : [],
+      channel: typeof raw.channel === "string" ? raw.channel : null,
       el: null,
     };
     conv.messages.set(id, message);
@@ -969,8 +989,10 @@
     item.setAttribute("data-testid", "message");
     item.dataset.direction = m.direction;
     item.dataset.id = String(m.id);
-    const author = el("div", "message-author",
-      m.author || (m.direction === "in" ? customerName(conv) : "Agent"));
+    const who = m.author || (m.direction === "in" ? customerName(conv) : "Agent");
+    // A message on another of the customer's channels than the conversation's says so.
+    const via = m.channel && m.channel !== conv.channel ? ` · via ${channelName(m.channel)}` : "";
+    const author = el("div", "message-author", who + via);
     const bubble = el("div", "bubble", m.text);
     const meta = el("div", "message-meta");
     item.append(author, bubble);
@@ -996,17 +1018,20 @@
       const name = a.filename || a.content_type || "file";
       const label = [name, sizeLabel(a.size)].filter(Boolean).join(" · ");
       const li = el("li", "attachment");
+      li.dataset.state = a.state || "";
       const url = typeof a.url === "string" ? a.url : "";
-      if (url.startsWith("/api/attachments/") || url.startsWith("https://")) {
+      if (a.state === "kept" && url.startsWith("/api/messages/")) {
         const link = el("a", "", label);
         link.href = url;
         link.rel = "noopener noreferrer";
-        if (url.startsWith("https://")) link.target = "_blank";
-        else link.setAttribute("download", name);
+        link.setAttribute("download", name);
         link.setAttribute("data-testid", "attachment-link");
         li.append(link);
+      } else if (a.state === "pending") {
+        li.append(el("span", "muted", `${label} (fetching…)`));
       } else {
-        li.append(el("span", "muted", `${label} (not kept)`));
+        const why = typeof a.reason === "string" && a.reason ? `: ${a.reason}` : "";
+        li.append(el("span", "muted", `${label} (not kept${why})`));
       }
       list.append(li);
     }
@@ -1089,10 +1114,12 @@
     const ref = reply.client_id;
     requests.set(ref, { kind: "reply", clientId: reply.client_id, conversationId: reply.conversationId });
     if (socketReady()) {
-      ws.send(JSON.stringify({
+      const frame = {
         type: "reply", conversation_id: reply.conversationId, client_id: reply.client_id,
         text: reply.text, ref,
-      }));
+      };
+      if (reply.identityId != null) frame.identity_id = reply.identityId;
+      ws.send(JSON.stringify(frame));
     } else if (!ws && !stopped) {
       reconnectNow(); // sent again from flushOutbox once the socket is back
     }
@@ -1119,7 +1146,11 @@
       toast(`Replies can be at most ${MAX_REPLY} characters.`, "error");
       return;
     }
-    const reply = { client_id: newClientId(), conversationId: conv.id, text, status: "pending", el: null };
+    const via = ui.replyVia.hidden ? null : Number(ui.replyVia.value);
+    const identityId = via != null && Number.isFinite(via) && via !== conv.identityId ? via : null;
+    const reply = {
+      client_id: newClientId(), conversationId: conv.id, text, status: "pending", el: null, identityId,
+    };
     pendingReplies.set(reply.client_id, reply);
     ui.messages.append(buildReplyEl(reply));
     ui.messages.scrollTop = ui.messages.scrollHeight;
@@ -1269,6 +1300,8 @@
     if (conv.queue) meta.push(`queue ${conv.queue}`);
     meta.push(`#${conv.id}`);
     ui.paneMeta.textContent = meta.join(" · ");
+    renderIdentities(conv);
+    if (conv.identities == null) loadIdentities(conv);
     setResolveBusy(false);
     const nodes = Array.from(conv.messages.values())
       .sort((a, b) => a.id - b.id)
@@ -1278,6 +1311,60 @@
     }
     ui.messages.replaceChildren(...nodes);
     ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  // ---- the customer's identities: shown, and a reply can go to another of them ----------
+  const REPLY_CHANNELS = new Set(["sms", "whatsapp", "email", "telegram"]);
+
+  async function loadIdentities(conv) {
+    const customerId = Number(conv.customer && conv.customer.id);
+    if (!Number.isFinite(customerId)) return;
+    conv.identities = [];
+    const res = await api("GET", `/api/customers/${customerId}`);
+    if (!res.ok || !res.data || !res.data.customer) {
+      conv.identities = null; // tried again when the conversation is opened next
+      return;
+    }
+    conv.identities = Array.isArray(res.data.customer.identities) ? res.data.customer.identities : [];
+    if (selectedId === conv.id) renderIdentities(conv);
+  }
+
+  function identityLabel(identity) {
+    const notes = [];
+    if (identity.opted_out) notes.push("opted out");
+    if (identity.unreachable) notes.push("unreachable");
+    const note = notes.length ? ` (${notes.join(", ")})` : "";
+    return `${channelName(identity.channel)} ${identity.address}${note}`;
+  }
+
+  function renderIdentities(conv) {
+    const identities = conv.identities || [];
+    ui.paneIdentities.textContent = identities.length > 1
+      ? `Also known as: ${identities.filter((i) => i.id !== conv.identityId).map(identityLabel).join(" · ")}`
+      : "";
+    const others = identities.filter(
+      (i) => i.id !== conv.identityId && REPLY_CHANNELS.has(i.channel),
+    );
+    const previous = ui.replyVia.value;
+    ui.replyVia.replaceChildren();
+    if (!others.length) {
+      ui.replyVia.hidden = true;
+      return;
+    }
+    const own = identities.find((i) => i.id === conv.identityId);
+    const first = el("option", "", `Reply on ${own ? identityLabel(own) : channelName(conv.channel)}`);
+    first.value = String(conv.identityId);
+    ui.replyVia.append(first);
+    for (const identity of others) {
+      const option = el("option", "", `Reply on ${identityLabel(identity)}`);
+      option.value = String(identity.id);
+      option.disabled = Boolean(identity.opted_out || identity.unreachable);
+      ui.replyVia.append(option);
+    }
+    if (Array.from(ui.replyVia.options).some((o) => o.value === previous && !o.disabled)) {
+      ui.replyVia.value = previous;
+    }
+    ui.replyVia.hidden = false;
   }
 
   // ---- title ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -65,6 +66,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if settings.email.enabled:
         channels.append(f"email ({settings.email.support_address} on port {settings.email.port})")
     print(f"  channels: {', '.join(channels)}")
+    queues: set[str] | None = None
+    skills: set[str] | None = None
     if settings.routing.rules_file:
         from routing.config import RoutingConfigError, load_routing
 
@@ -79,6 +82,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"  routing:  {settings.routing.rules_file}: {len(routing.skills)} skills, "
             f"{len(routing.queues)} queues, {len(routing.rules)} rules"
         )
+        queues, skills = set(routing.queues), set(routing.skills)
+    return _check_ivr(args.config, settings, queues, skills)
+
+
+def _check_ivr(
+    config: str, settings: Settings, queues: set[str] | None, skills: set[str] | None
+) -> int:
+    """Validate the IVR menus in the ``ivr`` directory next to the routing rules file (else
+    next to the configuration file), against the routing's queues and skills."""
+    from ivr.validate import check_directory
+
+    beside = settings.routing.rules_file or config
+    directory = Path(beside).parent / "ivr"
+    if not directory.is_dir():
+        return 0
+    menus, problems = check_directory(directory, queues=queues, skills=skills)
+    if problems:
+        print("IVR menus are not valid:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    names = ", ".join(m.menu.id for m in menus) or "none"
+    count = f"{len(menus)} menu" + ("" if len(menus) == 1 else "s")
+    print(f"  ivr:      {directory}: {count} ({names})")
     return 0
 
 

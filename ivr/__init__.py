@@ -1,5 +1,6 @@
 """IVR: admin-configured menus for voice and the text channels.
 
-The menu model, validator, engine and renderers belong here; the package is part of the
-product's fixed layout and holds no code yet.
+``model``/``loader``/``validate``: the menu file, read with line numbers and checked;
+``engine`` (pure) with ``actions``: what a session does next; ``text``: menus on text channels;
+``hours``: business hours and holidays. See docs/ivr.md.
 """

@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, web
 from channels.email import adapter as email
 from channels.telegram import adapter as telegram
 from channels.twilio import adapter as twilio
+from channels.voice import adapter as voice
 from channels.webchat import adapter as webchat
 from channels.webchat.hub import WebchatHub
 from gateway import admin, auth, customer_api, ops, pages, supervisor
@@ -29,8 +30,10 @@ from gateway.console.hub import OperatorHub
 from gateway.delivery import InstanceDelivery, presence_loop, tick_loop
 from gateway.dispatch import DispatchMetrics, OutboundWorker
 from gateway.http import request_context, security_headers
+from gateway.ivr_menus import LiveMenus
 from gateway.jobs import JobWorker
 from gateway.keys import (
+    ACCEPT_HOOKS,
     BROKER,
     CONVERSATIONS,
     CUSTOMERS,
@@ -38,6 +41,8 @@ from gateway.keys import (
     FILES,
     INSTANCE_ID,
     INTAKE,
+    IVR_SESSIONS,
+    LIVE_MENUS,
     LIVE_ROUTING,
     MEDIA_SOURCES,
     METRICS,
@@ -65,6 +70,7 @@ from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
 from gateway.storage.files import FileStore
 from gateway.storage.group_intake import IntakeWriter
+from gateway.storage.ivr import IvrMenuStore, IvrSessionStore
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_configs import RoutingConfigStore
@@ -102,6 +108,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[LIVE_ROUTING] = LiveRouting(app[ROUTING_CONFIGS], app[SETTINGS].routing)
     await app[LIVE_ROUTING].import_file()
     await app[LIVE_ROUTING].current()
+    app[IVR_SESSIONS] = IvrSessionStore(db)
+    app[LIVE_MENUS] = LiveMenus(IvrMenuStore(db), app[LIVE_ROUTING], app[SETTINGS].ivr.directory)
+    await app[LIVE_MENUS].import_directory()
     for demo in app[SETTINGS].demo.users:
         with contextlib.suppress(UserExists):
             await app[USERS].add(
@@ -137,13 +146,28 @@ async def _attach_broker(
     workers: Sequence[JobWorker],
     attached: asyncio.Event,
 ) -> None:
-    await broker.connect()
-    await delivery.start()
-    for worker in workers:
-        await worker.start()
-    attached.set()
-    await router.start()
-    await delivery.resync()
+    """Connect, declare and start consuming; a broker that fails half-way through (still
+    booting, restarted meanwhile) is tried again from the start, never given up on."""
+    delay = 0.5
+    while True:
+        try:
+            await broker.connect()
+            await delivery.start()
+            for worker in workers:
+                await worker.start()
+            attached.set()
+            await router.start()
+            await delivery.resync()
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("broker.attach.retry", error=repr(exc)[:300], delay=delay)
+            with contextlib.suppress(Exception):
+                if broker.connection is not None:
+                    await broker.connection.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
     log.info("broker.attached", operators=len(hub.operator_ids))
 
 
@@ -194,6 +218,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[RULES],
         app[LIVE_ROUTING],
         app[OUTBOUND],
+        app[ACCEPT_HOOKS],
     )
     tasks = [
         asyncio.create_task(
@@ -251,9 +276,11 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     app[METRICS] = Metrics()
     app[SENDERS] = []
     app[MEDIA_SOURCES] = []
+    app[ACCEPT_HOOKS] = []
     app.cleanup_ctx.extend([_database, _broker])
     # Provider channels add their clients' cleanup contexts here, before the services start.
     twilio.add_routes(app)
+    voice.add_routes(app)
     telegram.add_routes(app)
     email.add_routes(app)
     app.cleanup_ctx.append(_services)

@@ -89,14 +89,34 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def _check_ivr(
     config: str, settings: Settings, queues: set[str] | None, skills: set[str] | None
 ) -> int:
-    """Validate the IVR menus in the ``ivr`` directory next to the routing rules file (else
-    next to the configuration file), against the routing's queues and skills."""
+    """Validate the IVR menus (``ivr.directory``, else the ``ivr`` directory next to the
+    routing rules file or the configuration file) against the routing's queues and skills,
+    and that every channel's menu exists."""
+    from gateway.ivr_menus import default_directory
     from ivr.validate import check_directory
 
-    beside = settings.routing.rules_file or config
-    directory = Path(beside).parent / "ivr"
-    if not directory.is_dir():
+    directory = settings.ivr.directory or default_directory(settings.routing.rules_file, config)
+    if directory is None or not Path(directory).is_dir():
+        if settings.ivr.channels:
+            print("IVR menus are not valid:", file=sys.stderr)
+            print(f"  ivr.channels names menus but there is no menu directory ({directory})",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         return 0
+    menus, problems = check_directory(directory, queues=queues, skills=skills)
+    ids = {m.menu.id for m in menus}
+    missing = {c: m for c, m in settings.ivr.channels.items() if m not in ids}
+    if problems or missing:
+        print("IVR menus are not valid:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        for channel, menu in sorted(missing.items()):
+            print(f"  ivr.channels.{channel}: no menu {menu!r} in {directory}", file=sys.stderr)
+        return 2
+    names = ", ".join(m.menu.id for m in menus) or "none"
+    count = f"{len(menus)} menu" + ("" if len(menus) == 1 else "s")
+    print(f"  ivr:      {directory}: {count} ({names})")
+    return 0
     menus, problems = check_directory(directory, queues=queues, skills=skills)
     if problems:
         print("IVR menus are not valid:", file=sys.stderr)

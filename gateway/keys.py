@@ -6,8 +6,10 @@ from aiohttp import web
 
 from channels.webchat.hub import WebchatHub
 from gateway.broker import Broker
+from gateway.console.actions import AcceptHook
 from gateway.console.hub import OperatorHub
 from gateway.dispatch import Sender
+from gateway.ivr_menus import LiveMenus
 from gateway.jobs import JobWorker
 from gateway.media import MediaSource
 from gateway.metrics import Metrics
@@ -18,6 +20,7 @@ from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
 from gateway.storage.files import FileStore
 from gateway.storage.group_intake import IntakeWriter
+from gateway.storage.ivr import IvrSessionStore
 from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_configs import RoutingConfigStore
 from gateway.storage.routing_rules import RuleStore
@@ -52,3 +55,7 @@ WORKERS = web.AppKey("job_workers", list[JobWorker])
 CUSTOMERS = web.AppKey("customers", CustomerStore)
 FILES = web.AppKey("files", FileStore)
 THREADS = web.AppKey("threads", ThreadStore)
+LIVE_MENUS = web.AppKey("live_menus", LiveMenus)  # the IVR menus in force
+IVR_SESSIONS = web.AppKey("ivr_sessions", IvrSessionStore)
+# What happens after an operator takes a conversation, per channel (voice: put the call through).
+ACCEPT_HOOKS = web.AppKey("accept_hooks", list[AcceptHook])

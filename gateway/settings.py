@@ -250,6 +250,37 @@ class DemoUser(Section):
     display_name: str = ""
 
 
+class IvrSettings(Section):
+    """IVR menus (config/ivr, docs/ivr.md) and which channels they answer.
+
+    ``channels`` maps a channel to the menu its new contacts go through first, e.g.
+    ``{voice: main, sms: main}``; a channel not listed goes straight to routing. Voice calls
+    come in through Twilio (the ``twilio`` section's account)."""
+
+    directory: str | None = None
+    channels: dict[str, str] = {}
+    # Said (voice) when the gateway cannot serve the menu (database or broker away); the
+    # caller can leave a message, which Twilio keeps and reports when we are back.
+    apology: str = (
+        "We are sorry, we cannot take your call right now. Please leave a message after the "
+        "tone, and we will call you back."
+    )
+    hold_music_url: str = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+    hold_announce_seconds: float = Field(30.0, ge=5)  # how often waiting callers hear news
+    callback_key: str = Field("1", pattern=r"^[0-9*#]$")  # pressed while waiting: call me back
+    voice_languages: dict[str, str] = {"en": "en-US", "es": "es-US", "de": "de-DE"}
+    text_session_hours: float = Field(24.0, gt=0)  # a text customer silent longer starts over
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {"voice", "sms", "whatsapp", "telegram", "webchat"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"no IVR for channel(s) {', '.join(unknown)} (one of {sorted(known)})")
+        return value
+
+
 class DemoSettings(Section):
     users: tuple[DemoUser, ...] = ()
 
@@ -273,6 +304,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     telegram: TelegramSettings = TelegramSettings()
     email: EmailSettings = EmailSettings()
+    ivr: IvrSettings = IvrSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

@@ -49,6 +49,11 @@ class OperatorProfile(_Model):
     skills: dict[str, int] = {}
     languages: tuple[str, ...] = ()
     capacity: dict[Media, int] = {}
+    # Where a phone call this operator takes is put through: an E.164 number, a sip: address
+    # or a Twilio client (client:name).
+    phone: str | None = Field(
+        default=None, pattern=r"^(\+[1-9][0-9]{6,14}|sips?:[^\s@]+@[^\s]+|client:[A-Za-z0-9_.-]+)$"
+    )
 
 
 class StepConfig(_Model):

@@ -23,6 +23,11 @@ def test_twilio_media_of_this_account_is_fetched(url: str, base: str) -> None:
     assert media_path(url, SID, base) == PATH
 
 
+def test_recordings_of_this_account_are_fetched() -> None:
+    path = f"/2010-04-01/Accounts/{SID}/Recordings/RE{'c' * 32}"
+    assert media_path(f"https://api.twilio.com{path}", SID, "https://api.twilio.com") == path
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -12,28 +12,28 @@ from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
-from multidict import MultiDict
 
 from channels.common import WebhookError
 from channels.twilio.media import TwilioMediaFetcher
 from channels.twilio.messaging import (
-    SIGNATURE_HEADER,
     OptChange,
     opt_change,
     parse_inbound,
     parse_status,
-    verify,
 )
 from channels.twilio.sender import STATUS_PATH, TwilioApi, TwilioSender
+from channels.twilio.webhooks import refuse, verified_form
 from gateway.broker import BrokerUnavailable
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import BROKER, MEDIA_SOURCES, METRICS, OUTBOUND, SENDERS, SETTINGS
+from gateway.keys import BROKER, MEDIA_SOURCES, OUTBOUND, SENDERS, SETTINGS
 from gateway.media import MediaSource
 from gateway.model import Channel
 
 log = structlog.get_logger()
 
 INBOUND_PATH = "/webhooks/twilio/messaging"
+# The REST client, for the app's life (the voice channel updates live calls with it).
+TWILIO = web.AppKey("twilio_api", TwilioApi)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 CHANNELS = (Channel.SMS.value, Channel.WHATSAPP.value)
 
@@ -42,34 +42,13 @@ def _twiml() -> web.Response:
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
-def _refuse(request: web.Request, exc: WebhookError) -> web.Response:
-    request.app[METRICS].rejected.labels("twilio", exc.code).inc()
-    log.warning("twilio.webhook.rejected", code=exc.code, reason=exc.reason)
-    return web.json_response({"error": exc.code, "reason": exc.reason}, status=exc.status)
-
-
-async def _verified_form(request: web.Request) -> MultiDict[str]:
-    settings = request.app[SETTINGS]
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise WebhookError(415, "bad_request", "Twilio webhooks are form-encoded")
-    form = await request.post()
-    fields: MultiDict[str] = MultiDict((k, v) for k, v in form.items() if isinstance(v, str))
-    if len(fields) != len(form):
-        raise WebhookError(400, "bad_request", "file uploads are not Twilio webhooks")
-    url = settings.http.public_url.rstrip("/") + request.rel_url.path_qs
-    token = settings.twilio.auth_token
-    assert token is not None
-    verify(token.get_secret_value(), url, fields, request.headers.get(SIGNATURE_HEADER))
-    return fields
-
-
 async def inbound(request: web.Request) -> web.Response:
     app = request.app
     try:
-        form = await _verified_form(request)
+        form = await verified_form(request)
         message = parse_inbound(form, app[SETTINGS].twilio.default_region)
     except WebhookError as exc:
-        return _refuse(request, exc)
+        return refuse(request, exc)
     channel = message.channel.value
     accepted = await accept_from_channel(app, message, f"twilio:{message.provider_message_id}")
     change = opt_change(message.text)
@@ -89,9 +68,9 @@ async def inbound(request: web.Request) -> web.Response:
 async def status_callback(request: web.Request) -> web.Response:
     app = request.app
     try:
-        report = parse_status(await _verified_form(request))
+        report = parse_status(await verified_form(request))
     except WebhookError as exc:
-        return _refuse(request, exc)
+        return refuse(request, exc)
     change = await app[OUTBOUND].status_from_provider(
         CHANNELS, report.message_sid, report.status, report.error
     )
@@ -118,6 +97,7 @@ async def twilio_api(app: web.Application) -> AsyncIterator[None]:
     """The Twilio client, one sender per channel and the media fetcher, for the app's life."""
     settings = app[SETTINGS].twilio
     api = TwilioApi(settings)
+    app[TWILIO] = api
     public_url = app[SETTINGS].http.public_url
     for channel in (Channel.SMS, Channel.WHATSAPP):
         app[SENDERS].append(TwilioSender(channel, api, public_url))

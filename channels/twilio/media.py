@@ -22,12 +22,14 @@ CHUNK = 64 * 1024
 
 
 def media_path(url: str, account_sid: str, base_url: str) -> str:
-    """The path of a Twilio media URL of this account (to be fetched from ``base_url``), or a
-    JobError for any other URL."""
+    """The path of a Twilio media URL (a message's media, a call's recording) of this account
+    (to be fetched from ``base_url``), or a JobError for any other URL."""
     parts = urlsplit(url)
     hosts = {TWILIO_API_HOST, urlsplit(base_url).netloc}
-    prefix = f"/2010-04-01/Accounts/{account_sid}/Messages/"
-    ours = parts.path.startswith(prefix) and "/Media/" in parts.path
+    account = f"/2010-04-01/Accounts/{account_sid}/"
+    media = parts.path.startswith(account + "Messages/") and "/Media/" in parts.path
+    recording = parts.path.startswith(account + "Recordings/")
+    ours = media or recording
     if parts.netloc not in hosts or not ours:
         raise JobError("not a Twilio media URL of this account; not fetched")
     return parts.path

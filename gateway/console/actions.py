@@ -7,7 +7,8 @@ resolve any.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -40,6 +41,9 @@ class ActionError(Exception):
         self.reason = reason
 
 
+AcceptHook = Callable[[dict[str, Any], User], Awaitable[dict[str, Any] | None]]
+
+
 @dataclass
 class ConsoleActions:
     conversations: ConversationStore
@@ -52,6 +56,9 @@ class ConsoleActions:
     rules: RuleStore
     live: LiveRouting
     outbound: OutboundStore
+    # Called after an operator took a conversation (a phone call is put through to them); what
+    # a hook returns is added to the accept's result.
+    accept_hooks: list[AcceptHook] = field(default_factory=list)
 
     async def set_state(self, user: User, state: str) -> dict[str, Any]:
         if state not in (OperatorState.AVAILABLE.value, OperatorState.AWAY.value):
@@ -73,7 +80,13 @@ class ConsoleActions:
         log.info(
             "operator.offer.accepted", offer_id=offer_id, conversation_id=result.conversation_id
         )
-        return {"conversation": conversation}
+        extra: dict[str, Any] = {}
+        for hook in self.accept_hooks:
+            try:
+                extra.update(await hook(conversation, user) or {})
+            except Exception:  # the conversation is the operator's either way
+                log.exception("operator.accept.hook_failed", conversation_id=conversation["id"])
+        return {"conversation": conversation, **extra}
 
     async def decline(self, user: User, offer_id: int) -> dict[str, Any]:
         conversation_id = await self.state.decline(offer_id, user.id)

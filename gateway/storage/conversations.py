@@ -334,8 +334,11 @@ class ConversationStore:
                 update(messages).where(messages.c.id == message_id).values(status=status.value)
             )
 
-    async def resolve(self, conversation_id: int, operator_id: int | None) -> bool:
-        """Close an open conversation; ``operator_id`` None means any owner (supervisor)."""
+    async def resolve(
+        self, conversation_id: int, operator_id: int | None, kind: str = "resolved"
+    ) -> bool:
+        """Close an open conversation; ``operator_id`` None means any owner (supervisor, or
+        the gateway itself: ``kind`` "abandoned" when a caller hung up while waiting)."""
         now = utcnow()
         async with self.db.write() as conn:
             query = update(conversations).where(
@@ -361,7 +364,7 @@ class ConversationStore:
             await conn.execute(
                 routing_events.insert().values(
                     conversation_id=conversation_id,
-                    kind="resolved",
+                    kind=kind,
                     operator_id=operator_id,
                     detail={},
                     created_at=now,

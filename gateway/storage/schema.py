@@ -256,3 +256,39 @@ attachment_files = Table(
     Column("data", LargeBinary, nullable=False),
     Column("created_at", Stamp, nullable=False),
 )
+
+# Every published version of every IVR menu, as the admin wrote it (YAML); the newest version
+# of a menu is in force. Versions come from config/ivr/ at start-up or from the admin API.
+ivr_menus = Table(
+    "ivr_menus",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("menu_id", String(64), nullable=False),
+    Column("source_text", Text, nullable=False),
+    Column("version", String(32), nullable=False),  # the menu's content hash
+    Column("source", String(20), nullable=False),  # "file", "api" or "rollback"
+    Column("file_hash", String(64), nullable=True),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("created_at", Stamp, nullable=False),
+    Index("ix_ivr_menus_menu", "menu_id", "id"),
+)
+
+# Where each caller or texting customer is in a menu (ivr.engine.State), kept between webhooks
+# so a call survives a gateway restart. ``key`` identifies a live session ("voice:<CallSid>",
+# "<channel>:<address>") and is cleared when the session ends; ``revision`` guards against two
+# webhooks of one session writing at once.
+ivr_sessions = Table(
+    "ivr_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(250), nullable=True, unique=True),
+    Column("channel", String(20), nullable=False),
+    Column("address", String(200), nullable=False),
+    Column("call_sid", String(64), nullable=True, index=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=True, index=True),
+    Column("state", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # "menu", "queued", "ended"
+    Column("revision", Integer, nullable=False, default=1),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+)

@@ -33,6 +33,7 @@ class FakeTwilio:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (data, type)
     media_fail_next: list[int] = field(default_factory=list)
     media_requests: list[str] = field(default_factory=list)
+    call_updates: list[dict[str, str]] = field(default_factory=list)  # {"sid", "Twiml"}
     server: TestServer | None = None
 
     @property
@@ -46,7 +47,26 @@ class FakeTwilio:
         app.router.add_get(
             "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self._media
         )
+        app.router.add_get("/2010-04-01/Accounts/{sid}/Recordings/{recording}", self._media)
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Calls/{call}.json", self._update_call)
         return app
+
+    def add_recording(self, data: bytes) -> tuple[str, str]:
+        """Host a call recording; its RecordingSid and RecordingUrl."""
+        recording_sid = "RE" + secrets.token_hex(16)
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+        self.media[path] = (data, "audio/x-wav")
+        return recording_sid, f"https://api.twilio.com{path}"
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        if not self._authorized(request) or request.match_info["sid"] != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        form = await request.post()
+        call = request.match_info["call"]
+        self.call_updates.append({"sid": call, "Twiml": str(form.get("Twiml", ""))})
+        return web.json_response(
+            {"sid": call, "account_sid": self.account_sid, "status": "in-progress"}
+        )
 
     def add_media(self, message: str, data: bytes, content_type: str) -> str:
         """Host a file of an inbound message; the MediaUrl Twilio would send for it."""

@@ -22,7 +22,7 @@ from channels.twilio import adapter as twilio
 from channels.voice import adapter as voice
 from channels.webchat import adapter as webchat
 from channels.webchat.hub import WebchatHub
-from gateway import admin, auth, customer_api, ops, pages, supervisor
+from gateway import admin, auth, customer_api, ivr_admin, ops, pages, supervisor
 from gateway.broker import Broker
 from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
@@ -78,6 +78,7 @@ from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserExists, UserStore
+from gateway.text_menus import text_menus
 from routing.live import LiveRouting
 from routing.service import Router
 from routing.topology import Names
@@ -277,7 +278,7 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     app[SENDERS] = []
     app[MEDIA_SOURCES] = []
     app[ACCEPT_HOOKS] = []
-    app.cleanup_ctx.extend([_database, _broker])
+    app.cleanup_ctx.extend([_database, _broker, text_menus])
     # Provider channels add their clients' cleanup contexts here, before the services start.
     twilio.add_routes(app)
     voice.add_routes(app)
@@ -293,4 +294,5 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     supervisor.add_routes(app)
     admin.add_routes(app)
     customer_api.add_routes(app)
+    ivr_admin.add_routes(app)
     return app

@@ -1,16 +1,22 @@
 """Storing a customer's message from any channel adapter, with the same metrics and the same
-nudge to the outbox relay, so every adapter only verifies, parses and answers its provider."""
+nudge to the outbox relay, so every adapter only verifies, parses and answers its provider;
+on a channel with an IVR menu, a new conversation opens in the menu and the message is the
+customer's answer to it."""
 
 from __future__ import annotations
 
 import time
 
+import structlog
 from aiohttp import web
 
 from gateway.keys import INTAKE, METRICS, RELAY, SETTINGS
 from gateway.logs import trace_headers
 from gateway.model import InboundMessage
 from gateway.storage.intake import Accepted
+from gateway.text_menus import TEXT_MENUS
+
+log = structlog.get_logger()
 
 
 async def accept_from_channel(
@@ -18,12 +24,14 @@ async def accept_from_channel(
 ) -> Accepted:
     """Store ``message`` once (``dedupe_key`` makes a redelivery a duplicate) and count it."""
     channel = message.channel.value
+    menus = app.get(TEXT_MENUS)
     started = time.perf_counter()
     accepted = await app[INTAKE].accept(
         message,
         dedupe_key=dedupe_key,
         queue=app[SETTINGS].routing.queue,
         headers=trace_headers(),
+        opens_in_menu=menus is not None and menus.menu_id(channel) is not None,
     )
     app[METRICS].intake_seconds.labels(channel).observe(time.perf_counter() - started)
     if accepted.created:
@@ -31,4 +39,9 @@ async def accept_from_channel(
         app[RELAY].nudge()
     else:
         app[METRICS].duplicates.labels(channel).inc()
+    if menus is not None:
+        try:
+            await menus.on_message(message, accepted)
+        except Exception:  # stored already: the customer's next message goes on with the menu
+            log.exception("ivr.text.failed", conversation_id=accepted.conversation_id)
     return accepted

@@ -36,6 +36,7 @@ class Direction(StrEnum):
 
 
 class ConversationStatus(StrEnum):
+    MENU = "menu"  # the customer is going through an IVR menu on a text channel: not routed yet
     WAITING = "waiting"
     OFFERED = "offered"
     ASSIGNED = "assigned"

@@ -412,3 +412,69 @@ async def test_files_arrive_live_and_a_reply_can_go_to_another_channel(
     assert [(m["To"], m["Body"]) for m in fake.sent] == [
         (f"whatsapp:{customer}", "Sorry! A replacement is on its way.")
     ]
+
+
+WIDGET_MENU = """
+id: chat
+languages: [en]
+start: main
+nodes:
+  main:
+    kind: menu
+    prompt: Press 1 for billing or 2 for technical help.
+    text: Hi! What is it about?
+    options:
+      - {key: 1, label: Billing, words: [billing], next: billing}
+      - {key: 2, label: Technical help, words: [technical, router], next: tech}
+  billing:
+    {kind: queue, prompt: Please hold., text: A billing agent will answer you here., topic: billing}
+  tech: {kind: queue, prompt: Please hold., text: A technician will answer you here., topic: tech}
+"""
+
+
+async def test_the_widget_shows_the_menu_as_quick_replies(
+    start_gateway,
+    tmp_path: Path,
+    browser: Browser,  # type: ignore[no-untyped-def]
+) -> None:
+    menus = tmp_path / "ivr"
+    menus.mkdir()
+    (menus / "chat.yaml").write_text(WIDGET_MENU)
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    gateway = await start_gateway(
+        make_settings(
+            tmp_path,
+            http={"host": "127.0.0.1", "port": port, "public_url": origin},
+            security={"allowed_origins": [origin]},
+            webchat={"allowed_origins": [origin, ORIGIN]},
+            ivr={"directory": str(menus), "channels": {"webchat": "chat"}},
+        ),
+        port=port,
+    )
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    operator = await _available_operator(browser, origin, "ada")
+    customer = await (await browser.new_context(viewport={"width": 1024, "height": 768})).new_page()
+    await customer.goto(f"{origin}/demo")
+    await customer.get_by_test_id("cg-launcher").click()
+    await customer.get_by_test_id("cg-input").fill("Hello")
+    await customer.get_by_test_id("cg-send").click()
+    choices = customer.get_by_test_id("cg-quick-reply")
+    await expect(choices).to_have_text(["Billing", "Technical help"])
+    await _shot(customer, "16-widget-menu")
+    await expect(operator.get_by_test_id("offer")).to_have_count(0)  # still choosing
+    await choices.filter(has_text="Technical help").click()
+    await expect(customer.get_by_test_id("cg-message").last).to_contain_text(
+        "A technician will answer you here."
+    )
+    await expect(choices).to_have_count(0)  # answered: the choices are gone
+    offer = operator.get_by_test_id("offer")
+    await expect(offer).to_have_count(1)
+    await offer.get_by_test_id("offer-accept").click()
+    await expect(operator.get_by_test_id("message")).to_have_count(4)
+    await _shot(customer, "17-widget-after-menu")
+    # A reload replays the exchange without offering the old choices again.
+    await customer.reload()
+    await customer.get_by_test_id("cg-launcher").click()
+    await expect(customer.get_by_test_id("cg-message")).to_have_count(4)
+    await expect(customer.get_by_test_id("cg-quick-reply")).to_have_count(0)

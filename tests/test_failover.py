@@ -196,7 +196,16 @@ async def _open_conversation(
             await customer.send(f"hello from customer {n}", client_id=client_id)
             await wait_for(lambda: customer.acks.get(client_id), timeout=5)
             return customer
-        except (AssertionError, aiohttp.ClientError, ConnectionError, RuntimeError, TimeoutError):
+        # TypeError: aiohttp's WSMessageTypeError, the socket closed by the dying instance
+        # while the widget waited for its "ready" frame.
+        except (
+            AssertionError,
+            aiohttp.ClientError,
+            ConnectionError,
+            RuntimeError,
+            TimeoutError,
+            TypeError,
+        ):
             with contextlib.suppress(Exception):
                 await customer.close()
             await asyncio.sleep(0.1)

@@ -69,8 +69,8 @@ def _broken(change: Any) -> list[str]:
             "routing.yaml: rules[0].final.action: Input should be",
         ),
         (
-            lambda d: d["rules"][3]["final"].update(queue="nowhere"),
-            "routing.yaml: rules[3].final.queue: overflow needs a known queue, not 'nowhere'",
+            lambda d: d["rules"][-1]["final"].update(queue="nowhere"),
+            "routing.yaml: rules[5].final.queue: overflow needs a known queue, not 'nowhere'",
         ),
         (
             lambda d: d["rules"][1]["final"].pop("text"),
@@ -78,7 +78,7 @@ def _broken(change: Any) -> list[str]:
         ),
         (
             lambda d: d["rules"].pop(),
-            "routing.yaml: rules[2].when: the last rule must match every contact",
+            "routing.yaml: rules[4].when: the last rule must match every contact",
         ),
         (
             lambda d: d["rules"][1].update(name="gold-billing"),
@@ -134,7 +134,7 @@ def test_check_config_reports_routing_problems(
     assert "rules[0].steps[0].queue: unknown queue 'missing'" in capsys.readouterr().err
     good = write_config(tmp_path, routing={"rules_file": str(DEMO)})
     assert main(["--config", str(good), "check-config"]) == 0
-    assert "3 skills, 6 queues, 4 rules" in capsys.readouterr().out
+    assert "3 skills, 6 queues, 6 rules" in capsys.readouterr().out
 
 
 def test_unreadable_files_are_named(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 
@@ -28,6 +29,23 @@ def make_bot(settings: TelegramSettings) -> ExtBot[Any]:
     )
 
 
+def keyboard(buttons: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | None:
+    """A menu's choices as inline buttons, one per row; a press comes back as a callback
+    query whose data is the choice's reply (Telegram allows 64 bytes of it)."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    label[:64], callback_data=value.encode()[:64].decode("utf-8", "ignore")
+                )
+            ]
+            for label, value in buttons
+        ]
+    )
+
+
 class TelegramSender:
     channel = "telegram"
 
@@ -36,7 +54,9 @@ class TelegramSender:
 
     async def send(self, job: OutboundJob) -> str:
         try:
-            message = await self.bot.send_message(chat_id=int(job.address), text=job.text)
+            message = await self.bot.send_message(
+                chat_id=int(job.address), text=job.text, reply_markup=keyboard(job.buttons)
+            )
         except RetryAfter as exc:
             wait = exc.retry_after
             seconds = wait if isinstance(wait, int | float) else wait.total_seconds()

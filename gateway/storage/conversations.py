@@ -54,6 +54,7 @@ class MessageView:
     status: str
     attachments: list[dict[str, Any]] = field(default_factory=list)
     channel: str | None = None
+    buttons: list[dict[str, str]] = field(default_factory=list)  # a menu's quick replies
 
     def as_json(self) -> dict[str, Any]:
         return message_json(
@@ -66,6 +67,7 @@ class MessageView:
             self.status,
             self.attachments,
             self.channel,
+            self.buttons,
         )
 
 
@@ -104,6 +106,7 @@ _MESSAGE_COLUMNS = (
     messages.c.status,
     messages.c.attachments,
     messages.c.channel,
+    messages.c.raw,
     users.c.display_name.label("operator_name"),
 )
 
@@ -125,7 +128,16 @@ def _message(row: Any) -> MessageView:
         row.status,
         list(row.attachments or []),
         row.channel,
+        _buttons(row),
     )
+
+
+def _buttons(row: Any) -> list[dict[str, str]]:
+    """The quick replies of a message from the gateway (an IVR menu), if any."""
+    if row.direction != Direction.OUT.value or not isinstance(row.raw, dict):
+        return []
+    buttons = row.raw.get("buttons")
+    return list(buttons) if isinstance(buttons, list) else []
 
 
 _CONVERSATION_QUERY = (

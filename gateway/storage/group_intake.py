@@ -47,9 +47,11 @@ class IntakeWriter:
         dedupe_key: str,
         queue: str,
         headers: dict[str, Any] | None = None,
+        opens_in_menu: bool = False,
     ) -> Accepted:
-        """Store ``message`` with the next batch; returns once that batch has committed."""
-        request = _Request(IntakeItem(message, dedupe_key, queue, headers or {}))
+        """Store ``message`` with the next batch; returns once that batch has committed.
+        ``opens_in_menu``: a conversation it opens starts in the IVR menu, not in routing."""
+        request = _Request(IntakeItem(message, dedupe_key, queue, headers or {}, opens_in_menu))
         self._pending.append(request)
         self._wake.set()
         return await request.done

@@ -56,6 +56,7 @@ class IntakeItem:
     dedupe_key: str
     queue: str
     headers: dict[str, Any] = field(default_factory=dict)
+    opens_in_menu: bool = False
 
     @property
     def sender(self) -> tuple[str, str]:
@@ -72,11 +73,13 @@ def message_json(
     status: str,
     attachments: list[dict[str, Any]] | None = None,
     channel: str | None = None,
+    buttons: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """A message as every client sees it (docs/protocol.md); carried in events, so that
     consumers need not read it back."""
     return {
         **({"channel": channel} if channel else {}),
+        **({"buttons": buttons} if buttons else {}),
         "id": message_id,
         "seq": message_id,
         "conversation_id": conversation_id,
@@ -149,13 +152,14 @@ async def accept_inbound(
     dedupe_key: str,
     queue: str,
     headers: dict[str, Any] | None = None,
+    opens_in_menu: bool = False,
 ) -> Accepted:
     """Store one message durably (with its outbox row) unless ``dedupe_key`` was seen already.
 
     The unique dedupe key is what guarantees one row when two copies race into the write; the
     loser of such a race finds the winner's row on its second try.
     """
-    item = IntakeItem(message, dedupe_key, queue, headers or {})
+    item = IntakeItem(message, dedupe_key, queue, headers or {}, opens_in_menu)
     for attempt in (1, 2):
         try:
             async with db.write() as conn:
@@ -432,7 +436,11 @@ async def _threads(
                             "customer_id": identity_of[r.sender][0],
                             "identity_id": identity_of[r.sender][1],
                             "channel": r.sender[0],
-                            "status": ConversationStatus.WAITING.value,
+                            "status": (
+                                ConversationStatus.MENU.value
+                                if r.opens_in_menu
+                                else ConversationStatus.WAITING.value
+                            ),
                             "queue": r.queue,
                             "priority": 0,
                             "operator_id": None,

@@ -194,6 +194,7 @@ class Session:
     state: str
     status: str
     revision: int
+    updated_at: datetime
 
 
 class SessionConflict(Exception):
@@ -211,6 +212,7 @@ def _session(row: Any) -> Session:
         row.state,
         row.status,
         row.revision,
+        row.updated_at,
     )
 
 
@@ -279,7 +281,7 @@ class IvrSessionStore:
                     .returning(ivr_sessions.c.id)
                 )
             ).scalar_one()
-        return Session(int(new_id), key, channel, address, call_sid, None, state, status, 1)
+        return Session(int(new_id), key, channel, address, call_sid, None, state, status, 1, now)
 
     async def save(
         self,
@@ -293,12 +295,13 @@ class IvrSessionStore:
         (SessionConflict otherwise). Ending it (status ``ended``) frees its key."""
         status = status or session.status
         key = None if status == "ended" else session.key
+        now = utcnow()
         values: dict[str, Any] = {
             "state": state,
             "status": status,
             "key": key,
             "revision": session.revision + 1,
-            "updated_at": utcnow(),
+            "updated_at": now,
         }
         if conversation_id is not None:
             values["conversation_id"] = conversation_id
@@ -323,6 +326,7 @@ class IvrSessionStore:
             state,
             status,
             session.revision + 1,
+            now,
         )
 
     async def of_conversation(self, conversation_id: int) -> Session | None:

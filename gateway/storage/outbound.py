@@ -41,6 +41,7 @@ class OutboundJob:
     unreachable: bool
     attributes: dict[str, str]  # the conversation's (e.g. ``via``: the number they wrote to)
     last_inbound: dict[str, Any]  # the customer's latest message's provider data (threading)
+    buttons: tuple[tuple[str, str], ...] = ()  # quick replies (label, value): an IVR menu
 
     @property
     def already_sent(self) -> bool:
@@ -68,6 +69,7 @@ class OutboundStore:
                 messages.c.channel,
                 messages.c.text,
                 messages.c.attachments,
+                messages.c.raw,
                 messages.c.status,
                 messages.c.external_id,
                 messages.c.attempts,
@@ -118,6 +120,7 @@ class OutboundStore:
             row.unreachable_at is not None,
             dict(row.attributes or {}),
             dict(last or {}),
+            _buttons(row.raw),
         )
 
     async def count_attempt(self, message_id: int) -> None:
@@ -255,3 +258,12 @@ class OutboundStore:
                 .where(identities.c.id == identity_id)
                 .values(unreachable_at=utcnow())
             )
+
+
+def _buttons(raw: Any) -> tuple[tuple[str, str], ...]:
+    buttons = raw.get("buttons") if isinstance(raw, dict) else None
+    if not isinstance(buttons, list):
+        return ()
+    return tuple(
+        (str(b.get("label", "")), str(b.get("value", ""))) for b in buttons if isinstance(b, dict)
+    )

@@ -15,27 +15,24 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import (
     ConversationStatus,
     Direction,
-    MessageStatus,
     OfferStatus,
     OperatorState,
     utcnow,
 )
-from gateway.storage.conversations import CLOSED_EVENT, outbound_event
+from gateway.storage.conversations import CLOSED_EVENT
 from gateway.storage.database import Database
-from gateway.storage.intake import message_json
 from gateway.storage.routing_state import TRANSFER_EVENT, emit, record_event
 from gateway.storage.schema import (
     conversations,
     messages,
     offers,
     operator_presence,
-    outbox,
     users,
 )
+from gateway.storage.system_messages import tell_customer
 from routing.config import media_of
 from routing.escalation import Placement
 from routing.strategy import Media, WaitingContact
@@ -379,7 +376,7 @@ class RuleStore:
                 )
             ).scalar_one()
             if text:
-                await self._tell(conn, conversation_id, channel, text, now)
+                await tell_customer(conn, conversation_id, channel, text, now)
             await record_event(conn, conversation_id, "final", None, action=action)
             await emit(
                 conn,
@@ -484,48 +481,3 @@ class RuleStore:
             )
         )
         return bool(moved.rowcount == 1)
-
-    @staticmethod
-    async def _tell(
-        conn: AsyncConnection, conversation_id: int, channel: str, text: str, now: datetime
-    ) -> None:
-        """A message from the gateway itself to the customer, sent like an operator's reply."""
-        message_id = (
-            await conn.execute(
-                messages.insert()
-                .values(
-                    conversation_id=conversation_id,
-                    direction=Direction.OUT.value,
-                    channel=channel,
-                    dedupe_key=f"system:{conversation_id}:{now.timestamp()}",
-                    author_user_id=None,
-                    text=text,
-                    attachments=[],
-                    status=MessageStatus.QUEUED.value,
-                    created_at=now,
-                )
-                .returning(messages.c.id)
-            )
-        ).scalar_one()
-        await conn.execute(
-            outbox.insert().values(
-                routing_key=outbound_event(channel),
-                payload={
-                    "conversation_id": conversation_id,
-                    "message_id": message_id,
-                    "operator_id": None,
-                    "message": message_json(
-                        message_id,
-                        conversation_id,
-                        Direction.OUT.value,
-                        "system",
-                        text,
-                        now,
-                        MessageStatus.QUEUED.value,
-                        channel=channel,
-                    ),
-                },
-                headers={CONVERSATION_ID_HEADER: str(conversation_id)},
-                created_at=now,
-            )
-        )

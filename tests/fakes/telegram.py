@@ -104,7 +104,10 @@ class FakeTelegram:
                 "chat": {"id": int(params["chat_id"]), "type": "private"},
                 "text": params.get("text", ""),
             }
-            self.sent.append({"chat_id": int(params["chat_id"]), "text": params.get("text")})
+            sent: dict[str, Any] = {"chat_id": int(params["chat_id"]), "text": params.get("text")}
+            if params.get("reply_markup"):
+                sent["reply_markup"] = params["reply_markup"]
+            self.sent.append(sent)
             return _ok(message)
         return _error(404, "Not Found: method not found")
 

@@ -149,6 +149,12 @@
     .msg[data-status="sending"] .bubble { opacity: .7; }
     .msg[data-status="failed"] .bubble { background: #fdecea; color: #8a1c13; border: 1px solid #f5c6c0; }
     .meta { font-size: 11px; color: #6b7686; margin: 2px 4px 0; }
+    .quick { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px; }
+    .quick button {
+      border: 1px solid #1f5fbf; background: #fff; color: #1f5fbf; border-radius: 14px;
+      padding: 5px 12px; font: inherit; font-size: 13px; cursor: pointer;
+    }
+    .quick button:hover, .quick button:focus-visible { background: #e8f0fc; outline: none; }
     .composer {
       display: flex; gap: 8px; align-items: flex-end; padding: 10px; border-top: 1px solid #dde3ec;
       background: #fff;
@@ -308,7 +314,7 @@
     el.className = `msg ${entry.direction === "in" ? "in" : "out"}`;
     el.setAttribute("data-testid", "cg-message");
     el.dataset.direction = entry.direction === "in" ? "in" : "out";
-    if (entry.direction !== "in" && entry.author) {
+    if (entry.direction !== "in" && entry.author && entry.author !== "system") {
       const author = document.createElement("div");
       author.className = "author";
       author.textContent = entry.author;
@@ -318,6 +324,7 @@
     bubble.className = "bubble";
     bubble.textContent = entry.text;
     el.appendChild(bubble);
+    if (Array.isArray(entry.buttons) && entry.buttons.length) el.appendChild(quickReplies(entry.buttons));
     const meta = document.createElement("div");
     meta.className = "meta";
     el.appendChild(meta);
@@ -325,6 +332,31 @@
     entry.meta = meta;
     updateBubble(entry);
     return el;
+  }
+
+  // A menu's choices (IVR): one tap sends the choice as the visitor's message.
+  function quickReplies(buttons) {
+    const box = document.createElement("div");
+    box.className = "quick";
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Choices");
+    for (const choice of buttons) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.setAttribute("data-testid", "cg-quick-reply");
+      button.textContent = choice.label;
+      button.addEventListener("click", () => {
+        dropQuickReplies();
+        sendText(choice.value);
+      });
+      box.appendChild(button);
+    }
+    return box;
+  }
+
+  // Only the newest menu's choices can be tapped.
+  function dropQuickReplies() {
+    for (const box of Array.from(ui.log.querySelectorAll(".quick"))) box.remove();
   }
 
   function updateBubble(entry) {
@@ -435,6 +467,11 @@
     }
     ui.input.value = "";
     autosize();
+    dropQuickReplies();
+    sendText(text);
+  }
+
+  function sendText(text) {
     const entry = queueMessage(text);
     persistOutbox();
     scrollToBottom();
@@ -479,7 +516,12 @@
       author: typeof frame.author === "string" ? frame.author : "",
       status: frame.direction === "in" ? "sent" : frame.status || "received",
       created_at: frame.created_at,
+      buttons: Array.isArray(frame.buttons)
+        ? frame.buttons.filter((b) => b && typeof b.label === "string" && typeof b.value === "string")
+        : [],
     };
+    // A newer menu, or the visitor's own answer after one, retires the older choices.
+    if (entry.buttons.length || entry.direction === "in") dropQuickReplies();
     messages.set(id, entry);
     place(entry);
     if (isOpen) markRead();

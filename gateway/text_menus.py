@@ -1,0 +1,150 @@
+"""The IVR menus on text channels (SMS, WhatsApp, Telegram, web chat): the same engine and the
+same menu as on the phone, rendered as numbered text or as buttons.
+
+A new conversation on a channel with a menu (``ivr.channels``) opens in the ``menu`` status;
+every message of the customer is then an answer to the menu (stored first, like any message,
+then given to the engine), and the menu's next question goes back as a message from the
+gateway. When the menu hands the contact to routing, the conversation joins the line with what
+the menu learnt (topic, language, order number...); when the menu ends it (closed hours, a
+goodbye), the conversation is closed. A customer silent for ``ivr.text_session_hours`` starts
+the menu again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from gateway.ivr_driver import settle
+from gateway.keys import DATABASE, IVR_SESSIONS, LIVE_MENUS, RELAY, SETTINGS
+from gateway.model import Channel, ConversationStatus, InboundMessage, utcnow
+from gateway.storage.intake import Accepted
+from gateway.storage.ivr import Session, SessionConflict
+from gateway.storage.menu_contacts import MenuContacts
+from ivr import text
+from ivr.actions import Enqueue, Hangup, Record, State, Step, Transfer
+from ivr.engine import advance, start
+from ivr.model import Menu
+
+log = structlog.get_logger()
+
+BUTTON_CHANNELS = frozenset({Channel.TELEGRAM.value, Channel.WEBCHAT.value})
+TEXT_CHANNELS = frozenset(
+    {Channel.SMS.value, Channel.WHATSAPP.value, Channel.TELEGRAM.value, Channel.WEBCHAT.value}
+)
+
+
+def render(channel: str, step: Step) -> tuple[str, list[dict[str, str]]]:
+    """The step as the channel shows it: a text, and buttons where the channel has them."""
+    if channel in BUTTON_CHANNELS:
+        shown = text.buttons(step)
+        return shown.text, [{"label": b.label, "value": b.value} for b in shown.buttons]
+    return text.numbered(step), []
+
+
+class TextMenus:
+    def __init__(self, app: web.Application, contacts: MenuContacts) -> None:
+        self.app = app
+        self.contacts = contacts
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    def menu_id(self, channel: str) -> str | None:
+        if channel not in TEXT_CHANNELS:
+            return None
+        return self.app[SETTINGS].ivr.channels.get(channel)
+
+    async def on_message(self, message: InboundMessage, accepted: Accepted) -> None:
+        """Give a stored message to the menu if its conversation is in one. Failures are
+        logged: the message is safe either way, and the customer's next message goes on."""
+        channel = message.channel.value
+        menu_id = self.menu_id(channel)
+        if menu_id is None or not accepted.created:
+            return
+        if await self.contacts.status(accepted.conversation_id) != ConversationStatus.MENU.value:
+            return
+        live = await self.app[LIVE_MENUS].get(menu_id)
+        if live is None:  # no such menu any more: straight to routing
+            await self.contacts.into_routing(accepted.conversation_id, {})
+            self.app[RELAY].nudge()
+            return
+        for _ in range(3):  # two answers at once: the second is given to the menu after
+            try:
+                await self._step(live.menu, message, accepted)
+                return
+            except SessionConflict:
+                continue
+        log.error("ivr.text.conflict", conversation_id=accepted.conversation_id)
+
+    async def _step(self, menu: Menu, message: InboundMessage, accepted: Accepted) -> None:
+        sessions = self.app[IVR_SESSIONS]
+        channel, now = message.channel.value, utcnow()
+        key = f"{channel}:{message.sender}"
+        session = await sessions.live(key)
+        stale = timedelta(hours=self.app[SETTINGS].ivr.text_session_hours)
+        if session is not None and (
+            session.conversation_id != accepted.conversation_id or now - session.updated_at > stale
+        ):
+            await sessions.save(session, session.state, status="ended")
+            session = None
+        if session is None:
+            attributes = {"channel": channel, **dict(message.attributes)}
+            step = await settle(menu, start(menu, now, attributes), now, self.http)
+            begun = await sessions.begin(
+                key, channel, message.sender, step.state.to_json(), status="menu"
+            )
+            if begun is None:
+                raise SessionConflict("a session began meanwhile")
+            session = await sessions.save(
+                begun, step.state.to_json(), conversation_id=accepted.conversation_id
+            )
+        else:
+            state = State.from_json(session.state)
+            event = text.parse_reply(message.text)
+            step = await settle(menu, advance(menu, state, event, now), now, self.http)
+        await self._after(session, step, channel, accepted.conversation_id)
+
+    async def _after(
+        self, session: Session, step: Step, channel: str, conversation_id: int
+    ) -> None:
+        sessions = self.app[IVR_SESSIONS]
+        enqueue = next((a for a in step.actions if isinstance(a, Enqueue)), None)
+        ends = step.state.done or any(isinstance(a, Hangup | Transfer) for a in step.actions)
+        await sessions.save(
+            session, step.state.to_json(), status="ended" if ends or enqueue else "menu"
+        )
+        shown, buttons = render(channel, step)
+        if any(isinstance(a, Record) for a in step.actions) and not shown:
+            shown = "Please write your message."
+        if shown:
+            await self.contacts.say(conversation_id, channel, shown, buttons)
+        if enqueue is not None:
+            attributes = dict(enqueue.attributes)
+            if enqueue.queue:
+                attributes["queue"] = enqueue.queue
+            await self.contacts.into_routing(conversation_id, attributes)
+            log.info("ivr.text.queued", conversation_id=conversation_id, channel=channel)
+        elif ends:
+            left = dict(step.state.attributes)
+            if left.get("voicemail_text"):  # a message for the team: it goes to an operator
+                await self.contacts.into_routing(conversation_id, {**left, "kind": "voicemail"})
+            else:
+                await self.contacts.close(conversation_id)
+            log.info("ivr.text.ended", conversation_id=conversation_id, channel=channel)
+        self.app[RELAY].nudge()
+
+
+TEXT_MENUS = web.AppKey("text_menus", TextMenus)
+
+
+async def text_menus(app: web.Application) -> AsyncIterator[None]:
+    runner = TextMenus(app, MenuContacts(app[DATABASE]))
+    app[TEXT_MENUS] = runner
+    yield
+    await runner.close()

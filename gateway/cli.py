@@ -202,6 +202,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
 
     settings = _settings(args)
+    if args.channel == "call":
+        return _simulate_call(settings, args)
+    if not args.text:
+        print(f'say what the customer writes: simulate {args.channel} "Hello"', file=sys.stderr)
+        return 2
     if args.channel == "email":
         try:
             answer = asyncio.run(send_email(settings, args.email_from, args.subject, args.text))
@@ -229,6 +234,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.channel} webhook -> {base}{webhook.path}: HTTP {status} {body[:200]}")
     return 0 if status == 200 else 1
+
+
+def _simulate_call(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.simulate import SimulationError, call
+
+    base = args.url or f"http://{settings.http.host}:{settings.http.port}"
+    answers = args.text.split() if args.text else []
+    try:
+        transcript = asyncio.run(call(settings, base, answers, args.sender, args.to))
+    except SimulationError as exc:
+        print(f"cannot simulate a call: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"no gateway answers at {base}: {exc}", file=sys.stderr)
+        return 1
+    for line in transcript:
+        print(f"  caller {line}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,10 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="send a running gateway a signed SMS, WhatsApp, Telegram message, or an email",
     )
-    simulate.add_argument("channel", choices=["sms", "whatsapp", "telegram", "email"])
-    simulate.add_argument("text", help="what the customer writes")
-    simulate.add_argument("--from", dest="sender", default="+15557654321", help="SMS/WhatsApp")
-    simulate.add_argument("--to", default="+15550001111", help="our number (SMS/WhatsApp)")
+    simulate.add_argument("channel", choices=["sms", "whatsapp", "telegram", "email", "call"])
+    simulate.add_argument(
+        "text",
+        nargs="?",
+        default="",
+        help="what the customer writes; for a call, the answers in turn: keys (1, 123456#), "
+        'words, or - for silence, e.g. "2 123456"',
+    )
+    simulate.add_argument("--from", dest="sender", default="+15557654321", help="SMS/WhatsApp/call")
+    simulate.add_argument("--to", default="+15550001111", help="our number (SMS/WhatsApp/call)")
     simulate.add_argument("--chat-id", type=int, default=424242, help="Telegram chat id")
     simulate.add_argument("--name", default="Test Customer", help="Telegram first name")
     simulate.add_argument("--url", help="the gateway (default: http.host and http.port)")

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import aiohttp
 from multidict import MultiDict
@@ -32,6 +33,22 @@ class Webhook:
     headers: dict[str, str]
 
 
+def _twilio_signed(settings: Settings, path: str, params: list[tuple[str, str]]) -> Webhook:
+    """A form as Twilio posts it to ``public_url`` + ``path``, with its signature."""
+    twilio = settings.twilio
+    if not twilio.enabled or twilio.auth_token is None:
+        raise SimulationError("Twilio is not configured (twilio.account_sid and auth_token)")
+    url = settings.http.public_url.rstrip("/") + path
+    signature = RequestValidator(twilio.auth_token.get_secret_value()).compute_signature(
+        url, MultiDict(params)
+    )
+    return Webhook(
+        path,
+        urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
+
+
 def twilio_webhook(settings: Settings, channel: str, sender: str, to: str, text: str) -> Webhook:
     twilio = settings.twilio
     if not twilio.enabled or twilio.auth_token is None:
@@ -47,19 +64,7 @@ def twilio_webhook(settings: Settings, channel: str, sender: str, to: str, text:
         ("Body", text),
         ("NumMedia", "0"),
     ]
-    path = "/webhooks/twilio/messaging"
-    url = settings.http.public_url.rstrip("/") + path
-    signature = RequestValidator(twilio.auth_token.get_secret_value()).compute_signature(
-        url, MultiDict(params)
-    )
-    return Webhook(
-        path,
-        urlencode(params).encode(),
-        {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-    )
+    return _twilio_signed(settings, "/webhooks/twilio/messaging", params)
 
 
 def telegram_webhook(settings: Settings, chat_id: int, name: str, text: str) -> Webhook:
@@ -122,3 +127,92 @@ async def send_email(settings: Settings, sender: str, subject: str, text: str) -
         start_tls=False,
     )
     return answer
+
+
+VOICE_PATH = "/webhooks/twilio/voice"
+KEYS = frozenset("0123456789*#")
+
+
+def heard(xml: str) -> tuple[list[str], str | None, str | None]:
+    """What a caller would live through in one TwiML answer, line by line; the URL the call
+    posts its answer to (a Gather's or a Record's action), and where it goes next on its own
+    (a Redirect)."""
+    root = ElementTree.fromstring(xml)  # noqa: S314 (the gateway's own answer)
+    lines: list[str] = []
+    answer_to: str | None = None
+
+    def walk(element: ElementTree.Element) -> None:
+        nonlocal answer_to
+        for child in element:
+            match child.tag:
+                case "Say":
+                    lines.append(f"hears: {child.text or ''}")
+                case "Play":
+                    lines.append(f"hears a recording: {child.text or ''}")
+                case "Gather":
+                    walk(child)
+                    answer_to = child.attrib.get("action")
+                    words = " or words" if "speech" in child.attrib.get("input", "") else ""
+                    lines.append(f"is asked for keys{words}")
+                case "Record":
+                    answer_to = child.attrib.get("action")
+                    lines.append("is recorded (after the tone)")
+                case "Dial":
+                    walk(child)
+                case "Number" | "Sip" | "Client":
+                    lines.append(f"is put through to {child.text or ''}")
+                case "Hangup":
+                    lines.append("hears the line go dead (hang-up)")
+
+    walk(root)
+    redirect = root.find("Redirect")
+    return lines, answer_to, redirect.text if redirect is not None else None
+
+
+async def call(
+    settings: Settings, base_url: str, answers: list[str], caller: str, called: str
+) -> list[str]:
+    """Walk the voice menu as a caller who gives ``answers`` in turn (keys, words, or "-" for
+    silence); a transcript. A caller handed to routing hears one round of the hold loop and
+    stays in line (an operator can take the call in the console)."""
+    sid = "CA" + secrets.token_hex(16)
+    base = {"CallSid": sid, "AccountSid": settings.twilio.account_sid or "", "From": caller,
+            "To": called, "Direction": "inbound"}  # fmt: skip
+    public = settings.http.public_url.rstrip("/")
+    transcript: list[str] = []
+
+    async def post(http: aiohttp.ClientSession, path: str, **extra: str) -> str:
+        webhook = _twilio_signed(settings, path, list({**base, **extra}.items()))
+        async with http.post(
+            base_url.rstrip("/") + path, data=webhook.body, headers=webhook.headers
+        ) as resp:
+            body = await resp.text()
+            if resp.status != 200:
+                raise SimulationError(f"the gateway answered {resp.status}: {body[:200]}")
+            return body
+
+    async with aiohttp.ClientSession() as http:
+        lines, answer_to, then = heard(await post(http, VOICE_PATH, CallStatus="ringing"))
+        transcript += lines
+        for answer in answers:
+            if answer_to is None:
+                break
+            transcript.append(f"answers: {answer}")
+            path = answer_to.removeprefix(public)
+            if answer == "-" and then is not None:
+                path, fields = then.removeprefix(public), {}
+            elif set(answer) <= KEYS:
+                fields = {"Digits": answer}
+            else:
+                fields = {"SpeechResult": answer, "Confidence": "0.9"}
+            lines, answer_to, then = heard(
+                await post(http, path, CallStatus="in-progress", **fields)
+            )
+            transcript += lines
+        if answer_to is None and then is not None and "/hold" in then:
+            transcript.append("waits in line:")
+            lines, _, _ = heard(
+                await post(http, then.removeprefix(public), CallStatus="in-progress")
+            )
+            transcript += lines
+    return transcript

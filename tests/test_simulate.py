@@ -77,3 +77,51 @@ def test_simulate_says_when_a_channel_is_not_configured(tmp_path: Path, capsys) 
     assert "Twilio is not configured" in capsys.readouterr().err
     assert main(["--config", str(config), "simulate", "telegram", "hi"]) == 2
     assert "Telegram is not configured" in capsys.readouterr().err
+
+
+async def test_simulate_call_walks_the_voice_menu(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    menus = tmp_path / "ivr"
+    menus.mkdir()
+    (menus / "main.yaml").write_text(
+        "id: main\nlanguages: [en]\nstart: main\nnodes:\n"
+        "  main:\n    kind: menu\n    prompt: Press 1 for sales.\n"
+        "    options: [{key: 1, label: Sales, words: [sales], next: sales}]\n"
+        "  sales: {kind: queue, prompt: Connecting you to sales., topic: sales}\n"
+    )
+    port = _free_port()
+    config = write_config(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": port, "public_url": "https://support.example.com"},
+        twilio={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
+        ivr={"directory": str(menus), "channels": {"voice": "main"}},
+    )
+    gateway = await start_gateway(load_settings(config), port=port)
+    argv = ["--config", str(config), "simulate", "call", "- 7 sales"]
+    assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "  caller hears: Press 1 for sales.",
+        "  caller is asked for keys or words",
+        "  caller answers: -",
+        "  caller hears: Sorry, we did not get an answer.",
+        "  caller hears: Press 1 for sales.",
+        "  caller is asked for keys or words",
+        "  caller answers: 7",
+        "  caller hears: Sorry, that is not one of the choices.",
+        "  caller hears: Press 1 for sales.",
+        "  caller is asked for keys or words",
+        "  caller answers: sales",
+        "  caller hears: Connecting you to sales.",
+        "  caller waits in line:",
+        "  caller hears: You are number 1 in line.",
+        "  caller hears: To be called back instead, press 1.",
+        "  caller hears a recording: http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3",
+        "  caller is asked for keys",
+    ]
+    async with gateway.app[DATABASE].read() as conn:
+        texts = (await conn.execute(select(messages.c.text))).scalars().all()
+    assert texts == ["Phone call from +15557654321 (language: en, topic: sales)"]

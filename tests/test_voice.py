@@ -201,12 +201,13 @@ async def _start(
     orders: str,
     calendar: str = "always",
     port: int | None = None,
+    routing: str = ROUTING,
 ) -> RunningGateway:
     menus = tmp_path / "ivr"
     menus.mkdir(exist_ok=True)
     (menus / "main.yaml").write_text(MENU % {"calendar": calendar, "orders": orders})
     rules = tmp_path / "routing.yaml"
-    rules.write_text(textwrap.dedent(ROUTING))
+    rules.write_text(textwrap.dedent(routing))
     port = port or _free_port()
     settings = make_settings(
         tmp_path,
@@ -490,3 +491,67 @@ async def test_malformed_webhooks_are_refused_and_change_nothing(
         after = (await conn.execute(select(ivr_sessions.c.state, ivr_sessions.c.revision))).one()
     assert after == before
     assert menu.find("Gather") is not None
+
+
+@pytest.mark.parametrize(
+    ("final", "expect_tags", "expect_heard"),
+    [
+        (
+            '{action: callback, text: "All our agents are busy."}',
+            ["Say", "Say", "Hangup"],
+            [
+                "All our agents are busy.",
+                "Thank you. We will call you back at this number. Goodbye.",
+            ],
+        ),
+        (
+            "{action: voicemail}",
+            ["Say", "Record", "Hangup"],
+            # The rule's own text (routing's default for voicemail), then the tone.
+            [
+                "All our agents are busy. Leave us a message here and we will answer it as soon "
+                "as we can."
+            ],
+        ),
+        (
+            '{action: notice, text: "Please call again tomorrow."}',
+            ["Say", "Hangup"],
+            ["Please call again tomorrow."],
+        ),
+    ],
+)
+async def test_a_rules_final_action_reaches_the_caller_on_hold(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+    orders: str,
+    final: str,
+    expect_tags: list[str],
+    expect_heard: list[str],
+) -> None:
+    # Nobody is available: the only step expires after a second and the final action runs.
+    routing = ROUTING.replace("timeout_seconds: 600", "timeout_seconds: 1").replace(
+        "{action: overflow, queue: everyone}", final
+    )
+    gateway = await _start(start_gateway, tmp_path, fake_twilio, orders, routing=routing)
+    phone, hold = await _queued(gateway)
+    assert heard(hold)[0] == "You are number 1 in line."
+
+    async def finished() -> ElementTree.Element | None:
+        response = await phone.follow(hold)
+        return None if response.find("Gather/Play") is not None else response
+
+    done = await wait_for(finished, timeout=15, interval=0.5)
+    assert [child.tag for child in done] == expect_tags
+    assert heard(done) == expect_heard
+    if "Record" in expect_tags:
+        record = done.find("Record")
+        assert record is not None
+        sid, url = fake_twilio.add_recording(b"RIFF after waiting")
+        bye = await phone.twiml(
+            record.attrib["action"], RecordingSid=sid, RecordingUrl=url, RecordingDuration="3"
+        )
+        assert heard(bye) == ["Thank you for your message. Goodbye."]
+        async with gateway.app[DATABASE].read() as conn:
+            texts = (await conn.execute(select(messages.c.text))).scalars().all()
+        assert "Voicemail (3 s)" in texts

@@ -104,8 +104,9 @@ async def silence(request: web.Request) -> web.Response:
 async def recording(request: web.Request) -> web.Response:
     async def work(desk: VoiceDesk, form: MultiDict[str]) -> str:
         got = parse_recording(form)
-        if request.query.get("fallback"):
-            return await _fallback_recording(desk, form, request.query.get("caller"))
+        if "session" not in request.query:  # the apology's, or the final action's, message
+            kind = {"fallback": "1"} if request.query.get("fallback") else {"after": "waiting"}
+            return await _fallback_recording(desk, form, request.query.get("caller"), kind)
         session = await _session(desk, form, request.query.get("session"))
         if got is not None:
             attributes = dict(State.from_json(session.state).attributes)
@@ -115,9 +116,12 @@ async def recording(request: web.Request) -> web.Response:
     return await webhook(work)(request)
 
 
-async def _fallback_recording(desk: VoiceDesk, form: MultiDict[str], caller: str | None) -> str:
-    """A message left while we could not serve the menu (Twilio posts it twice: as the
-    Record's action and as its status callback; it is stored once)."""
+async def _fallback_recording(
+    desk: VoiceDesk, form: MultiDict[str], caller: str | None, attributes: dict[str, str]
+) -> str:
+    """A message left outside a menu session: while we could not serve the menu, or as a
+    routing rule's final action (Twilio posts it twice: as the Record's action and as its
+    status callback; it is stored once)."""
     got = parse_recording(form)
     settings = desk.app[SETTINGS].twilio
     call = parse_call(form, settings.default_region)
@@ -127,7 +131,7 @@ async def _fallback_recording(desk: VoiceDesk, form: MultiDict[str], caller: str
     except WebhookError:
         number = call.caller
     if got is not None:
-        await desk.voicemail(number, call.sid, got, {"fallback": "1"})
+        await desk.voicemail(number, call.sid, got, attributes)
     return twiml.speak([Say(words("en", "thanks"), "en")], desk.locales)
 
 

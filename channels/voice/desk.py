@@ -68,6 +68,7 @@ WORDS: dict[str, dict[str, str]] = {
         "no_answer": "We could not reach the agent. We will call you back. Goodbye.",
         "thanks": "Thank you for your message. Goodbye.",
         "connecting": "Connecting you now.",
+        "leave_message": "Please leave a message after the tone.",
     },
     "es": {
         "position": "Usted es el número {position} en la fila.",
@@ -79,6 +80,7 @@ WORDS: dict[str, dict[str, str]] = {
         "no_answer": "No pudimos comunicarnos con el agente. Le llamaremos. Adiós.",
         "thanks": "Gracias por su mensaje. Adiós.",
         "connecting": "Le comunicamos ahora.",
+        "leave_message": "Por favor, deje un mensaje después del tono.",
     },
 }
 
@@ -230,6 +232,15 @@ class VoiceDesk:
             if session.conversation_id
             else None
         )
+        final = (
+            await self.app[IVR_SESSIONS].final_action(conversation.id, session.created_at)
+            if conversation is not None
+            else None
+        )
+        if final is not None and conversation is not None:
+            finished = await self._final(session, language, *final)
+            if finished is not None:
+                return finished
         if conversation is None or conversation.status == ConversationStatus.CLOSED.value:
             return twiml.speak([Say(words(language, "closed"), language)], self.locales)
         if conversation.status == ConversationStatus.ASSIGNED.value and conversation.operator_id:
@@ -248,6 +259,23 @@ class VoiceDesk:
             self.url(HOLD, session=session.id),
             self.locales,
         )
+
+    async def _final(self, session: Session, language: str, action: str, text: str) -> str | None:
+        """Every routing step expired while the caller waited: the rule's final action, on
+        the phone. Overflow keeps them in line (None: the hold loop goes on)."""
+        says = [Say(text, language)] if text else []
+        if action == "callback":
+            await self.app[IVR_SESSIONS].save(session, session.state, status=ENDED)
+            return twiml.speak([*says, Say(words(language, "called_back"), language)], self.locales)
+        if action == "voicemail":
+            await self.app[IVR_SESSIONS].save(session, session.state, status=ENDED)
+            prompt = text or words(language, "leave_message")
+            record = self.url(RECORDING, caller=session.address, after="waiting")
+            return twiml.apology(prompt, language, record, self.locales)
+        if action == "notice":
+            await self.app[IVR_SESSIONS].save(session, session.state, status=ENDED)
+            return twiml.speak(says or [Say(words(language, "closed"), language)], self.locales)
+        return None
 
     async def hold_answer(self, session: Session, digits: str) -> str:
         language = State.from_json(session.state).language

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text, update
 from gateway.model import utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
-from gateway.storage.schema import ivr_menus, ivr_sessions, messages
+from gateway.storage.schema import ivr_menus, ivr_sessions, messages, routing_events
 
 _ADVISORY_LOCK = 0x43470002  # serialises menu publishers on PostgreSQL
 
@@ -195,6 +195,7 @@ class Session:
     status: str
     revision: int
     updated_at: datetime
+    created_at: datetime | None = None
 
 
 class SessionConflict(Exception):
@@ -213,6 +214,7 @@ def _session(row: Any) -> Session:
         row.status,
         row.revision,
         row.updated_at,
+        row.created_at,
     )
 
 
@@ -281,7 +283,9 @@ class IvrSessionStore:
                     .returning(ivr_sessions.c.id)
                 )
             ).scalar_one()
-        return Session(int(new_id), key, channel, address, call_sid, None, state, status, 1, now)
+        return Session(
+            int(new_id), key, channel, address, call_sid, None, state, status, 1, now, now
+        )
 
     async def save(
         self,
@@ -327,6 +331,7 @@ class IvrSessionStore:
             status,
             session.revision + 1,
             now,
+            session.created_at,
         )
 
     async def of_conversation(self, conversation_id: int) -> Session | None:
@@ -360,3 +365,25 @@ class IvrSessionStore:
                 update(messages).where(messages.c.id == row.id).values(text=text_now, raw=raw)
             )
         return int(row.id)
+
+    async def final_action(
+        self, conversation_id: int, since: datetime | None
+    ) -> tuple[str, str] | None:
+        """The routing rule's final action (and its text) for a contact whose steps all
+        expired since ``since``: what a caller waiting on the line is told and offered."""
+        query = (
+            select(routing_events.c.detail)
+            .where(
+                routing_events.c.conversation_id == conversation_id,
+                routing_events.c.kind == "final",
+            )
+            .order_by(routing_events.c.id.desc())
+            .limit(1)
+        )
+        if since is not None:
+            query = query.where(routing_events.c.created_at >= since)
+        async with self.db.read() as conn:
+            detail = (await conn.execute(query)).scalar()
+        if not isinstance(detail, dict):
+            return None
+        return str(detail.get("action", "")), str(detail.get("text") or "")

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.model import (
+    Channel,
     ConversationStatus,
     Direction,
     OfferStatus,
@@ -375,9 +376,10 @@ class RuleStore:
                     select(conversations.c.channel).where(conversations.c.id == conversation_id)
                 )
             ).scalar_one()
-            if text:
+            # A caller waiting on the line hears the text from the hold loop instead.
+            if text and channel != Channel.VOICE.value:
                 await tell_customer(conn, conversation_id, channel, text, now)
-            await record_event(conn, conversation_id, "final", None, action=action)
+            await record_event(conn, conversation_id, "final", None, action=action, text=text or "")
             await emit(
                 conn,
                 FINAL_EVENT,

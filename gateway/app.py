@@ -86,6 +86,7 @@ from routing.topology import Names
 log = structlog.get_logger()
 
 TASKS = web.AppKey("background_tasks", list)
+ATTACH_TIMEOUT = 30.0  # seconds to declare and start consuming once connected
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -153,12 +154,13 @@ async def _attach_broker(
     while True:
         try:
             await broker.connect()
-            await delivery.start()
-            for worker in workers:
-                await worker.start()
-            attached.set()
-            await router.start()
-            await delivery.resync()
+            async with asyncio.timeout(ATTACH_TIMEOUT):  # a broker that stalls half-way
+                await delivery.start()
+                for worker in workers:
+                    await worker.start()
+                attached.set()
+                await router.start()
+                await delivery.resync()
             break
         except asyncio.CancelledError:
             raise

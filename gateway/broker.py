@@ -22,6 +22,9 @@ log = structlog.get_logger()
 ReconnectCallback = Callable[[], Coroutine[Any, Any, None]]
 
 
+CONNECT_TIMEOUT = 10.0  # seconds for one connection attempt, handshake included
+
+
 class BrokerUnavailable(Exception):
     """The broker did not take a message (down, closed channel, no confirm in time)."""
 
@@ -58,6 +61,9 @@ class Broker:
                     reconnect_interval=1,
                     fail_fast=True,
                     heartbeat=self.heartbeat_seconds,
+                    # A broker that is still starting can accept the socket and never finish
+                    # the handshake: give up on this try and retry.
+                    timeout=CONNECT_TIMEOUT,
                 )
                 break
             except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:

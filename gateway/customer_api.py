@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from channels.common import WebhookError, normalize_number
 from gateway.auth import require
 from gateway.http import fail, json_body
-from gateway.keys import CUSTOMERS, FILES
+from gateway.keys import CUSTOMERS, FILES, SETTINGS
 from gateway.model import Role
 from gateway.storage.customers import Actor, LinkError
 
@@ -98,8 +99,35 @@ async def attachment(request: web.Request) -> web.Response:
     )
 
 
+PHONE = frozenset({"sms", "whatsapp", "voice"})
+CHANNELS = frozenset({"sms", "whatsapp", "voice", "telegram", "email", "webchat"})
+
+
+async def find_identity(request: web.Request) -> web.Response:
+    """An identity by channel and address (a phone number in any usual form), to link it."""
+    await require(request, Role.OPERATOR)
+    channel = request.query.get("channel", "")
+    address = request.query.get("address", "").strip()
+    if channel not in CHANNELS:
+        fail(422, "bad_field", f"'channel' must be one of {', '.join(sorted(CHANNELS))}")
+    if not address or len(address) > 200:
+        fail(422, "bad_field", "'address' must be 1 to 200 characters")
+    if channel in PHONE:
+        try:
+            address = normalize_number(address, request.app[SETTINGS].twilio.default_region)
+        except WebhookError as exc:
+            fail(422, "bad_field", exc.reason)
+    elif channel == "email":
+        address = address.lower()
+    found = await request.app[CUSTOMERS].find_identity(channel, address)
+    if found is None:
+        fail(404, "not_found", f"nobody has written from {address} on {channel}")
+    return web.json_response({"identity": found})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/customers/{id}", get_customer)
+    app.router.add_get("/api/identities", find_identity)
     app.router.add_post("/api/customers/{id}/identities", link)
     app.router.add_delete("/api/customers/{id}/identities/{identity_id}", unlink)
     app.router.add_post("/api/customer-links/{id}/undo", undo)

@@ -16,6 +16,7 @@ from gateway.keys import USERS
 from gateway.logs import configure_logging
 from gateway.model import Role
 from gateway.settings import Settings
+from tests.browsers import launched_browser
 from tests.support import (
     Customer,
     Operator,
@@ -64,6 +65,13 @@ class RunningGateway:
         operator.user_id = before.user_id  # type: ignore[attr-defined]
         await operator.connect(state)
         return operator
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium (skipped without it, failed under CI)."""
+    async for launched in launched_browser():
+        yield launched
 
 
 @pytest.fixture

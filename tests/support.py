@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,6 +48,13 @@ async def postgres_database() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a gateway whose public URL must name its port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

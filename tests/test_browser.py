@@ -5,62 +5,28 @@ Screenshots of each step are kept in tests/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from channels.email.adapter import SMTP_SERVER
 from gateway.keys import ROUTING_CONFIGS, USERS
 from gateway.model import Role
 from routing.config import load_routing
+from tests.browsers import shot
 from tests.conftest import RunningGateway
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, message_sid, signed, sms_params
-from tests.support import ORIGIN, make_settings, wait_for
+from tests.support import ORIGIN, free_port, make_settings, wait_for
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        message = f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    # Playwright gives every launch a fresh, empty profile directory of its own.
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture
 async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
@@ -84,11 +50,6 @@ async def _available_operator(browser: Browser, base: str, username: str) -> Pag
     return page
 
 
-async def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 async def test_customer_chats_and_operator_answers(
     live_gateway: RunningGateway, browser: Browser
 ) -> None:
@@ -105,7 +66,7 @@ async def test_customer_chats_and_operator_answers(
     await operator.get_by_test_id("login-submit").click()
     await operator.get_by_test_id("state-available").click()
     await expect(operator.get_by_test_id("state-current")).to_contain_text("vailable")
-    await _shot(operator, "01-console-available")
+    await shot(operator, "01-console-available")
 
     customer = await (await browser.new_context(viewport={"width": 1024, "height": 768})).new_page()
     await customer.goto(f"{base}/demo")
@@ -114,25 +75,25 @@ async def test_customer_chats_and_operator_answers(
     await customer.get_by_test_id("cg-send").click()
     sent = customer.get_by_test_id("cg-message").filter(has_text="My router blinks red")
     await expect(sent).to_have_attribute("data-status", "sent")
-    await _shot(customer, "02-widget-sent")
+    await shot(customer, "02-widget-sent")
 
     offer = operator.get_by_test_id("offer")
     await expect(offer).to_contain_text("My router blinks red")
-    await _shot(operator, "03-console-offer")
+    await shot(operator, "03-console-offer")
     await offer.get_by_test_id("offer-accept").click()
     await expect(
         operator.get_by_test_id("message").filter(has_text="My router blinks red <b>help</b>")
     ).to_be_visible()
     await operator.get_by_test_id("reply-input").fill("Let me check <script>alert(1)</script>")
     await operator.get_by_test_id("reply-send").click()
-    await _shot(operator, "04-console-replied")
+    await shot(operator, "04-console-replied")
 
     reply = customer.locator('[data-testid="cg-message"][data-direction="out"]')
     await expect(reply).to_contain_text("Let me check <script>alert(1)</script>")
     # The operator sees that the reply reached the customer.
     answered = operator.get_by_test_id("message").filter(has_text="Let me check")
     await expect(answered).to_have_attribute("data-status", "sent")
-    await _shot(customer, "05-widget-reply")
+    await shot(customer, "05-widget-reply")
 
     # The customer writes more; the operator sees it live.
     await customer.get_by_test_id("cg-input").fill("Thanks!")
@@ -145,13 +106,13 @@ async def test_customer_chats_and_operator_answers(
     messages = customer.get_by_test_id("cg-message")
     await expect(messages).to_have_count(3)
     await expect(messages.nth(1)).to_contain_text("Let me check")
-    await _shot(customer, "06-widget-after-reload")
+    await shot(customer, "06-widget-after-reload")
 
     await operator.get_by_test_id("resolve").click()
     await expect(operator.get_by_test_id("conversation")).to_have_count(0)
-    await _shot(operator, "07-console-resolved")
+    await shot(operator, "07-console-resolved")
     await expect(customer.get_by_test_id("cg-status")).to_contain_text("closed")
-    await _shot(customer, "08-widget-closed")
+    await shot(customer, "08-widget-closed")
 
 
 async def test_supervisor_watches_queues_and_operators(
@@ -196,7 +157,7 @@ async def test_supervisor_watches_queues_and_operators(
     operator = page.locator('[data-testid="sv-operator"][data-username="ada"]')
     await expect(operator.get_by_test_id("sv-operator-state")).to_have_text("busy")
     await expect(operator.get_by_test_id("sv-operator-media")).to_have_text("chat 3")
-    await _shot(page, "09-supervisor")
+    await shot(page, "09-supervisor")
     for client in (*customers, ada):
         await client.close()
 
@@ -236,12 +197,12 @@ async def test_operator_transfers_with_a_note_from_the_console(
     await expect(dialog).to_be_visible()
     await page.get_by_test_id("move-target").select_option(label="Grace (away)")
     await page.get_by_test_id("move-text").fill("wants the family plan, verified")
-    await _shot(page, "10-console-transfer-dialog")
+    await shot(page, "10-console-transfer-dialog")
     await page.get_by_test_id("move-submit").click()
     await expect(dialog).to_be_hidden()
     await expect(page.get_by_test_id("conversation")).to_have_count(0)
     await expect(page.get_by_test_id("toast")).to_contain_text("passed on")
-    await _shot(page, "11-console-transferred")
+    await shot(page, "11-console-transferred")
 
     offer = await wait_for(lambda: next(iter(grace.offers.values()), None))
     assert offer["note"] == "wants the family plan, verified"
@@ -256,7 +217,7 @@ async def test_a_failed_sms_reply_shows_and_can_be_resent(
 ) -> None:
     fake = FakeTwilio()
     fake.server = await aiohttp_server(fake.app())
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     gateway = await start_gateway(
         make_settings(
@@ -290,11 +251,11 @@ async def test_a_failed_sms_reply_shows_and_can_be_resent(
     reply = page.locator('[data-testid="message"][data-direction="out"]')
     await expect(reply).to_have_attribute("data-status", "failed")
     await expect(reply).to_contain_text("Twilio 503")
-    await _shot(page, "12-console-sms-failed")
+    await shot(page, "12-console-sms-failed")
     await reply.get_by_test_id("resend").click()
     await expect(reply).to_have_attribute("data-status", "sent")
     assert [m["Body"] for m in fake.sent] == ["It left the warehouse today"]
-    await _shot(page, "13-console-sms-resent")
+    await shot(page, "13-console-sms-resent")
 
 
 async def test_an_email_with_attachments_in_the_console(
@@ -302,7 +263,7 @@ async def test_an_email_with_attachments_in_the_console(
     tmp_path: Path,
     browser: Browser,  # type: ignore[no-untyped-def]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     gateway = await start_gateway(
         make_settings(
@@ -332,7 +293,7 @@ async def test_an_email_with_attachments_in_the_console(
     await expect(attachments).to_contain_text(
         "logs.zip · 9 KB (not kept: larger than the 5000 byte limit for files)"
     )
-    await _shot(page, "14-console-email-attachments")
+    await shot(page, "14-console-email-attachments")
     async with page.expect_download() as download:
         await attachments.get_by_test_id("attachment-link").click()
     assert (await download.value).suggested_filename == "error.png"
@@ -346,7 +307,7 @@ async def test_files_arrive_live_and_a_reply_can_go_to_another_channel(
 ) -> None:
     fake = FakeTwilio()
     fake.server = await aiohttp_server(fake.app())
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     gateway = await start_gateway(
         make_settings(
@@ -408,10 +369,24 @@ async def test_files_arrive_live_and_a_reply_can_go_to_another_channel(
     reply = page.locator('[data-testid="message"][data-direction="out"]')
     await expect(reply).to_contain_text("via WhatsApp")
     await expect(reply).to_have_attribute("data-status", "sent")
-    await _shot(page, "15-console-reply-on-another-channel")
+    await shot(page, "15-console-reply-on-another-channel")
     assert [(m["To"], m["Body"]) for m in fake.sent] == [
         (f"whatsapp:{customer}", "Sorry! A replacement is on its way.")
     ]
+
+    # The operator unlinks the WhatsApp identity, undoes it, and links it again by its number.
+    chips = page.get_by_test_id("identity")
+    await chips.filter(has_text="WhatsApp").get_by_test_id("identity-unlink").click()
+    await expect(chips).to_have_count(0)
+    await expect(via).to_be_hidden()
+    await page.get_by_test_id("identity-undo").click()
+    await expect(chips).to_have_count(1)
+    await chips.get_by_test_id("identity-unlink").click()
+    await expect(chips).to_have_count(0)
+    page.once("dialog", lambda dialog: dialog.accept(f"whatsapp {customer}"))
+    await page.get_by_test_id("identity-link").click()
+    await expect(chips).to_have_text([f"WhatsApp {customer} Unlink"])
+    await shot(page, "18-console-identities")
 
 
 WIDGET_MENU = """
@@ -440,7 +415,7 @@ async def test_the_widget_shows_the_menu_as_quick_replies(
     menus = tmp_path / "ivr"
     menus.mkdir()
     (menus / "chat.yaml").write_text(WIDGET_MENU)
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     gateway = await start_gateway(
         make_settings(
@@ -461,7 +436,7 @@ async def test_the_widget_shows_the_menu_as_quick_replies(
     await customer.get_by_test_id("cg-send").click()
     choices = customer.get_by_test_id("cg-quick-reply")
     await expect(choices).to_have_text(["Billing", "Technical help"])
-    await _shot(customer, "16-widget-menu")
+    await shot(customer, "16-widget-menu")
     await expect(operator.get_by_test_id("offer")).to_have_count(0)  # still choosing
     await choices.filter(has_text="Technical help").click()
     await expect(customer.get_by_test_id("cg-message").last).to_contain_text(
@@ -472,7 +447,7 @@ async def test_the_widget_shows_the_menu_as_quick_replies(
     await expect(offer).to_have_count(1)
     await offer.get_by_test_id("offer-accept").click()
     await expect(operator.get_by_test_id("message")).to_have_count(4)
-    await _shot(customer, "17-widget-after-menu")
+    await shot(customer, "17-widget-after-menu")
     # A reload replays the exchange without offering the old choices again.
     await customer.reload()
     await customer.get_by_test_id("cg-launcher").click()

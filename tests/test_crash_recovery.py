@@ -16,8 +16,15 @@ from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.schema import messages
 from gateway.storage.users import UserStore
-from tests.processes import GatewayProcess, _free_port
-from tests.support import Customer, Operator, delete_broker_objects, wait_for, write_config
+from tests.processes import GatewayProcess
+from tests.support import (
+    Customer,
+    Operator,
+    delete_broker_objects,
+    free_port,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +43,7 @@ async def _keep_sending(customer: Customer, sent: list[str], tag: str) -> None:
 
 
 async def test_sigkill_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = write_config(
         tmp_path,

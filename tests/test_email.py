@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email import message_from_bytes, policy
@@ -29,7 +28,7 @@ from gateway.settings import EmailSettings, load_settings
 from gateway.storage.outbound import OutboundJob
 from gateway.storage.schema import messages
 from tests.conftest import RunningGateway
-from tests.support import Operator, make_settings, wait_for, write_config
+from tests.support import Operator, free_port, make_settings, wait_for, write_config
 
 SUPPORT = "support@support.example.com"
 
@@ -298,7 +297,7 @@ async def test_auth_is_required_when_configured(
 async def test_simulate_email_reaches_the_smtp_server(
     start_gateway: Callable[..., Awaitable[RunningGateway]], tmp_path: Path, relay: Relay
 ) -> None:
-    smtp_port = _free_port()
+    smtp_port = free_port()
     config = write_config(
         tmp_path, email={"enabled": True, "port": smtp_port, "relay_port": relay.port}
     )
@@ -309,12 +308,6 @@ async def test_simulate_email_reaches_the_smtp_server(
     async with gateway.app[DATABASE].read() as conn:
         row = (await conn.execute(select(messages.c.channel, messages.c.text))).one()
     assert tuple(row) == ("email", "Where is my parcel?")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _self_signed(tmp_path: Path) -> tuple[str, str]:

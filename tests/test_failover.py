@@ -50,13 +50,14 @@ from gateway.storage.schema import (
 from gateway.storage.users import UserStore
 from routing.topology import Names
 from tests.conftest import RunningGateway
-from tests.processes import GatewayProcess, _free_port
+from tests.processes import GatewayProcess
 from tests.support import (
     AMQP_URL,
     Customer,
     Operator,
     TcpProxy,
     delete_broker_objects,
+    free_port,
     make_settings,
     postgres_database,
     wait_for,
@@ -234,7 +235,7 @@ async def test_killing_the_active_router_mid_burst(tmp_path: Path, pg_url: str) 
     """Two gateway processes; alpha holds the active router. 80 customers arrive, one every
     20 ms, half on each instance; alpha is killed with SIGKILL half-way. Its operators reconnect
     to bravo, its customers come back on bravo."""
-    port_a, port_b = _free_port(), _free_port()
+    port_a, port_b = free_port(), free_port()
     base_a, base_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     common: dict[str, Any] = {
         "database": {"url": pg_url},

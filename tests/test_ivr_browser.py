@@ -7,59 +7,27 @@ a person to look at.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from gateway.keys import LIVE_MENUS, USERS
 from gateway.model import Role
+from tests.browsers import shot
 from tests.conftest import RunningGateway
-from tests.support import make_settings
+from tests.support import free_port, make_settings
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 CONFIG = Path(__file__).parent.parent / "config"
 MAIN = (CONFIG / "ivr" / "main.yaml").read_text(encoding="utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        message = f"no Chromium at {CHROMIUM} (make test installs Debian's chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
 @pytest.fixture
 async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
@@ -69,11 +37,6 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
         routing={"rules_file": str(CONFIG / "routing.yaml")},
     )
     return await start_gateway(settings, port=port)  # type: ignore[no-any-return]
-
-
-async def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def _selected_line(page: Page) -> int:
@@ -141,7 +104,7 @@ async def test_admin_draws_simulates_fixes_publishes_and_rolls_back(
     # A click on a box finds its node in the YAML.
     await _node(page, "order-lookup").click()
     assert await _selected_line(page) == MAIN.splitlines().index("  order-lookup:") + 1
-    await _shot(page, "20-ivr-diagram")
+    await shot(page, "20-ivr-diagram")
 
     # A call on a Wednesday morning: the keypad, then the lookup answered by the admin.
     await page.get_by_test_id("ivr-sim-at").fill("2026-03-04T10:00")
@@ -173,7 +136,7 @@ async def test_admin_draws_simulates_fixes_publishes_and_rolls_back(
     )
     await expect(_node(page, "support")).to_have_attribute("data-current", "true")
     await expect(page.get_by_test_id("ivr-key-1")).to_be_disabled()
-    await _shot(page, "21-ivr-simulator")
+    await shot(page, "21-ivr-simulator")
 
     # Words, and a texting customer's button.
     await _start_call(page)
@@ -214,7 +177,7 @@ async def test_admin_draws_simulates_fixes_publishes_and_rolls_back(
     await page.get_by_test_id("ivr-publish").click()
     await expect(page.get_by_test_id("ivr-status")).to_contain_text("nothing was changed")
     await expect(page.get_by_test_id("ivr-version")).to_have_count(1)
-    await _shot(page, "22-ivr-problem")
+    await shot(page, "22-ivr-problem")
 
     # Fixed and changed: validate draws the draft, publish puts it in force.
     fixed = MAIN.replace("Thank you for calling Demo Telecom.", "Welcome to Demo Telecom!", 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,13 +16,7 @@ from gateway.storage.schema import identities, messages
 from tests.conftest import RunningGateway
 from tests.fakes.telegram import BOT_TOKEN, FakeTelegram
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
-from tests.support import wait_for, write_config
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import free_port, wait_for, write_config
 
 
 async def test_simulated_sms_whatsapp_and_telegram_are_stored(
@@ -34,7 +27,7 @@ async def test_simulated_sms_whatsapp_and_telegram_are_stored(
 ) -> None:
     telegram = FakeTelegram()
     telegram.server = await aiohttp_server(telegram.app())
-    port = _free_port()
+    port = free_port()
     config = write_config(
         tmp_path,
         http={"host": "127.0.0.1", "port": port, "public_url": "https://support.example.com"},
@@ -92,7 +85,7 @@ async def test_simulate_call_walks_the_voice_menu(
         "    options: [{key: 1, label: Sales, words: [sales], next: sales}]\n"
         "  sales: {kind: queue, prompt: Connecting you to sales., topic: sales}\n"
     )
-    port = _free_port()
+    port = free_port()
     config = write_config(
         tmp_path,
         http={"host": "127.0.0.1", "port": port, "public_url": "https://support.example.com"},

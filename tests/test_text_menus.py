@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from gateway.storage.schema import conversations, routing_events
 from tests.conftest import RunningGateway
 from tests.fakes.telegram import BOT_TOKEN, FakeTelegram, text_update
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, message_sid, signed, sms_params
-from tests.support import make_settings, wait_for
+from tests.support import free_port, make_settings, wait_for
 
 MENU = """
 id: text
@@ -61,12 +60,6 @@ nodes:
 CUSTOMER = "+15557654321"
 SECRET = "s3cret-token-for-the-webhook_0123"
 CHAT = 4242
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -111,7 +104,7 @@ async def gateway(
     tmp_path: Path,
     fakes: tuple[FakeTwilio, FakeTelegram],
 ) -> RunningGateway:
-    port = _free_port()
+    port = free_port()
     return await start_gateway(_settings(tmp_path, port, *fakes), port=port)
 
 

@@ -4,7 +4,6 @@ signed webhooks in, replies out with retries, status callbacks, opt-outs, bad in
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,16 +25,10 @@ from tests.fakes.twilio import (
     signed,
     sms_params,
 )
-from tests.support import Operator, make_settings, wait_for
+from tests.support import Operator, free_port, make_settings, wait_for
 
 CUSTOMER = "+4915123456789"
 OUR_NUMBER = "+15550001111"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -67,7 +60,7 @@ async def sms_gateway(
     tmp_path: Path,
     fake_twilio: FakeTwilio,
 ) -> RunningGateway:
-    port = _free_port()
+    port = free_port()
     return await start_gateway(_settings(tmp_path, fake_twilio, port), port=port)
 
 
@@ -312,7 +305,7 @@ async def test_media_fetch_retries_and_the_files_it_cannot_keep(
     tmp_path: Path,
     fake_twilio: FakeTwilio,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     settings = _settings(tmp_path, fake_twilio, port, max_media_bytes=1000)
     gateway = await start_gateway(settings, port=port)
     sid = message_sid().replace("SM", "MM", 1)
@@ -429,7 +422,7 @@ async def test_a_messaging_service_sends_when_configured(
     tmp_path: Path,
     fake_twilio: FakeTwilio,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     gateway = await start_gateway(
         _settings(tmp_path, fake_twilio, port, messaging_service_sid=SERVICE_SID), port=port
     )
@@ -484,6 +477,16 @@ async def test_operators_link_unlink_and_undo_identities(sms_gateway: RunningGat
         ) as resp:
             return resp.status, await resp.json()
 
+    # The identity is found by its address, in any usual form of the number.
+    status, found = await call("GET", "/api/identities?channel=sms&address=%2B49%20151%2023456789")
+    assert (status, found["identity"]["id"]) == (200, sms_identity), found
+    for query, expected in (
+        ("channel=fax&address=1", 422),
+        ("channel=sms&address=not-a-number", 422),
+        ("channel=sms&address=%2B15550000000", 404),
+        ("channel=email&address=", 422),
+    ):
+        assert (await call("GET", f"/api/identities?{query}"))[0] == expected, query
     status, linked = await call(
         "POST", f"/api/customers/{web_id}/identities", {"identity_id": sms_identity}
     )
@@ -524,7 +527,7 @@ async def test_an_operator_can_answer_on_another_of_the_customers_channels(
     tmp_path: Path,
     fake_twilio: FakeTwilio,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     gateway = await start_gateway(
         _settings(tmp_path, fake_twilio, port, sms_from=OUR_NUMBER), port=port
     )

@@ -4,7 +4,6 @@ a running gateway, a local Twilio REST fake (calls, recordings) and a local orde
 from __future__ import annotations
 
 import asyncio
-import socket
 import textwrap
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from gateway.storage.database import Database
 from gateway.storage.schema import conversations, ivr_sessions, messages, routing_events
 from tests.conftest import RunningGateway
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, signed
-from tests.support import make_settings, wait_for
+from tests.support import free_port, make_settings, wait_for
 
 CALLER = "+15557654321"
 OUR_NUMBER = "+15550001111"
@@ -106,12 +105,6 @@ rules:
     steps: [{queue: everyone, timeout_seconds: 600}]
     final: {action: overflow, queue: everyone}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -208,7 +201,7 @@ async def _start(
     (menus / "main.yaml").write_text(MENU % {"calendar": calendar, "orders": orders})
     rules = tmp_path / "routing.yaml"
     rules.write_text(textwrap.dedent(routing))
-    port = port or _free_port()
+    port = port or free_port()
     settings = make_settings(
         tmp_path,
         http={"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
@@ -343,6 +336,16 @@ async def test_waiting_callers_hear_their_place_and_are_put_through(
     assert detail["conversation"]["messages"][0]["text"] == (
         "Phone call from +15557654321 (language: en, topic: billing)"
     )
+    # A phone call is not answered in writing on the call itself.
+    written = await ada.act(
+        {
+            "type": "reply",
+            "conversation_id": offer["conversation_id"],
+            "client_id": "typed-on-a-call",
+            "text": "Hello?",
+        }
+    )
+    assert not written["ok"] and written["error"] == "bad_identity", written
     # The operator did not pick up: the caller is told, the operator calls back.
     status, body = await phone.post(dial.attrib["action"], DialCallStatus="no-answer")
     assert status == 200 and "We could not reach the agent" in body
@@ -428,7 +431,7 @@ async def test_a_call_survives_a_restart_in_the_middle_of_the_menu(
     fake_twilio: FakeTwilio,
     orders: str,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     first = await _start(start_gateway, tmp_path, fake_twilio, orders, port=port)
     phone = Phone(first)
     gather = await phone.press(await phone.call(), "2")

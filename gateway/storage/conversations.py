@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import (
     REPLY_CHANNELS,
+    Channel,
     ConversationStatus,
     Direction,
     MessageStatus,
@@ -300,6 +301,11 @@ class ConversationStore:
                     channel = await _reply_channel(conn, conv.customer_id, identity_id)
                 else:
                     identity_id = None
+                    if channel == Channel.VOICE.value:
+                        raise ReplyTargetError(
+                            "a phone call is answered on the phone: call back, or write on "
+                            "another of the customer's channels"
+                        )
                 now = utcnow()
                 message_id = (
                     await conn.execute(

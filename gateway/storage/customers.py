@@ -96,6 +96,25 @@ class CustomerStore:
             ],
         }
 
+    async def find_identity(self, channel: str, address: str) -> dict[str, Any] | None:
+        """An identity by its channel and address (to link it), with its customer."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(identities).where(
+                        identities.c.channel == channel, identities.c.address == address
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "channel": row.channel,
+            "address": row.address,
+            "customer_id": row.customer_id,
+        }
+
     async def link(self, identity_id: int, customer_id: int, actor: Actor) -> int:
         """Make an identity (and its conversations) the customer's; the audit entry's id,
         which undoes it."""

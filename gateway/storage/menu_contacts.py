@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select, update
 
-from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import ConversationStatus, utcnow
 from gateway.storage.conversations import CLOSED_EVENT
 from gateway.storage.database import Database
-from gateway.storage.schema import conversations, outbox, routing_events
+from gateway.storage.routing_state import emit, record_event
+from gateway.storage.schema import conversations
 from gateway.storage.system_messages import tell_customer
 
 MENU_DONE_EVENT = "routing.menu_done"  # wakes the router: a contact joined the line
@@ -72,23 +72,10 @@ class MenuContacts:
                     step_since=None,
                 )
             )
-            await conn.execute(
-                routing_events.insert().values(
-                    conversation_id=conversation_id,
-                    kind="menu_done",
-                    operator_id=None,
-                    detail={"attributes": dict(attributes)},
-                    created_at=now,
-                )
+            await record_event(
+                conn, conversation_id, "menu_done", None, attributes=dict(attributes)
             )
-            await conn.execute(
-                outbox.insert().values(
-                    routing_key=MENU_DONE_EVENT,
-                    payload={"conversation_id": conversation_id},
-                    headers={CONVERSATION_ID_HEADER: str(conversation_id)},
-                    created_at=now,
-                )
-            )
+            await emit(conn, MENU_DONE_EVENT, {"conversation_id": conversation_id})
         return True
 
     async def close(self, conversation_id: int) -> bool:
@@ -105,21 +92,6 @@ class MenuContacts:
             )
             if done.rowcount != 1:
                 return False
-            await conn.execute(
-                routing_events.insert().values(
-                    conversation_id=conversation_id,
-                    kind="menu_ended",
-                    operator_id=None,
-                    detail={},
-                    created_at=now,
-                )
-            )
-            await conn.execute(
-                outbox.insert().values(
-                    routing_key=CLOSED_EVENT,
-                    payload={"conversation_id": conversation_id},
-                    headers={CONVERSATION_ID_HEADER: str(conversation_id)},
-                    created_at=now,
-                )
-            )
+            await record_event(conn, conversation_id, "menu_ended", None)
+            await emit(conn, CLOSED_EVENT, {"conversation_id": conversation_id})
         return True

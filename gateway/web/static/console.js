@@ -1339,32 +1339,103 @@
 
   function renderIdentities(conv) {
     const identities = conv.identities || [];
-    ui.paneIdentities.textContent = identities.length > 1
-      ? `Also known as: ${identities.filter((i) => i.id !== conv.identityId).map(identityLabel).join(" · ")}`
-      : "";
+    renderIdentityChips(conv, identities);
     const others = identities.filter(
       (i) => i.id !== conv.identityId && REPLY_CHANNELS.has(i.channel),
     );
     const previous = ui.replyVia.value;
     ui.replyVia.replaceChildren();
+    // A phone call is answered on the phone; writing goes to another of the caller's channels.
+    const phone = conv.channel === "voice";
+    const own = identities.find((i) => i.id === conv.identityId);
+    const cannotWrite = phone && !others.some((i) => !i.opted_out && !i.unreachable);
+    ui.replyInput.disabled = cannotWrite;
+    ui.replySend.disabled = cannotWrite;
+    ui.replyInput.placeholder = cannotWrite
+      ? `Phone call: call ${own ? own.address : "the customer"} back from your phone`
+      : "Write a reply… (Enter sends, Shift+Enter for a new line)";
     if (!others.length) {
       ui.replyVia.hidden = true;
       return;
     }
-    const own = identities.find((i) => i.id === conv.identityId);
-    const first = el("option", "", `Reply on ${own ? identityLabel(own) : channelName(conv.channel)}`);
-    first.value = String(conv.identityId);
-    ui.replyVia.append(first);
+    if (!phone) {
+      const first = el("option", "", `Reply on ${own ? identityLabel(own) : channelName(conv.channel)}`);
+      first.value = String(conv.identityId);
+      ui.replyVia.append(first);
+    }
     for (const identity of others) {
       const option = el("option", "", `Reply on ${identityLabel(identity)}`);
       option.value = String(identity.id);
       option.disabled = Boolean(identity.opted_out || identity.unreachable);
       ui.replyVia.append(option);
     }
-    if (Array.from(ui.replyVia.options).some((o) => o.value === previous && !o.disabled)) {
-      ui.replyVia.value = previous;
-    }
+    const usable = Array.from(ui.replyVia.options).filter((o) => !o.disabled);
+    if (usable.some((o) => o.value === previous)) ui.replyVia.value = previous;
+    else if (usable.length) ui.replyVia.value = usable[0].value;
     ui.replyVia.hidden = false;
+  }
+
+  // The customer's other identities, each with Unlink; Link… adds one by its address; an
+  // unlink or link can be undone (every change is in the audit log).
+  function renderIdentityChips(conv, identities) {
+    ui.paneIdentities.replaceChildren();
+    const others = identities.filter((i) => i.id !== conv.identityId);
+    if (others.length) ui.paneIdentities.append(document.createTextNode("Also known as: "));
+    for (const identity of others) {
+      const chip = el("span", "identity", identityLabel(identity));
+      chip.setAttribute("data-testid", "identity");
+      const unlink = el("button", "link-button", "Unlink");
+      unlink.type = "button";
+      unlink.setAttribute("data-testid", "identity-unlink");
+      unlink.addEventListener("click", () => changeIdentity(conv, "DELETE",
+        `/api/customers/${conv.customer.id}/identities/${identity.id}`, undefined,
+        `${identityLabel(identity)} is no longer this customer's.`));
+      chip.append(" ", unlink);
+      ui.paneIdentities.append(chip, " ");
+    }
+    const link = el("button", "link-button", "Link…");
+    link.type = "button";
+    link.setAttribute("data-testid", "identity-link");
+    link.addEventListener("click", () => linkIdentity(conv));
+    ui.paneIdentities.append(link);
+    if (conv.undo) {
+      const undo = el("button", "link-button", "Undo");
+      undo.type = "button";
+      undo.setAttribute("data-testid", "identity-undo");
+      undo.addEventListener("click", () => changeIdentity(conv, "POST",
+        `/api/customer-links/${conv.undo}/undo`, undefined, "Undone."));
+      ui.paneIdentities.append(" ", undo);
+    }
+  }
+
+  async function changeIdentity(conv, method, path, body, done) {
+    const res = await api(method, path, body);
+    if (!res.ok) {
+      toast((res.data && res.data.reason) || `Could not change the identities (${res.status}).`, "error");
+      return;
+    }
+    conv.undo = res.data && res.data.undo_id ? res.data.undo_id : null;
+    toast(done);
+    conv.identities = null;
+    await loadIdentities(conv);
+  }
+
+  async function linkIdentity(conv) {
+    const answer = window.prompt(
+      "Link this customer's other address: the channel and the address, e.g. \"sms +15557654321\" or \"email lena@example.org\"",
+    );
+    if (!answer) return;
+    const [channel, ...rest] = answer.trim().split(/\s+/);
+    const address = rest.join(" ");
+    const found = await api("GET",
+      `/api/identities?channel=${encodeURIComponent((channel || "").toLowerCase())}&address=${encodeURIComponent(address)}`);
+    if (!found.ok) {
+      toast((found.data && found.data.reason) || "No such address.", "error");
+      return;
+    }
+    await changeIdentity(conv, "POST", `/api/customers/${conv.customer.id}/identities`,
+      { identity_id: found.data.identity.id },
+      `${channelName(found.data.identity.channel)} ${found.data.identity.address} is now this customer's.`);
   }
 
   // ---- title ----------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from gateway.storage.intake import Accepted
 from gateway.storage.ivr import Session, SessionConflict
 from gateway.storage.menu_contacts import MenuContacts
 from ivr import text
-from ivr.actions import Enqueue, Hangup, Record, State, Step, Transfer
+from ivr.actions import Enqueue, Hangup, Record, State, Step, Text, Transfer
 from ivr.engine import advance, start
-from ivr.model import Menu
+from ivr.model import Menu, VoicemailNode
 
 log = structlog.get_logger()
 
@@ -106,7 +106,13 @@ class TextMenus:
             )
         else:
             state = State.from_json(session.state)
-            event = text.parse_reply(message.text)
+            # At a voicemail the whole message is the message, even if it is only digits.
+            waiting_at = menu.nodes.get(state.node)
+            event = (
+                Text(message.text.strip())
+                if isinstance(waiting_at, VoicemailNode)
+                else text.parse_reply(message.text)
+            )
             step = await settle(menu, advance(menu, state, event, now), now, self.http)
         await self._after(session, step, channel, accepted.conversation_id)
 

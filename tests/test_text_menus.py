@@ -223,15 +223,15 @@ async def test_web_chat_gets_quick_replies_and_a_written_message_reaches_an_oper
     await visitor.say(menu["buttons"][2]["value"])
     await wait_for(lambda: len(visitor.received) == 2)
     assert [m["text"] for m in visitor.received.values()][-1] == "Please write your message."
-    await visitor.say("My router blinks red since this morning.")
+    await visitor.say("0151 2345678")  # only digits: still the message, not a key
     await wait_for(lambda: len(visitor.received) == 3)
     ada = await gateway.operator("ada")
     offer = await wait_for(lambda: next(iter(ada.offers.values()), None))
-    assert offer["preview"] == "My router blinks red since this morning."
+    assert offer["preview"] == "0151 2345678"
     async with gateway.app[DATABASE].read() as conn:
         attributes = (await conn.execute(select(conversations.c.attributes))).scalar_one()
     assert attributes["kind"] == "voicemail"
-    assert attributes["voicemail_text"] == "My router blinks red since this morning."
+    assert attributes["voicemail_text"] == "0151 2345678"
 
 
 async def test_a_repeated_delivery_is_one_answer(

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from gateway.keys import DATABASE
+from gateway.model import Role
 from gateway.settings import Settings
 from gateway.storage.schema import conversations, routing_events
 from tests.conftest import RunningGateway
@@ -148,6 +149,8 @@ async def test_sms_walks_the_menu_as_numbered_text_then_reaches_an_operator(
     assert twilio.sent[0]["To"] == CUSTOMER
     assert await _status(gateway, "sms") == "menu"
     assert not ada.offers  # nobody is offered a contact that is still choosing
+    sam = await gateway.operator("sam", Role.SUPERVISOR, state=None)
+    assert (await sam.get("/api/supervisor/overview"))["in_menu"] == {"sms": 1}
     await _sms(gateway, "it is about an invoice")
     await wait_for(lambda: len(twilio.sent) == 2)
     assert twilio.sent[1]["Body"] == "An agent will be with you shortly."

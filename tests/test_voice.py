@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from gateway.keys import DATABASE, IVR_SESSIONS
+from gateway.model import Role
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, ivr_sessions, messages, routing_events
 from tests.conftest import RunningGateway
@@ -376,6 +377,11 @@ async def test_hanging_up_while_waiting_is_an_abandoned_call(voice: RunningGatew
         assert (await conn.execute(select(conversations.c.status))).scalar_one() == "closed"
         kinds = (await conn.execute(select(routing_events.c.kind))).scalars().all()
     assert "abandoned" in kinds
+    # The supervisor sees it in the queue's figures.
+    sam = await voice.operator("sam", Role.SUPERVISOR, state=None)
+    overview = await sam.get("/api/supervisor/overview")
+    (everyone,) = [q for q in overview["queues"] if q["name"] == "everyone"]
+    assert everyone["abandoned"] == 1
 
 
 async def test_a_voicemail_with_its_recording_and_transcription(

@@ -112,6 +112,26 @@ class Overview:
                     .group_by(conversations.c.id, conversations.c.queue, conversations.c.created_at)
                 )
             ).all()
+            abandoned = {
+                row.queue: row.n
+                for row in await conn.execute(
+                    select(conversations.c.queue, func.count().label("n"))
+                    .join(routing_events, routing_events.c.conversation_id == conversations.c.id)
+                    .where(
+                        routing_events.c.kind == "abandoned",
+                        routing_events.c.created_at >= since,
+                    )
+                    .group_by(conversations.c.queue)
+                )
+            }
+            in_menu = {
+                row.channel: row.n
+                for row in await conn.execute(
+                    select(conversations.c.channel, func.count().label("n"))
+                    .where(conversations.c.status == ConversationStatus.MENU.value)
+                    .group_by(conversations.c.channel)
+                )
+            }
             load: dict[int, dict[str, int]] = {}
             for row in await conn.execute(
                 select(conversations.c.operator_id, conversations.c.channel, func.count())
@@ -156,6 +176,7 @@ class Overview:
         board = _queues(line, answered, now, threshold_seconds, queues)
         for q in board:
             q["contacts"] = []
+            q["abandoned"] = abandoned.get(q["name"], 0)  # callers who hung up in line
         by_name = {q["name"]: q for q in board}
         for row in waiting:
             listed = by_name[row.queue]["contacts"]
@@ -174,6 +195,7 @@ class Overview:
                 )
         return {
             "at": now.isoformat(),
+            "in_menu": in_menu,  # contacts still choosing in an IVR menu, per channel
             "queues": board,
             "operators": [
                 {

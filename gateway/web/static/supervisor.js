@@ -46,7 +46,7 @@
     const tr = document.createElement("tr");
     tr.className = "sv-contacts";
     const td = cell(tr, "");
-    td.colSpan = 7;
+    td.colSpan = 8;
     const list = document.createElement("ol");
     list.className = "sv-contact-list";
     list.dataset.testid = "sv-contacts";
@@ -63,7 +63,7 @@
   }
 
   function drawQueues(queues) {
-    const tbody = fill($('[data-testid="sv-queues"] tbody'), queues, "No queues configured.", 7);
+    const tbody = fill($('[data-testid="sv-queues"] tbody'), queues, "No queues configured.", 8);
     for (const q of queues) {
       const tr = document.createElement("tr");
       tr.dataset.testid = "sv-queue";
@@ -80,9 +80,18 @@
         : `${level.percent} % within ${duration(level.threshold_seconds)} (${level.answered} answered)`;
       const td = cell(tr, text, level.percent != null && level.percent < 80 ? "sv-level-bad" : "");
       td.dataset.testid = "sv-service-level";
+      cell(tr, String(q.abandoned || 0)).dataset.testid = "sv-abandoned";
       tbody.appendChild(tr);
       if (q.contacts && q.contacts.length) tbody.appendChild(contactsRow(q));
     }
+  }
+
+  // Contacts still choosing in an IVR menu: not in any queue yet.
+  function drawInMenu(byChannel) {
+    const parts = Object.entries(byChannel).map(([channel, n]) => `${n} on ${channel}`);
+    $('[data-testid="sv-in-menu"]').textContent = parts.length
+      ? `In IVR menus now: ${parts.join(", ")}.`
+      : "Nobody is in an IVR menu now.";
   }
 
   function drawOperators(operators) {
@@ -127,6 +136,7 @@
         const data = await res.json();
         notice("");
         drawQueues(data.queues || []);
+        drawInMenu(data.in_menu || {});
         drawOperators(data.operators || []);
         $('[data-testid="sv-updated"]').textContent =
           `Updated ${new Date(data.at).toLocaleTimeString()}`;

@@ -40,14 +40,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"(demo site {settings.http.public_url}/demo, console {settings.http.public_url}/console)",
         file=sys.stderr,
     )
-    web.run_app(
-        app,
-        host=settings.http.host,
-        port=settings.http.port,
-        shutdown_timeout=settings.http.shutdown_timeout_seconds,
-        print=None,
-        access_log=None,
-    )
+    from gateway.ivr_menus import MenuProblems
+    from routing.config import RoutingConfigError
+
+    try:
+        web.run_app(
+            app,
+            host=settings.http.host,
+            port=settings.http.port,
+            shutdown_timeout=settings.http.shutdown_timeout_seconds,
+            print=None,
+            access_log=None,
+        )
+    except MenuProblems as exc:  # a broken menu file is not published, and not started with
+        print("IVR menus are not valid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except RoutingConfigError as exc:
+        print(f"routing rules are not valid: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -74,3 +74,23 @@ def test_bad_role_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--config", str(write_config(tmp_path)), "user", "add", "x", "--role", "king"])
     assert exit_.value.code == 2
+
+
+def test_run_refuses_a_broken_menu_with_its_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    menus = tmp_path / "ivr"
+    menus.mkdir()
+    (menus / "main.yaml").write_text(
+        "id: main\nlanguages: [en]\nstart: main\nnodes:\n"
+        "  main: {kind: say, prompt: Hello., next: nowhere}\n"
+    )
+    config = write_config(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": 0},
+        ivr={"directory": str(menus)},
+    )
+    assert main(["--config", str(config), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "IVR menus are not valid:" in err
+    assert "main.yaml:5: node 'main': next: unknown node 'nowhere'" in err

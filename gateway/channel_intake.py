@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import structlog
 from aiohttp import web
 
 from gateway.keys import INTAKE, METRICS, RELAY, SETTINGS
@@ -15,8 +14,6 @@ from gateway.logs import trace_headers
 from gateway.model import InboundMessage
 from gateway.storage.intake import Accepted
 from gateway.text_menus import TEXT_MENUS
-
-log = structlog.get_logger()
 
 
 async def accept_from_channel(
@@ -40,8 +37,5 @@ async def accept_from_channel(
     else:
         app[METRICS].duplicates.labels(channel).inc()
     if menus is not None:
-        try:
-            await menus.on_message(message, accepted)
-        except Exception:  # stored already: the customer's next message goes on with the menu
-            log.exception("ivr.text.failed", conversation_id=accepted.conversation_id)
+        menus.schedule(message, accepted)
     return accepted

@@ -12,6 +12,7 @@ the menu again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -51,9 +52,37 @@ class TextMenus:
         self.app = app
         self.contacts = contacts
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.queued: dict[str, int] = {}  # messages per customer waiting for or holding the lock
 
     async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.close()
+
+    def schedule(self, message: InboundMessage, accepted: Accepted) -> None:
+        """Give the message to the menu after the channel has answered its provider (and the
+        web chat socket has joined the conversation, so the menu's reply finds it); one
+        customer's messages in the order they came."""
+        if self.menu_id(message.channel.value) is None or not accepted.created:
+            return
+        task = asyncio.create_task(self._in_order(message, accepted))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _in_order(self, message: InboundMessage, accepted: Accepted) -> None:
+        key = f"{message.channel.value}:{message.sender}"
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await self.on_message(message, accepted)
+        except Exception:  # stored already: the customer's next message goes on with the menu
+            log.exception("ivr.text.failed", conversation_id=accepted.conversation_id)
+        finally:
+            if not lock.locked() and not lock._waiters:
+                self.locks.pop(key, None)
 
     def menu_id(self, channel: str) -> str | None:
         if channel not in TEXT_CHANNELS:

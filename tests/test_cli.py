@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,9 +78,7 @@ def test_bad_role_is_refused(tmp_path: Path) -> None:
     assert exit_.value.code == 2
 
 
-def test_run_refuses_a_broken_menu_with_its_problems(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_run_refuses_a_broken_menu_with_its_problems(tmp_path: Path) -> None:
     menus = tmp_path / "ivr"
     menus.mkdir()
     (menus / "main.yaml").write_text(
@@ -90,7 +90,15 @@ def test_run_refuses_a_broken_menu_with_its_problems(
         http={"host": "127.0.0.1", "port": 0},
         ivr={"directory": str(menus)},
     )
-    assert main(["--config", str(config), "run"]) == 2
-    err = capsys.readouterr().err
+    # In a process of its own: `run` configures logging for the whole process.
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    err = done.stderr
     assert "IVR menus are not valid:" in err
     assert "main.yaml:5: node 'main': next: unknown node 'nowhere'" in err

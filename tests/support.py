@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,6 +49,11 @@ async def postgres_database() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def rabbitmqctl(*args: str) -> None:
+    """Stop or start the local broker's app (tests of broker outages)."""
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
 
 def free_port() -> int:

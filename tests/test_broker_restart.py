@@ -4,18 +4,13 @@ operator, none twice. Intake keeps acknowledging while the broker is away (the o
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import pytest
 
 from tests.conftest import RunningGateway
-from tests.support import make_settings, wait_for
+from tests.support import make_settings, rabbitmqctl, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
 
 async def _send_for(customer, seconds: float, tag: str) -> None:  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from gateway.storage.database import Database
 from gateway.storage.schema import conversations, ivr_sessions, messages, routing_events
 from tests.conftest import RunningGateway
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, signed
-from tests.support import free_port, make_settings, wait_for
+from tests.support import free_port, make_settings, rabbitmqctl, wait_for
 
 CALLER = "+15557654321"
 OUR_NUMBER = "+15550001111"
@@ -564,3 +564,26 @@ async def test_a_rules_final_action_reaches_the_caller_on_hold(
         async with gateway.app[DATABASE].read() as conn:
             texts = (await conn.execute(select(messages.c.text))).scalars().all()
         assert "Voicemail (3 s)" in texts
+
+
+@pytest.mark.slow
+async def test_with_the_broker_down_a_call_goes_through_the_menu_into_the_line(
+    voice: RunningGateway,
+) -> None:
+    await asyncio.to_thread(rabbitmqctl, "stop_app")
+    try:
+        _, hold = await _queued(voice)  # the menu and the hand-over need only the store
+        assert hold.find("Gather/Play") is not None
+        assert heard(hold)[0] == "You are number 1 in line."
+    finally:
+        await asyncio.to_thread(rabbitmqctl, "start_app")
+
+    # Once the broker is back, the contact is offered like any other.
+    async def ready() -> bool:
+        async with voice.http.get(f"{voice.base}/readyz") as resp:
+            return resp.status == 200
+
+    await wait_for(ready, timeout=30)
+    ada = await voice.operator("ada")
+    offer = await wait_for(lambda: next(iter(ada.offers.values()), None), timeout=30)
+    assert offer["channel"] == "voice"

@@ -9,6 +9,7 @@ was gone were dropped by the broker.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -42,6 +43,7 @@ class OperatorHub:
         self.state = state
         self.sockets: dict[int, set[OperatorSocket]] = defaultdict(set)
         self.delivery_queue: Any = None
+        self._binding: set[asyncio.Task[None]] = set()
 
     @property
     def operator_ids(self) -> list[int]:
@@ -51,9 +53,33 @@ class OperatorHub:
         first = not self.sockets[sock.operator_id]
         self.sockets[sock.operator_id].add(sock)
         if first and self.delivery_queue is not None:
-            await self.delivery_queue.bind(
-                self.broker.names.operators, Names.operator_key(sock.operator_id)
-            )
+            try:
+                await self._bind(sock.operator_id)
+            except Exception as exc:
+                # The broker is reconnecting: the socket stays, the binding comes when the
+                # channel is back (the store is the mailbox; resync replays what was missed).
+                log.warning("operator.bind.retry", operator_id=sock.operator_id, error=str(exc))
+                task = asyncio.create_task(self._bind_later(sock.operator_id))
+                self._binding.add(task)
+                task.add_done_callback(self._binding.discard)
+
+    async def _bind(self, operator_id: int) -> None:
+        await self.delivery_queue.bind(self.broker.names.operators, Names.operator_key(operator_id))
+
+    async def _bind_later(self, operator_id: int, attempts: int = 60) -> None:
+        for _ in range(attempts):
+            await asyncio.sleep(0.5)
+            if not self.sockets.get(operator_id):
+                return  # gone meanwhile
+            try:
+                await self._bind(operator_id)
+            except Exception as exc:
+                log.debug("operator.bind.waiting", operator_id=operator_id, error=str(exc))
+                continue
+            log.info("operator.bind.restored", operator_id=operator_id)
+            await self.resync_operator(operator_id)
+            return
+        log.error("operator.bind.failed", operator_id=operator_id)
 
     async def detach(self, sock: OperatorSocket) -> None:
         peers = self.sockets.get(sock.operator_id)
@@ -114,19 +140,23 @@ class OperatorHub:
 
     async def resync(self) -> None:
         for operator_id in self.operator_ids:
-            for sock in list(self.sockets.get(operator_id, ())):
-                for conversation in await self.conversations.for_operator(operator_id):
-                    for message in await self.conversations.messages(conversation.id):
-                        await sock.send_message(
-                            message.id,
-                            {
-                                "type": "message",
-                                "conversation_id": conversation.id,
-                                "message": message.as_json(),
-                            },
-                        )
-                for frame in await self.offer_frames(operator_id):
-                    await sock.send(frame)
+            await self.resync_operator(operator_id)
+
+    async def resync_operator(self, operator_id: int) -> None:
+        """Push an operator's conversations and offers again (after pushes may have been lost)."""
+        for sock in list(self.sockets.get(operator_id, ())):
+            for conversation in await self.conversations.for_operator(operator_id):
+                for message in await self.conversations.messages(conversation.id):
+                    await sock.send_message(
+                        message.id,
+                        {
+                            "type": "message",
+                            "conversation_id": conversation.id,
+                            "message": message.as_json(),
+                        },
+                    )
+            for frame in await self.offer_frames(operator_id):
+                await sock.send(frame)
 
     async def close_all(self, code: int, reason: bytes) -> None:
         for socks in list(self.sockets.values()):

@@ -59,6 +59,11 @@ async def _ready_database(settings: Settings) -> None:
         )
 
 
+async def _checked_database(settings: Settings) -> int:
+    await _ready_database(settings)
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     args.config = config_path(args)
     try:
@@ -73,6 +78,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
+    if not settings.database.migrate_on_start:  # a schema that is not at head: say so
+        refused = _with_database(settings, _checked_database(settings))
+        if refused != 0:
+            return refused
     from gateway.app import create_app
 
     app = create_app(settings)

@@ -149,6 +149,17 @@ def test_users_on_a_database_never_migrated(
         err = capsys.readouterr().err
         assert "was never migrated" in err and "run `contact-gateway migrate`" in err
         assert len(err.strip().splitlines()) == 1
+    # `run` itself says the same instead of failing on a missing table.
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "run", "--config", manual],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "was never migrated" in done.stderr and "run `contact-gateway migrate`" in done.stderr
     # As `run` does: with database.migrate_on_start the command brings the schema up first.
     automatic = str(write_config(tmp_path))
     assert main(["user", "list", "--config", automatic]) == 0

@@ -7,8 +7,10 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +21,51 @@ from gateway.settings import ConfigError, Settings, load_settings, mask_url
 DEFAULT_CONFIG = "config/demo.yaml"
 
 
+def config_path(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> str:
+    """Which configuration file a command reads: ``--config`` after the subcommand, else
+    ``--config`` before it, else ``$CG_CONFIG``, else config/demo.yaml."""
+    return (
+        getattr(args, "config_after", None)
+        or args.config_before
+        or environ.get("CG_CONFIG")
+        or DEFAULT_CONFIG
+    )
+
+
+class DatabaseUnavailable(Exception):
+    """A command could not use the database; the message says what to do."""
+
+
+def _database_failure(exc: BaseException, url: str) -> str:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"cannot use the database {mask_url(url)}: {reason[0] if reason else type(exc).__name__}"
+
+
+async def _ready_database(settings: Settings) -> None:
+    """Bring the schema up to date as ``run`` does (``database.migrate_on_start``), or refuse
+    with what to do when the database is not at the code's revision."""
+    from gateway.storage.migrate import current_revision, head_revision, upgrade_async
+
+    url = settings.database.url
+    if settings.database.migrate_on_start:
+        await upgrade_async(url)
+        return
+    current, head = await current_revision(url), head_revision()
+    if current != head:
+        state = "was never migrated" if current is None else f"is at revision {current}"
+        raise DatabaseUnavailable(
+            f"the database {mask_url(url)} {state}, this version needs {head}: "
+            "run `contact-gateway migrate`"
+        )
+
+
+async def _checked_database(settings: Settings) -> int:
+    await _ready_database(settings)
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> Settings:
+    args.config = config_path(args)
     try:
         return load_settings(args.config)
     except ConfigError as exc:
@@ -32,6 +78,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_level, settings.log_format)
+    if not settings.database.migrate_on_start:  # a schema that is not at head: say so
+        refused = _with_database(settings, _checked_database(settings))
+        if refused != 0:
+            return refused
     from gateway.app import create_app
 
     app = create_app(settings)
@@ -60,6 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except RoutingConfigError as exc:
         print(f"routing rules are not valid: {exc}", file=sys.stderr)
         return 2
+    except _database_errors() as exc:
+        print(_database_failure(exc, settings.database.url), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -129,33 +182,26 @@ def _check_ivr(
     count = f"{len(menus)} menu" + ("" if len(menus) == 1 else "s")
     print(f"  ivr:      {directory}: {count} ({names})")
     return 0
-    menus, problems = check_directory(directory, queues=queues, skills=skills)
-    if problems:
-        print("IVR menus are not valid:", file=sys.stderr)
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    names = ", ".join(m.menu.id for m in menus) or "none"
-    count = f"{len(menus)} menu" + ("" if len(menus) == 1 else "s")
-    print(f"  ivr:      {directory}: {count} ({names})")
-    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from gateway.storage.migrate import upgrade
 
     settings = _settings(args)
-    upgrade(settings.database.url, args.revision)
+    try:
+        upgrade(settings.database.url, args.revision)
+    except _database_errors() as exc:
+        print(_database_failure(exc, settings.database.url), file=sys.stderr)
+        return 1
     print(f"database at {args.revision}: {mask_url(settings.database.url)}")
     return 0
 
 
 async def _user_add(settings: Settings, args: argparse.Namespace, password: str) -> int:
     from gateway.storage.database import Database
-    from gateway.storage.migrate import upgrade_async
     from gateway.storage.users import UserExists, UserStore
 
-    await upgrade_async(settings.database.url)
+    await _ready_database(settings)
     db = Database(settings.database.url)
     try:
         users = UserStore(db)
@@ -184,13 +230,14 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         print("the password must have at least 8 characters", file=sys.stderr)
         return 2
-    return asyncio.run(_user_add(settings, args, password))
+    return _with_database(settings, _user_add(settings, args, password))
 
 
 async def _user_list(settings: Settings) -> int:
     from gateway.storage.database import Database
     from gateway.storage.users import UserStore
 
+    await _ready_database(settings)
     db = Database(settings.database.url)
     try:
         for user in await UserStore(db).list():
@@ -201,7 +248,30 @@ async def _user_list(settings: Settings) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    return asyncio.run(_user_list(_settings(args)))
+    settings = _settings(args)
+    return _with_database(settings, _user_list(settings))
+
+
+# What reaching a database that is away, refuses us, or has no schema raises.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import DBAPIError
+
+    return (DBAPIError, *DATABASE_ERRORS)
+
+
+def _with_database(settings: Settings, work: Coroutine[Any, Any, int]) -> int:
+    """Run a command's database work; a database that cannot be used is one clear line."""
+    try:
+        return asyncio.run(work)
+    except DatabaseUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except _database_errors() as exc:
+        print(_database_failure(exc, settings.database.url), file=sys.stderr)
+        return 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -266,14 +336,34 @@ def _simulate_call(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _Subparsers:
+    """Subcommands that each accept ``--config`` after their name too."""
+
+    actions: Any
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self.actions.add_parser(name, **kwargs)
+        parser.add_argument(
+            "--config",
+            dest="config_after",
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="YAML configuration (wins over --config before the command and $CG_CONFIG)",
+        )
+        return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contact-gateway", description=__doc__)
     parser.add_argument(
         "--config",
-        default=os.environ.get("CG_CONFIG", DEFAULT_CONFIG),
-        help=f"YAML configuration (default: $CG_CONFIG or {DEFAULT_CONFIG})",
+        dest="config_before",
+        metavar="FILE",
+        help=f"YAML configuration (default: $CG_CONFIG, else {DEFAULT_CONFIG}); "
+        "also accepted after the command, which wins",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = _Subparsers(parser.add_subparsers(dest="command", required=True))
     sub.add_parser("run", help="start the gateway").set_defaults(func=cmd_run)
     sub.add_parser("check-config", help="validate the configuration").set_defaults(
         func=cmd_check_config
@@ -282,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(func=cmd_migrate)
     user = sub.add_parser("user", help="manage operators, supervisors and admins")
-    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_sub = _Subparsers(user.add_subparsers(dest="user_command", required=True))
     add = user_sub.add_parser(
         "add", help="add a user (password from a prompt, stdin or $CG_NEW_USER_PASSWORD)"
     )
@@ -318,7 +408,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # --config may come after the subcommand too.
     return int(args.func(args))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli import build_parser, config_path, main
 from tests.support import write_config
 
 
@@ -102,3 +102,87 @@ def test_run_refuses_a_broken_menu_with_its_problems(tmp_path: Path) -> None:
     err = done.stderr
     assert "IVR menus are not valid:" in err
     assert "main.yaml:5: node 'main': next: unknown node 'nowhere'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "expected"),
+    [
+        (["check-config"], {}, "config/demo.yaml"),
+        (["check-config"], {"CG_CONFIG": "env.yaml"}, "env.yaml"),
+        (["--config", "before.yaml", "check-config"], {"CG_CONFIG": "env.yaml"}, "before.yaml"),
+        (["check-config", "--config", "after.yaml"], {"CG_CONFIG": "env.yaml"}, "after.yaml"),
+        (["--config", "before.yaml", "run", "--config", "after.yaml"], {}, "after.yaml"),
+        (["migrate", "--config", "after.yaml", "--revision", "0001"], {}, "after.yaml"),
+        (["user", "list", "--config", "after.yaml"], {}, "after.yaml"),
+        (["user", "--config", "user.yaml", "list"], {}, "user.yaml"),
+        (["user", "add", "ada", "--config", "after.yaml", "--token"], {}, "after.yaml"),
+        (["simulate", "sms", "Hello", "--config", "after.yaml"], {}, "after.yaml"),
+    ],
+)
+def test_config_before_or_after_the_command(
+    argv: list[str], environ: dict[str, str], expected: str
+) -> None:
+    args = build_parser().parse_args(argv)
+    assert config_path(args, environ) == expected
+
+
+def test_check_config_with_config_after_the_command(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{config}: ok" in done.stdout
+
+
+def test_users_on_a_database_never_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manual = str(write_config(tmp_path, database={"migrate_on_start": False}))
+    for command in (["user", "list"], ["user", "add", "ada"]):
+        monkeypatch.setenv("CG_NEW_USER_PASSWORD", "a-long-password")
+        assert main([*command, "--config", manual]) == 1
+        err = capsys.readouterr().err
+        assert "was never migrated" in err and "run `contact-gateway migrate`" in err
+        assert len(err.strip().splitlines()) == 1
+    # `run` itself says the same instead of failing on a missing table.
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "run", "--config", manual],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "was never migrated" in done.stderr and "run `contact-gateway migrate`" in done.stderr
+    # As `run` does: with database.migrate_on_start the command brings the schema up first.
+    automatic = str(write_config(tmp_path))
+    assert main(["user", "list", "--config", automatic]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_database_that_cannot_be_reached_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    away = "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"  # the discard port: refused
+    config = str(write_config(tmp_path, database={"url": away}))
+    for command in (["user", "list"], ["migrate"]):
+        assert main([*command, "--config", config]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("cannot use the database postgresql+asyncpg://"), err
+        assert len(err.splitlines()) == 1
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "run", "--config", config],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "cannot use the database postgresql+asyncpg://" in done.stderr

@@ -196,10 +196,11 @@ async def _start(
     calendar: str = "always",
     port: int | None = None,
     routing: str = ROUTING,
+    menu: str = MENU,
 ) -> RunningGateway:
     menus = tmp_path / "ivr"
     menus.mkdir(exist_ok=True)
-    (menus / "main.yaml").write_text(MENU % {"calendar": calendar, "orders": orders})
+    (menus / "main.yaml").write_text(menu % {"calendar": calendar, "orders": orders})
     rules = tmp_path / "routing.yaml"
     rules.write_text(textwrap.dedent(routing))
     port = port or free_port()
@@ -237,12 +238,14 @@ async def test_the_greeting_is_exact_twiml(voice: RunningGateway) -> None:
     base = f"{voice.base}/webhooks/twilio/voice"
     assert body == (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        f'<Gather action="{base}/answer?session={session_id}" actionOnEmptyResult="false" '
+        f'<Gather action="{base}/answer?session={session_id}&amp;step=2" '
+        'actionOnEmptyResult="false" '
         'hints="billing" input="dtmf speech" language="en-US" method="POST" numDigits="1" '
         'speechTimeout="auto" timeout="5">'
         '<Say language="en-US" voice="Polly.Joanna">For billing, press 1. For your order, '
         "press 2. To leave a message, press 3.</Say></Gather>"
-        f'<Redirect method="POST">{base}/silence?session={session_id}</Redirect></Response>'
+        f'<Redirect method="POST">{base}/silence?session={session_id}&amp;step=2</Redirect>'
+        "</Response>"
     )
 
 
@@ -587,3 +590,81 @@ async def test_with_the_broker_down_a_call_goes_through_the_menu_into_the_line(
     ada = await voice.operator("ada")
     offer = await wait_for(lambda: next(iter(ada.offers.values()), None), timeout=30)
     assert offer["channel"] == "voice"
+
+
+async def _revision(gateway: RunningGateway) -> tuple[int, str]:
+    async with gateway.app[DATABASE].read() as conn:
+        row = (await conn.execute(select(ivr_sessions.c.revision, ivr_sessions.c.state))).one()
+    return row.revision, row.state
+
+
+async def test_a_replayed_callback_gets_the_same_twiml_and_advances_once(
+    voice: RunningGateway,
+) -> None:
+    phone = Phone(voice)
+    menu = await phone.call()
+    # Twilio re-posts a Redirect or a Gather whose answer timed out, with the same parameters.
+    silence = menu.find("Redirect").text or ""  # type: ignore[union-attr]
+    quiet = [await phone.post(silence) for _ in range(2)]
+    assert quiet[0] == quiet[1]
+    again = ElementTree.fromstring(quiet[1][1])  # noqa: S314
+    assert heard(again)[0] == "Sorry, we did not get an answer."
+    assert again.find("Gather") is not None  # one retry is left: the silence counted once
+    action = again.find("Gather").attrib["action"]  # type: ignore[union-attr]
+    first = await phone.post(action, Digits="2")
+    revision, state = await _revision(voice)
+    second = await phone.post(action, Digits="2")
+    assert first == second and first[0] == 200
+    assert await _revision(voice) == (revision, state)  # the replay changed nothing
+    order = ElementTree.fromstring(second[1])  # noqa: S314
+    assert heard(order) == ["Enter your order number."]
+    done = await phone.press(order, "123456")
+    assert heard(done) == ["Order 123456 is shipped.", "Goodbye."]
+    # A replayed choice that puts the caller in line: one contact, the same TwiML.
+    other = Phone(voice, "CA" + "3" * 32)
+    billing = (await other.call()).find("Gather").attrib["action"]  # type: ignore[union-attr]
+    queued = [await other.post(billing, Digits="1") for _ in range(2)]
+    assert queued[0] == queued[1]
+    assert heard(ElementTree.fromstring(queued[1][1])) == ["Please hold."]  # noqa: S314
+    async with voice.app[DATABASE].read() as conn:
+        assert len((await conn.execute(select(conversations.c.id))).all()) == 1
+
+
+async def test_a_replay_while_the_first_is_still_worked_on(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> None:
+    """Both copies are inside the order lookup at once; the order system answers only when
+    the second has arrived."""
+    lookups: list[str] = []
+    both_in = asyncio.Event()
+
+    async def order(request: web.Request) -> web.Response:
+        lookups.append(request.match_info["number"])
+        if len(lookups) == 2:
+            both_in.set()
+        await both_in.wait()
+        return web.json_response({"status": "shipped"})
+
+    app = web.Application()
+    app.router.add_get("/orders/{number}", order)
+    orders = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    patient = MENU.replace("timeout_seconds: 1\n    into:", "timeout_seconds: 30\n    into:")
+    assert patient != MENU
+    voice = await _start(start_gateway, tmp_path, fake_twilio, orders, menu=patient)
+    phone = Phone(voice)
+    gather = await phone.press(await phone.call(), "2")
+    action = gather.find("Gather").attrib["action"]  # type: ignore[union-attr]
+    revision, _ = await _revision(voice)
+    first, second = await asyncio.gather(
+        phone.post(action, Digits="123456"), phone.post(action, Digits="123456")
+    )
+    assert lookups == ["123456", "123456"]
+    assert first == second and first[0] == 200, (first, second)
+    assert heard(ElementTree.fromstring(first[1])) == [  # noqa: S314
+        "Order 123456 is shipped.",
+        "Goodbye.",
+    ]
+    assert (await _revision(voice))[0] == revision + 1  # the menu advanced once

@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
+from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
 from channels.common import WebhookError
+from channels.placeholders import telegram_offline_reason
 from channels.telegram.media import TelegramFileFetcher
 from channels.telegram.sender import TelegramSender, make_bot
 from channels.telegram.updates import SECRET_HEADER, Inbound, check_secret, parse_update
@@ -73,12 +75,17 @@ async def webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "stored": True})
 
 
+FIRST_RETRY_SECONDS = 1.0
+LAST_RETRY_SECONDS = 30.0
+
+
 async def poll(app: web.Application, bot: ExtBot[object]) -> None:
     """Long polling: ask Telegram for updates and store them like webhook calls. The offset
-    acknowledges an update only after it is stored, so a crash re-reads, never loses."""
+    acknowledges an update only after it is stored, so a crash re-reads, never loses. Telegram
+    or the store failing is logged and retried with a growing pause; polling never stops."""
     settings = app[SETTINGS].telegram
     offset: int | None = None
-    delay = 1.0
+    delay = FIRST_RETRY_SECONDS
     while True:
         try:
             updates = await bot.get_updates(
@@ -86,22 +93,64 @@ async def poll(app: web.Application, bot: ExtBot[object]) -> None:
                 timeout=settings.polling_timeout_seconds,
                 allowed_updates=["message", "callback_query"],
             )
-            delay = 1.0
         except TelegramError as exc:
             log.warning("telegram.poll.failed", error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, LAST_RETRY_SECONDS)
             continue
-        for update in updates:
-            body = json.dumps(update.to_dict()).encode()
-            try:
-                inbound = parse_update(body, settings.default_region)
-            except WebhookError as exc:
-                log.warning("telegram.poll.rejected", update_id=update.update_id, reason=exc.reason)
-                inbound = None
-            if inbound is not None:
-                await store(app, inbound)
-            offset = update.update_id + 1
+        try:
+            offset = await _store_updates(app, updates, offset)
+        except Exception as exc:  # the store is away: the same updates are read again later
+            log.error(
+                "telegram.poll.store_failed", error=repr(exc)[:300], offset=offset, retry_in=delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LAST_RETRY_SECONDS)
+            continue
+        delay = FIRST_RETRY_SECONDS
+
+
+async def _store_updates(
+    app: web.Application, updates: tuple[Update, ...], offset: int | None
+) -> int | None:
+    """Store polled updates in order; the offset past the last one stored."""
+    region = app[SETTINGS].telegram.default_region
+    for update in updates:
+        body = json.dumps(update.to_dict()).encode()
+        try:
+            inbound = parse_update(body, region)
+        except WebhookError as exc:
+            log.warning("telegram.poll.rejected", update_id=update.update_id, reason=exc.reason)
+            inbound = None
+        if inbound is not None:
+            await store(app, inbound)
+        offset = update.update_id + 1
+    return offset
+
+
+async def _connect(app: web.Application, bot: ExtBot[object]) -> asyncio.Task[None] | None:
+    """Check the token, then start polling or register the webhook; the polling task."""
+    settings = app[SETTINGS].telegram
+    try:
+        await bot.initialize()
+        if settings.mode == "polling":
+            await bot.delete_webhook()
+            return asyncio.create_task(poll(app, bot), name="telegram-poll")
+        assert settings.webhook_secret is not None
+        await bot.set_webhook(
+            url=app[SETTINGS].http.public_url.rstrip("/") + WEBHOOK_PATH,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=["message", "callback_query"],
+        )
+    except TelegramError as exc:
+        # Telegram away at start-up: replies still queue and retry; say what to fix.
+        log.warning(
+            "telegram.unreachable",
+            error=str(exc),
+            mode=settings.mode,
+            hint="replies wait and are retried; updates arrive once Telegram is reachable",
+        )
+    return None
 
 
 async def telegram_bot(app: web.Application) -> AsyncIterator[None]:
@@ -116,26 +165,16 @@ async def telegram_bot(app: web.Application) -> AsyncIterator[None]:
         )
     )
     task: asyncio.Task[None] | None = None
-    try:
-        await bot.initialize()
-        if settings.mode == "polling":
-            await bot.delete_webhook()
-            task = asyncio.create_task(poll(app, bot), name="telegram-poll")
-        else:
-            assert settings.webhook_secret is not None
-            await bot.set_webhook(
-                url=app[SETTINGS].http.public_url.rstrip("/") + WEBHOOK_PATH,
-                secret_token=settings.webhook_secret.get_secret_value(),
-                allowed_updates=["message", "callback_query"],
-            )
-    except TelegramError as exc:
-        # Telegram away at start-up: replies still queue and retry; say what to fix.
+    offline = telegram_offline_reason(app[SETTINGS])
+    if offline is not None:
         log.warning(
-            "telegram.unreachable",
-            error=str(exc),
+            "telegram.not_connected",
+            reason=offline,
             mode=settings.mode,
-            hint="replies wait and are retried; updates arrive once Telegram is reachable",
+            hint="no call to Telegram at start-up; the webhook still takes simulated updates",
         )
+    else:
+        task = await _connect(app, bot)
     yield
     if task is not None:
         task.cancel()

@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 
 from channels.common import WebhookError
+from channels.placeholders import twilio_offline_reason
 from channels.twilio.media import TwilioMediaFetcher
 from channels.twilio.messaging import (
     OptChange,
@@ -96,6 +97,13 @@ async def status_callback(request: web.Request) -> web.Response:
 async def twilio_api(app: web.Application) -> AsyncIterator[None]:
     """The Twilio client, one sender per channel and the media fetcher, for the app's life."""
     settings = app[SETTINGS].twilio
+    offline = twilio_offline_reason(app[SETTINGS])
+    if offline is not None:  # nothing calls Twilio at start-up; say why it cannot work for real
+        log.warning(
+            "twilio.not_connected",
+            reason=offline,
+            hint="webhooks still take simulated messages and calls; replies will fail",
+        )
     api = TwilioApi(settings)
     app[TWILIO] = api
     public_url = app[SETTINGS].http.public_url

@@ -85,10 +85,21 @@ async def incoming(request: web.Request) -> web.Response:
     return await webhook(work)(request)
 
 
+def _step(query: str | None) -> int | None:
+    """The menu step a callback answers (absent in URLs given out before steps were kept)."""
+    if query is None:
+        return None
+    try:
+        return int(query)
+    except ValueError:
+        raise WebhookError(400, "bad_request", "step must be a number") from None
+
+
 async def answer(request: web.Request) -> web.Response:
     async def work(desk: VoiceDesk, form: MultiDict[str]) -> str:
         session = await _session(desk, form, request.query.get("session"))
-        return await desk.answer(session, parse_answer(form))
+        step = _step(request.query.get("step"))
+        return await desk.answer(session, parse_answer(form), step)
 
     return await webhook(work)(request)
 
@@ -96,7 +107,9 @@ async def answer(request: web.Request) -> web.Response:
 async def silence(request: web.Request) -> web.Response:
     async def work(desk: VoiceDesk, form: MultiDict[str]) -> str:
         session = await _session(desk, form, request.query.get("session"))
-        return await desk.answer(session, parse_answer(MultiDict({"CallSid": form["CallSid"]})))
+        step = _step(request.query.get("step"))
+        event = parse_answer(MultiDict({"CallSid": form["CallSid"]}))
+        return await desk.answer(session, event, step)
 
     return await webhook(work)(request)
 
@@ -108,10 +121,11 @@ async def recording(request: web.Request) -> web.Response:
             kind = {"fallback": "1"} if request.query.get("fallback") else {"after": "waiting"}
             return await _fallback_recording(desk, form, request.query.get("caller"), kind)
         session = await _session(desk, form, request.query.get("session"))
-        if got is not None:
+        step = _step(request.query.get("step"))
+        if got is not None:  # stored once, whatever the step: the recording's id dedupes it
             attributes = dict(State.from_json(session.state).attributes)
             await desk.voicemail(session.address, session.call_sid, got, attributes)
-        return await desk.answer(session, recording_event(got))
+        return await desk.answer(session, recording_event(got), step)
 
     return await webhook(work)(request)
 
@@ -138,7 +152,7 @@ async def _fallback_recording(
 async def recording_empty(request: web.Request) -> web.Response:
     async def work(desk: VoiceDesk, form: MultiDict[str]) -> str:
         session = await _session(desk, form, request.query.get("session"))
-        return await desk.answer(session, recording_event(None))
+        return await desk.answer(session, recording_event(None), _step(request.query.get("step")))
 
     return await webhook(work)(request)
 

@@ -34,7 +34,7 @@ from gateway.keys import (
 )
 from gateway.model import Attachment, Channel, ConversationStatus, InboundMessage, utcnow
 from gateway.settings import IvrSettings
-from gateway.storage.ivr import Session
+from gateway.storage.ivr import Reply, Session, SessionConflict
 from gateway.storage.users import User
 from gateway.waiting import wait_estimate
 from ivr import twiml
@@ -131,12 +131,14 @@ class VoiceDesk:
         base = self.app[SETTINGS].http.public_url.rstrip("/")
         return base + path + (f"?{urlencode(query)}" if query else "")
 
-    def urls(self, session_id: int) -> twiml.VoiceUrls:
+    def urls(self, session_id: int, step: int) -> twiml.VoiceUrls:
+        """Where Twilio posts the caller's answer to this step (``step``: the session's
+        revision once this step is stored, so a re-post of the same answer is recognised)."""
         return twiml.VoiceUrls(
-            answer=self.url(ANSWER, session=session_id),
-            silence=self.url(SILENCE, session=session_id),
-            recording=self.url(RECORDING, session=session_id),
-            recording_empty=self.url(RECORDING_EMPTY, session=session_id),
+            answer=self.url(ANSWER, session=session_id, step=step),
+            silence=self.url(SILENCE, session=session_id, step=step),
+            recording=self.url(RECORDING, session=session_id, step=step),
+            recording_empty=self.url(RECORDING_EMPTY, session=session_id, step=step),
             transcription=self.url(TRANSCRIPTION, session=session_id),
         )
 
@@ -173,35 +175,74 @@ class VoiceDesk:
         log.info("voice.call.started", call_sid=call.sid, menu=live.menu.id)
         return await self.reply(session, live, step)
 
-    async def answer(self, session: Session, event: Event) -> str:
+    async def answer(self, session: Session, event: Event, step: int | None = None) -> str:
+        """The caller's answer to a step (``step`` from the callback's URL). Twilio re-posts a
+        callback that timed out: a step answered already is answered with the same TwiML
+        again, and the menu is not advanced a second time, also when the re-post arrives
+        while the first is still being worked on (the slower of the two loses the
+        compare-and-set on the session and replays the winner's answer)."""
+        answered = session.revision if step is None else step
+        sessions = self.app[IVR_SESSIONS]
+        if session.call_sid is not None:
+            replay = await sessions.replayed(session.call_sid, session.id, answered)
+            if replay is not None:
+                log.info("voice.answer.replayed", session=session.id, step=answered)
+                return replay
         live = await self.menu()
         if live is None:
             return self.apology(session.address)
         if session.status != MENU:
             return twiml.speak([], self.locales)
         state = State.from_json(session.state)
-        step = await settle(
+        next_step = await settle(
             live.menu, advance(live.menu, state, event, utcnow()), utcnow(), self.http
         )
-        if step.note:
-            log.info("voice.menu.note", session=session.id, note=step.note)
-        return await self.reply(session, live, step)
+        if next_step.note:
+            log.info("voice.menu.note", session=session.id, note=next_step.note)
+        try:
+            return await self.reply(session, live, next_step, answered=answered)
+        except SessionConflict:
+            if session.call_sid is not None:
+                replay = await sessions.replayed(session.call_sid, session.id, answered)
+                if replay is not None:
+                    log.info("voice.answer.replayed", session=session.id, step=answered)
+                    return replay
+            raise
 
-    async def reply(self, session: Session, live: LiveMenu, step: Step) -> str:
-        """Store the step's state and render it; an Enqueue hands the call to routing."""
+    async def reply(
+        self, session: Session, live: LiveMenu, step: Step, answered: int | None = None
+    ) -> str:
+        """Store the step's state and render it; an Enqueue hands the call to routing.
+        ``answered``: the step this answers, whose TwiML is kept with the state."""
+        sessions = self.app[IVR_SESSIONS]
         enqueue = next((a for a in step.actions if isinstance(a, Enqueue)), None)
         if enqueue is not None:
             conversation_id = await self.enqueue(session, enqueue)
-            await self.app[IVR_SESSIONS].save(
-                session, step.state.to_json(), status=QUEUED, conversation_id=conversation_id
-            )
             says = [a for a in step.actions if isinstance(a, Say)]
-            return twiml.speak(says, self.locales, then_redirect=self.url(HOLD, session=session.id))
+            xml = twiml.speak(says, self.locales, then_redirect=self.url(HOLD, session=session.id))
+            await sessions.save(
+                session,
+                step.state.to_json(),
+                status=QUEUED,
+                conversation_id=conversation_id,
+                reply=self._kept(session, answered, xml),
+            )
+            return xml
         ended = step.state.done or any(isinstance(a, Hangup | Transfer) for a in step.actions)
-        await self.app[IVR_SESSIONS].save(
-            session, step.state.to_json(), status=ENDED if ended else MENU
+        xml = twiml.render(step.actions, self.urls(session.id, session.revision + 1), self.locales)
+        await sessions.save(
+            session,
+            step.state.to_json(),
+            status=ENDED if ended else MENU,
+            reply=self._kept(session, answered, xml),
         )
-        return twiml.render(step.actions, self.urls(session.id), self.locales)
+        return xml
+
+    @staticmethod
+    def _kept(session: Session, answered: int | None, xml: str) -> Reply | None:
+        if answered is None or session.call_sid is None:
+            return None
+        return Reply(session.call_sid, answered, xml)
 
     async def enqueue(self, session: Session, enqueue: Enqueue) -> int:
         attributes = dict(enqueue.attributes)

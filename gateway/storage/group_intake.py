@@ -94,6 +94,7 @@ class IntakeWriter:
                     dedupe_key=item.dedupe_key,
                     queue=item.queue,
                     headers=item.headers,
+                    opens_in_menu=item.opens_in_menu,
                 )
             except Exception as exc:
                 if not request.done.done():

@@ -13,11 +13,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from gateway.model import utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
-from gateway.storage.schema import ivr_menus, ivr_sessions, messages, routing_events
+from gateway.storage.schema import (
+    ivr_menus,
+    ivr_sessions,
+    messages,
+    routing_events,
+    voice_replies,
+)
 
 _ADVISORY_LOCK = 0x43470002  # serialises menu publishers on PostgreSQL
 
@@ -202,6 +209,15 @@ class SessionConflict(Exception):
     """Another webhook of the same session wrote first: read it again and redo the step."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a call was answered at one step of its menu (kept to answer a re-post alike)."""
+
+    call_sid: str
+    step: int
+    twiml: str
+
+
 def _session(row: Any) -> Session:
     return Session(
         row.id,
@@ -294,9 +310,11 @@ class IvrSessionStore:
         *,
         status: str | None = None,
         conversation_id: int | None = None,
+        reply: Reply | None = None,
     ) -> Session:
         """Write the session's next state if nobody wrote since ``session`` was read
-        (SessionConflict otherwise). Ending it (status ``ended``) frees its key."""
+        (SessionConflict otherwise). Ending it (status ``ended``) frees its key. ``reply``
+        is kept with the state, in the same transaction: the answer to that step."""
         status = status or session.status
         key = None if status == "ended" else session.key
         now = utcnow()
@@ -309,17 +327,30 @@ class IvrSessionStore:
         }
         if conversation_id is not None:
             values["conversation_id"] = conversation_id
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                update(ivr_sessions)
-                .where(
-                    ivr_sessions.c.id == session.id,
-                    ivr_sessions.c.revision == session.revision,
+        try:
+            async with self.db.write() as conn:
+                result = await conn.execute(
+                    update(ivr_sessions)
+                    .where(
+                        ivr_sessions.c.id == session.id,
+                        ivr_sessions.c.revision == session.revision,
+                    )
+                    .values(**values)
                 )
-                .values(**values)
-            )
-        if result.rowcount != 1:
-            raise SessionConflict(f"session {session.id} changed meanwhile")
+                if result.rowcount != 1:
+                    raise SessionConflict(f"session {session.id} changed meanwhile")
+                if reply is not None:
+                    await conn.execute(
+                        voice_replies.insert().values(
+                            call_sid=reply.call_sid,
+                            session_id=session.id,
+                            step=reply.step,
+                            twiml=reply.twiml,
+                            created_at=now,
+                        )
+                    )
+        except IntegrityError:  # this step was answered meanwhile: nothing was written
+            raise SessionConflict(f"session {session.id} step answered meanwhile") from None
         return Session(
             session.id,
             key,
@@ -333,6 +364,19 @@ class IvrSessionStore:
             now,
             session.created_at,
         )
+
+    async def replayed(self, call_sid: str, session_id: int, step: int) -> str | None:
+        """The TwiML this step of the call was answered with, if it was."""
+        async with self.db.read() as conn:
+            return (
+                await conn.execute(
+                    select(voice_replies.c.twiml).where(
+                        voice_replies.c.call_sid == call_sid,
+                        voice_replies.c.session_id == session_id,
+                        voice_replies.c.step == step,
+                    )
+                )
+            ).scalar()
 
     async def of_conversation(self, conversation_id: int) -> Session | None:
         """The newest session that handed this conversation to routing."""

@@ -292,3 +292,16 @@ ivr_sessions = Table(
     Column("created_at", Stamp, nullable=False),
     Column("updated_at", Stamp, nullable=False),
 )
+
+# The TwiML a call was answered with at each step of its menu, so that Twilio re-posting the
+# same Gather or Record callback (it retries on a timeout) hears the same answer and the menu
+# advances once. ``step`` is the session revision the callback's URL names.
+voice_replies = Table(
+    "voice_replies",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("session_id", Id, ForeignKey("ivr_sessions.id"), primary_key=True),
+    Column("step", Integer, primary_key=True, autoincrement=False),
+    Column("twiml", Text, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+)

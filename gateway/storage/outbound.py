@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from gateway.logs import CONVERSATION_ID_HEADER
+from gateway.message_status import advance
 from gateway.model import STATUS_RANK, Direction, MessageStatus, utcnow
 from gateway.storage.conversations import outbound_event
 from gateway.storage.database import Database
@@ -55,6 +56,8 @@ class StatusChange:
     conversation_id: int
     author_user_id: int | None
     status: str
+    reason: str | None = None  # why, for a failure (the provider's error code and text)
+    error_code: str | None = None
 
 
 class OutboundStore:
@@ -168,9 +171,10 @@ class OutboundStore:
         external_id: str,
         status: MessageStatus,
         error: str | None = None,
+        error_code: str | None = None,
     ) -> StatusChange | None:
         """A delivery report: applied only if it moves the message forward (reports arrive
-        out of order; ``delivered`` after ``sent`` counts, ``sent`` after ``delivered`` not)."""
+        out of order; see gateway/message_status.py for which change is allowed)."""
         async with self.db.write() as conn:
             row = (
                 await conn.execute(
@@ -188,14 +192,20 @@ class OutboundStore:
             ).first()
             if row is None:
                 return None
-            if STATUS_RANK[status] <= STATUS_RANK[MessageStatus(row.status)]:
+            new = advance(MessageStatus(row.status), status)
+            if new is None:
                 return None
-            await conn.execute(
+            reason = (error or None) and error[:MAX_ERROR_CHARS]
+            done = await conn.execute(
                 update(messages)
                 .where(messages.c.id == row.id, messages.c.status == row.status)
-                .values(status=status.value, error=(error or None) and error[:MAX_ERROR_CHARS])
+                .values(status=new.value, error=reason)
             )
-        return StatusChange(row.id, row.conversation_id, row.author_user_id, status.value)
+            if done.rowcount != 1:
+                return None  # another report changed it meanwhile
+        return StatusChange(
+            row.id, row.conversation_id, row.author_user_id, new.value, reason, error_code
+        )
 
     async def resend(self, message_id: int, operator_id: int | None) -> bool:
         """Queue a failed or undelivered reply again (the operator pressed Resend). Only the

@@ -901,7 +901,7 @@
     const known = conv && conv.messages.get(Number(frame.message_id));
     if (!known || typeof frame.status !== "string") return;
     known.status = frame.status;
-    known.reason = frame.reason || null;
+    known.reason = frame.reason || (frame.error_code ? `error ${frame.error_code}` : null);
     if (selectedId === conv.id) updateMessageEl(known);
   }
 

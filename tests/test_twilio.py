@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
 from sqlalchemy import func, select
 
 from channels.twilio.messaging import parse_status
-from gateway.keys import DATABASE
+from gateway.keys import DATABASE, USERS
 from gateway.message_status import advance
-from gateway.model import MessageStatus
+from gateway.model import MessageStatus, Role
 from gateway.settings import Settings
 from gateway.storage.schema import audit_log, conversations, identities, messages
+from tests.browsers import shot
 from tests.conftest import RunningGateway
 from tests.fakes.twilio import (
     ACCOUNT_SID,
@@ -720,3 +722,53 @@ async def test_undelivered_is_final_and_the_operator_is_told_why(
     assert frame["reason"] == "Twilio error 30003: unreachable destination handset"
     assert frame["error_code"] == "30003"
     assert [f["status"] for f in _frames(ada, reply["id"])] == ["sent", "undelivered"]
+
+
+@pytest.mark.browser
+async def test_the_console_shows_why_an_sms_was_not_delivered(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+    browser: Browser,
+) -> None:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    settings = make_settings(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": port, "public_url": origin},
+        security={"allowed_origins": [origin]},
+        twilio={
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "api_base_url": fake_twilio.base_url,
+            "default_region": "DE",
+        },
+    )
+    gateway = await start_gateway(settings, port=port)
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{origin}/console")
+    await page.get_by_test_id("login-username").fill("ada")
+    await page.get_by_test_id("login-password").fill("ada-password")
+    await page.get_by_test_id("login-submit").click()
+    await page.get_by_test_id("state-available").click()
+    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+
+    status, _ = await _webhook(
+        gateway, sms_params(message_sid(), CUSTOMER, "Wo bleibt mein Paket?")
+    )
+    assert status == 200
+    await page.get_by_test_id("offer").get_by_test_id("offer-accept").click()
+    await page.get_by_test_id("reply-input").fill("Es kommt morgen")
+    await page.get_by_test_id("reply-send").click()
+    reply = page.locator('[data-testid="message"][data-direction="out"]')
+    await expect(reply).to_have_attribute("data-status", "sent")
+    sid = fake_twilio.sent[0]["sid"]
+    for state, code in (("undelivered", "30005"), ("delivered", None)):
+        status, _ = await _webhook(
+            gateway, status_params(sid, state, error_code=code), path="/webhooks/twilio/status"
+        )
+        assert status == 200
+    await expect(reply).to_have_attribute("data-status", "undelivered")
+    await expect(reply).to_contain_text("Twilio error 30005: unknown destination handset")
+    await shot(page, "15-console-sms-undelivered")

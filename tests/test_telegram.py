@@ -11,15 +11,36 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
 from sqlalchemy import func, select
 
-from gateway.keys import DATABASE, INTAKE
-from gateway.model import Channel, InboundMessage
+from channels.common import WebhookError
+from channels.telegram.updates import (
+    ALLOWED_UPDATES,
+    Ignored,
+    Inbound,
+    MemberChange,
+    Parsed,
+    parse_update,
+)
+from gateway.keys import DATABASE, INTAKE, USERS
+from gateway.model import Channel, InboundMessage, Role
 from gateway.settings import Settings
 from gateway.storage.schema import conversations, identities, messages
+from tests.browsers import shot
 from tests.conftest import RunningGateway
-from tests.fakes.telegram import BOT_TOKEN, FakeTelegram, blocked, flood, text_update
-from tests.support import Operator, make_settings, wait_for
+from tests.fakes.telegram import (
+    BOT_TOKEN,
+    SAMPLE_CHAT,
+    FakeTelegram,
+    blocked,
+    every_update_kind,
+    flood,
+    member_update,
+    message_variant,
+    text_update,
+)
+from tests.support import Operator, free_port, make_settings, wait_for
 
 SECRET = "s3cret-token-for-the-webhook_0123"
 CHAT = 987654321
@@ -110,6 +131,11 @@ async def test_message_in_reply_out(
 ) -> None:
     assert fake_telegram.webhook["url"] == "https://gw.example.com/webhooks/telegram"
     assert fake_telegram.webhook["secret_token"] == SECRET
+    assert fake_telegram.webhook["allowed_updates"] == [
+        "message",
+        "callback_query",
+        "my_chat_member",
+    ]
     status, body = await _post(tg_gateway, text_update(1, CHAT, "Mein Router blinkt"))
     assert (status, body["stored"]) == (200, True)
     ada, conversation_id = await _assigned(tg_gateway, "Mein Router blinkt")
@@ -253,7 +279,8 @@ async def test_photos_and_documents_are_fetched_through_the_bot_api(
         (b"{not json", 400),
         (b"[1, 2]", 400),
         (json.dumps({"update_id": "seven"}).encode(), 400),
-        (json.dumps({"update_id": 9, "message": {"chat": "nope"}}).encode(), 400),
+        (json.dumps({"message": {"text": "no update_id"}}).encode(), 400),
+        (b"\xff\xfe{}", 400),
     ],
 )
 async def test_malformed_updates_are_refused(
@@ -322,6 +349,8 @@ async def test_long_polling_without_a_public_url(
     )
     assert fake_telegram.webhook == {}
     await wait_for(lambda: _count(gateway), timeout=10)
+    assert fake_telegram.update_requests[0]["allowed_updates"] == list(ALLOWED_UPDATES)
+    assert "my_chat_member" in ALLOWED_UPDATES
     await wait_for(lambda: _two(gateway))
     async with gateway.http.post(f"{gateway.base}/webhooks/telegram", json={}) as resp:
         assert resp.status == 404  # no webhook in polling mode
@@ -349,3 +378,322 @@ async def test_a_shared_phone_number_links_to_the_customer_who_has_it(
             for r in await conn.execute(select(identities.c.channel, identities.c.customer_id))
         }
     assert owners["telegram"] == owners["sms"]
+
+
+# ---- every kind of update, parsed (pure) and through the webhook ----------------------------
+
+HANDLED_KINDS = {"message", "callback_query", "my_chat_member"}
+
+
+def _parse(update: Any) -> Parsed:
+    return parse_update(json.dumps(update).encode(), "DE")
+
+
+def _meaning(parsed: Parsed) -> tuple[str, Any]:
+    if isinstance(parsed, Inbound):
+        return "inbound", parsed.message.text
+    if isinstance(parsed, MemberChange):
+        return "reachable", parsed.reachable
+    assert isinstance(parsed, Ignored)
+    return "ignored", parsed.kind
+
+
+_EXPECTED_KIND: dict[str, tuple[str, Any]] = {
+    "message": ("inbound", "/start hallo"),
+    "callback_query": ("inbound", "billing"),
+    "my_chat_member": ("reachable", False),
+}
+
+
+@pytest.mark.parametrize("kind", list(every_update_kind()))
+def test_every_kind_of_update_is_understood_or_ignored(kind: str) -> None:
+    update = every_update_kind()[kind]
+    parsed = _parse(update)
+    assert parsed.update_id == update["update_id"]
+    assert _meaning(parsed) == _EXPECTED_KIND.get(kind, ("ignored", kind))
+    if isinstance(parsed, Inbound):
+        assert parsed.message.sender == str(SAMPLE_CHAT)
+        assert parsed.message.sender_name == "Lena Schmidt"
+    if isinstance(parsed, MemberChange):
+        assert parsed.chat_id == str(SAMPLE_CHAT)
+
+
+def _without_from(update: dict[str, Any]) -> dict[str, Any]:
+    del update["message"]["from"]
+    return update
+
+
+_NEW_FIELDS = message_variant(
+    90,
+    text="Neue Felder",
+    entities=[{"offset": 0, "length": 4, "type": "future_entity", "future": {"x": 1}}],
+    future_message_field={"nested": [1, {"deeper": True}]},
+    link_preview_options={"is_disabled": True},
+)
+_NEW_FIELDS["message"]["chat"] = {**_NEW_FIELDS["message"]["chat"], "future_chat_field": 7}
+_NEW_FIELDS["future_update_field"] = {"anything": "at all"}
+
+_FILE = {"file_id": "AwACAgIAAxk", "file_unique_id": "AgADx", "file_size": 4210}
+
+VARIANTS: list[tuple[str, dict[str, Any], tuple[str, Any]]] = [
+    (
+        "sticker",
+        message_variant(
+            80,
+            sticker={
+                **_FILE,
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "emoji": "\U0001f600",
+            },
+        ),
+        ("ignored", "message"),
+    ),
+    (
+        "voice",
+        message_variant(81, voice={**_FILE, "duration": 3, "mime_type": "audio/ogg"}),
+        ("ignored", "message"),
+    ),
+    (
+        "voice with a caption",
+        message_variant(82, voice={**_FILE, "duration": 3}, caption="Hören Sie mich?"),
+        ("inbound", "Hören Sie mich?"),
+    ),
+    (
+        "video_note",
+        message_variant(83, video_note={**_FILE, "length": 240, "duration": 5}),
+        ("ignored", "message"),
+    ),
+    (
+        "location",
+        message_variant(84, location={"latitude": 52.5200, "longitude": 13.4050}),
+        ("ignored", "message"),
+    ),
+    ("dice", message_variant(85, dice={"emoji": "\U0001f3b2", "value": 4}), ("ignored", "message")),
+    (
+        "story",
+        message_variant(86, story={"chat": {"id": 42, "type": "private"}, "id": 7}),
+        ("ignored", "message"),
+    ),
+    (
+        "contact",
+        message_variant(87, contact={"phone_number": "+49 151 23456789", "first_name": "Lena"}),
+        ("inbound", "Shared a phone number: +4915123456789"),
+    ),
+    (
+        "contact with a number that is none",
+        message_variant(88, contact={"phone_number": "geheim", "first_name": "Lena"}),
+        ("inbound", "Shared a contact: geheim"),
+    ),
+    (
+        "no from",
+        _without_from(message_variant(89, text="ohne Absender")),
+        ("inbound", "ohne Absender"),
+    ),
+    ("new fields everywhere", _NEW_FIELDS, ("inbound", "Neue Felder")),
+    (
+        "callback_query without message",
+        {
+            "update_id": 91,
+            "callback_query": {
+                "id": "cbq-inline",
+                "from": {"id": SAMPLE_CHAT, "is_bot": False, "first_name": "Lena"},
+                "inline_message_id": "BAAAAJ2b",
+                "chat_instance": "-742",
+                "data": "billing",
+            },
+        },
+        ("ignored", "callback_query"),
+    ),
+    (
+        "callback_query on an inaccessible message",
+        {
+            "update_id": 92,
+            "callback_query": {
+                "id": "cbq-old",
+                "from": {"id": SAMPLE_CHAT, "is_bot": False, "first_name": "Lena"},
+                "message": {
+                    "chat": {"id": SAMPLE_CHAT, "type": "private"},
+                    "message_id": 5,
+                    "date": 0,
+                },
+                "chat_instance": "-742",
+                "data": "tech",
+            },
+        },
+        ("inbound", "tech"),
+    ),
+    (
+        "a message whose chat is not an object",
+        {"update_id": 93, "message": {"chat": "nope"}},
+        ("ignored", "message"),
+    ),
+    ("a null message", {"update_id": 94, "message": None}, ("ignored", "message")),
+    ("nothing but update_id", {"update_id": 95}, ("ignored", "none")),
+    ("unblocked", member_update(96, "kicked", "member"), ("reachable", True)),
+    (
+        "group chat",
+        {
+            "update_id": 97,
+            "message": {
+                **text_update(97, -100123, "hi all")["message"],
+                "chat": {"id": -100123, "type": "group", "title": "G"},
+            },
+        },
+        ("ignored", "message"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "update", "expected"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_optional_missing_and_new_fields_are_tolerated(
+    name: str, update: dict[str, Any], expected: tuple[str, Any]
+) -> None:
+    assert _meaning(_parse(update)) == expected
+
+
+def test_a_bot_added_to_a_group_is_no_member_change() -> None:
+    update = member_update(98, "left", "member", chat_id=-100123)
+    update["my_chat_member"]["chat"] = {"id": -100123, "type": "group", "title": "G"}
+    assert _meaning(_parse(update)) == ("ignored", "my_chat_member")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"update"',
+        b'{"update_id": "7"}',
+        b'{"update_id": true}',
+        b'{"update_id": 7.5}',
+        b"{}",
+        b"\xff\xfe{}",
+    ],
+)
+def test_only_what_is_not_an_update_at_all_is_refused(body: bytes) -> None:
+    with pytest.raises(WebhookError) as caught:
+        parse_update(body, "DE")
+    assert caught.value.status == 400
+
+
+async def test_every_kind_and_variant_gets_200_once(tg_gateway: RunningGateway) -> None:
+    updates = [*every_update_kind().values(), *(u for _, u, _ in VARIANTS)]
+    inbound = sum(1 for u in updates if isinstance(_parse(u), Inbound))
+    for update in updates * 2:  # Telegram's retries: the same update_id twice
+        status, body = await _post(tg_gateway, update)
+        assert status == 200, (update, body)
+    assert await _count(tg_gateway) == inbound
+
+
+def _identity_frames(operator: Operator) -> list[dict[str, Any]]:
+    return [f for f in operator.frames if f["type"] == "identity_status"]
+
+
+async def _unreachable_at(gateway: RunningGateway) -> Any:
+    async with gateway.app[DATABASE].read() as conn:
+        return (await conn.execute(select(identities.c.unreachable_at))).scalar_one()
+
+
+async def test_blocking_the_bot_is_known_at_once_and_unblocking_undoes_it(
+    tg_gateway: RunningGateway, fake_telegram: FakeTelegram
+) -> None:
+    await _post(tg_gateway, text_update(300, CHAT, "erst mal hallo"))
+    ada, conversation_id = await _assigned(tg_gateway, "erst mal hallo")
+    for _ in range(2):  # Telegram retries: told once
+        assert (await _post(tg_gateway, member_update(301, "member", "kicked", CHAT)))[0] == 200
+    frame = await wait_for(lambda: next(iter(_identity_frames(ada)), None))
+    assert frame["conversation_id"] == conversation_id
+    assert frame["unreachable"] is True and "blocked" in frame["reason"]
+    assert await _unreachable_at(tg_gateway) is not None
+    reply = await _reply(ada, conversation_id, "sind Sie noch da?")
+    await wait_for(lambda: "undelivered" in _statuses(ada, reply["id"]))
+    assert fake_telegram.send_calls == 0  # known before any send failed
+    conversation = (await ada.get(f"/api/conversations/{conversation_id}"))["conversation"]
+    detail = await ada.get(f"/api/customers/{conversation['customer']['id']}")
+    assert [i["unreachable"] for i in detail["customer"]["identities"]] == [True]
+
+    assert (await _post(tg_gateway, member_update(302, "kicked", "member", CHAT)))[0] == 200
+    await wait_for(lambda: len(_identity_frames(ada)) == 2)
+    assert [f["unreachable"] for f in _identity_frames(ada)] == [True, False]
+    assert await _unreachable_at(tg_gateway) is None
+    again = await _reply(ada, conversation_id, "willkommen zurück")
+    await wait_for(lambda: "sent" in _statuses(ada, again["id"]))
+    assert fake_telegram.sent[-1]["text"] == "willkommen zurück"
+
+
+async def test_a_block_by_someone_who_never_wrote_changes_nothing(
+    tg_gateway: RunningGateway,
+) -> None:
+    assert await _post(tg_gateway, member_update(310, "member", "kicked", 555)) == (
+        200,
+        {"ok": True, "stored": True},
+    )
+    assert await _count(tg_gateway) == 0
+
+
+WRITE_A_REPLY = "Write a reply… (Enter sends, Shift+Enter for a new line)"
+
+
+async def _operator_of_the_conversation(gateway: RunningGateway) -> int | None:
+    async with gateway.app[DATABASE].read() as conn:
+        return (await conn.execute(select(conversations.c.operator_id))).scalar_one_or_none()
+
+
+WRITE_A_REPLY = "Write a reply… (Enter sends, Shift+Enter for a new line)"
+
+
+@pytest.mark.browser
+async def test_the_console_shows_that_the_customer_blocked_the_bot(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_telegram: FakeTelegram,
+    browser: Browser,
+) -> None:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    settings = make_settings(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": port, "public_url": origin},
+        security={"allowed_origins": [origin]},
+        telegram={
+            "bot_token": BOT_TOKEN,
+            "webhook_secret": SECRET,
+            "api_base_url": fake_telegram.api_base_url,
+        },
+    )
+    gateway = await start_gateway(settings, port=port)
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{origin}/console")
+    await page.get_by_test_id("login-username").fill("ada")
+    await page.get_by_test_id("login-password").fill("ada-password")
+    await page.get_by_test_id("login-submit").click()
+    await page.get_by_test_id("state-available").click()
+    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+
+    assert (await _post(gateway, text_update(400, CHAT, "Ist mein Paket unterwegs?")))[0] == 200
+    await page.get_by_test_id("offer").get_by_test_id("offer-accept").click()
+    await wait_for(lambda: _operator_of_the_conversation(gateway))
+    reply_input = page.get_by_test_id("reply-input")
+    await expect(reply_input).to_have_attribute("placeholder", WRITE_A_REPLY)
+
+    assert (await _post(gateway, member_update(401, "member", "kicked", CHAT)))[0] == 200
+    await expect(page.get_by_test_id("toast")).to_contain_text("the customer blocked the bot")
+    await expect(reply_input).to_have_attribute(
+        "placeholder", f"Telegram {CHAT} (unreachable): replies here are not delivered"
+    )
+    await reply_input.fill("Ja, morgen")
+    await page.get_by_test_id("reply-send").click()
+    reply = page.locator('[data-testid="message"][data-direction="out"]')
+    await expect(reply).to_have_attribute("data-status", "undelivered")
+    await expect(reply).to_contain_text("cannot be reached")
+    await shot(page, "14-console-telegram-blocked")
+    assert fake_telegram.send_calls == 0
+
+    assert (await _post(gateway, member_update(402, "kicked", "member", CHAT)))[0] == 200
+    await expect(page.get_by_test_id("toast")).to_contain_text("started the bot again")
+    await expect(reply_input).to_have_attribute("placeholder", WRITE_A_REPLY)

@@ -10,11 +10,16 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, expect
 from sqlalchemy import func, select
 
-from gateway.keys import DATABASE
+from channels.twilio.messaging import parse_status
+from gateway.keys import DATABASE, USERS
+from gateway.message_status import advance
+from gateway.model import MessageStatus, Role
 from gateway.settings import Settings
 from gateway.storage.schema import audit_log, conversations, identities, messages
+from tests.browsers import shot
 from tests.conftest import RunningGateway
 from tests.fakes.twilio import (
     ACCOUNT_SID,
@@ -24,6 +29,7 @@ from tests.fakes.twilio import (
     message_sid,
     signed,
     sms_params,
+    status_params,
 )
 from tests.support import Operator, free_port, make_settings, wait_for
 
@@ -599,3 +605,170 @@ async def test_an_operator_can_answer_on_another_of_the_customers_channels(
     await wait_for(lambda: visitor.received)
     assert [m["text"] for m in visitor.received.values()] == ["https://track.example/web-plain-1"]
     assert len(fake_twilio.sent) == 1
+
+
+# ---- delivery reports: which one may change a reply's status (pure) -------------------------
+
+# Every MessageStatus value Twilio documents (and one it may add), against every status a reply
+# can have: the status stored afterwards, "-" for no change.
+TRANSITIONS = r"""
+reported \ stored   queued       sent         delivered  read  undelivered  failed
+accepted             -            -            -          -     -            -
+scheduled            -            -            -          -     -            -
+queued               -            -            -          -     -            -
+sending              -            -            -          -     -            -
+sent                 sent         -            -          -     -            -
+partially_delivered  sent         -            -          -     -            -
+delivered            delivered    delivered    -          -     -            -
+read                 read         read         read       -     -            -
+undelivered          undelivered  undelivered  -          -     -            -
+failed               failed       failed       -          -     -            -
+canceled             failed       failed       -          -     -            -
+receiving            -            -            -          -     -            -
+received             -            -            -          -     -            -
+some_future_status   -            -            -          -     -            -
+"""
+
+
+def _transitions() -> list[tuple[str, str, str | None]]:
+    header, *rows = [line.split() for line in TRANSITIONS.strip().splitlines()]
+    stored = header[3:]
+    return [
+        (row[0], current, None if after == "-" else after)
+        for row in rows
+        for current, after in zip(stored, row[1:], strict=True)
+    ]
+
+
+@pytest.mark.parametrize(("reported", "current", "after"), _transitions())
+def test_a_reply_status_moves_forward_only_and_final_states_stay(
+    reported: str, current: str, after: str | None
+) -> None:
+    report = parse_status(dict(status_params("SM" + "a" * 32, reported)))
+    assert report.raw_status == reported
+    new = None if report.status is None else advance(MessageStatus(current), report.status)
+    assert (new.value if new else None) == after
+
+
+def test_no_report_changes_a_received_message() -> None:
+    assert all(advance(MessageStatus.RECEIVED, s) is None for s in MessageStatus)
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "error"),
+    [
+        ({"ErrorCode": "30003"}, "30003", "Twilio error 30003: unreachable destination handset"),
+        (
+            {"ErrorCode": "30007", "ErrorMessage": "Carrier violation"},
+            "30007",
+            "Twilio error 30007: Carrier violation",
+        ),
+        ({"ErrorCode": "39999"}, "39999", "Twilio error 39999"),
+        ({"ErrorCode": ""}, None, None),
+        ({}, None, None),
+    ],
+)
+def test_a_failure_report_keeps_its_code_and_description(
+    extra: dict[str, str], code: str | None, error: str | None
+) -> None:
+    report = parse_status(dict(status_params("SM" + "b" * 32, "undelivered", **extra)))
+    assert (report.status, report.error_code, report.error) == (
+        MessageStatus.UNDELIVERED,
+        code,
+        error,
+    )
+
+
+def _frames(operator: Operator, message_id: int) -> list[dict[str, Any]]:
+    return [
+        f
+        for f in operator.frames
+        if f["type"] == "message_status" and f["message_id"] == message_id
+    ]
+
+
+async def test_undelivered_is_final_and_the_operator_is_told_why(
+    sms_gateway: RunningGateway, fake_twilio: FakeTwilio
+) -> None:
+    await _webhook(sms_gateway, sms_params(message_sid(), CUSTOMER, "hallo?"))
+    ada, conversation_id = await _assigned(sms_gateway, "hallo?")
+    reply = await _reply(ada, conversation_id, "Wir sind da")
+    await wait_for(lambda: "sent" in _status_frames(ada, reply["id"]))
+    sid = fake_twilio.sent[0]["sid"]
+    for state, code in (("undelivered", "30003"), ("delivered", None), ("read", None)):
+        status, body = await _webhook(
+            sms_gateway, status_params(sid, state, error_code=code), path="/webhooks/twilio/status"
+        )
+        assert status == 200, body
+    # A value Twilio adds later, or one about inbound messages: 200, and nothing changes.
+    for state in ("some_future_status", "received"):
+        status, _ = await _webhook(
+            sms_gateway, status_params(sid, state), path="/webhooks/twilio/status"
+        )
+        assert status == 200
+    async with sms_gateway.app[DATABASE].read() as conn:
+        row = (
+            await conn.execute(
+                select(messages.c.status, messages.c.error).where(messages.c.id == reply["id"])
+            )
+        ).one()
+    assert (row.status, row.error) == (
+        "undelivered",
+        "Twilio error 30003: unreachable destination handset",
+    )
+    frame = await wait_for(
+        lambda: next((f for f in _frames(ada, reply["id"]) if f["status"] == "undelivered"), None)
+    )
+    assert frame["reason"] == "Twilio error 30003: unreachable destination handset"
+    assert frame["error_code"] == "30003"
+    assert [f["status"] for f in _frames(ada, reply["id"])] == ["sent", "undelivered"]
+
+
+@pytest.mark.browser
+async def test_the_console_shows_why_an_sms_was_not_delivered(
+    start_gateway: Callable[..., Awaitable[RunningGateway]],
+    tmp_path: Path,
+    fake_twilio: FakeTwilio,
+    browser: Browser,
+) -> None:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    settings = make_settings(
+        tmp_path,
+        http={"host": "127.0.0.1", "port": port, "public_url": origin},
+        security={"allowed_origins": [origin]},
+        twilio={
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "api_base_url": fake_twilio.base_url,
+            "default_region": "DE",
+        },
+    )
+    gateway = await start_gateway(settings, port=port)
+    await gateway.app[USERS].add("ada", "ada-password", Role.OPERATOR, "Ada Lovelace")
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    await page.goto(f"{origin}/console")
+    await page.get_by_test_id("login-username").fill("ada")
+    await page.get_by_test_id("login-password").fill("ada-password")
+    await page.get_by_test_id("login-submit").click()
+    await page.get_by_test_id("state-available").click()
+    await expect(page.get_by_test_id("state-current")).to_contain_text("vailable")
+
+    status, _ = await _webhook(
+        gateway, sms_params(message_sid(), CUSTOMER, "Wo bleibt mein Paket?")
+    )
+    assert status == 200
+    await page.get_by_test_id("offer").get_by_test_id("offer-accept").click()
+    await page.get_by_test_id("reply-input").fill("Es kommt morgen")
+    await page.get_by_test_id("reply-send").click()
+    reply = page.locator('[data-testid="message"][data-direction="out"]')
+    await expect(reply).to_have_attribute("data-status", "sent")
+    sid = fake_twilio.sent[0]["sid"]
+    for state, code in (("undelivered", "30005"), ("delivered", None)):
+        status, _ = await _webhook(
+            gateway, status_params(sid, state, error_code=code), path="/webhooks/twilio/status"
+        )
+        assert status == 200
+    await expect(reply).to_have_attribute("data-status", "undelivered")
+    await expect(reply).to_contain_text("Twilio error 30005: unknown destination handset")
+    await shot(page, "15-console-sms-undelivered")

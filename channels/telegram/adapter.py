@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
@@ -23,10 +24,21 @@ from channels.common import WebhookError
 from channels.placeholders import telegram_offline_reason
 from channels.telegram.media import TelegramFileFetcher
 from channels.telegram.sender import TelegramSender, make_bot
-from channels.telegram.updates import SECRET_HEADER, Inbound, check_secret, parse_update
+from channels.telegram.updates import (
+    ALLOWED_UPDATES,
+    SECRET_HEADER,
+    Ignored,
+    Inbound,
+    MemberChange,
+    Parsed,
+    check_secret,
+    parse_update,
+)
+from gateway.broker import BrokerUnavailable
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import CUSTOMERS, MEDIA_SOURCES, METRICS, SENDERS, SETTINGS
+from gateway.keys import BROKER, CUSTOMERS, MEDIA_SOURCES, METRICS, OUTBOUND, SENDERS, SETTINGS
 from gateway.media import MediaSource
+from gateway.model import Channel, utcnow
 from gateway.storage.customers import Actor
 
 log = structlog.get_logger()
@@ -35,7 +47,53 @@ WEBHOOK_PATH = "/webhooks/telegram"
 BOT = web.AppKey("telegram_bot", ExtBot)
 
 
-async def store(app: web.Application, inbound: Inbound) -> None:
+async def store(app: web.Application, update: Parsed) -> bool:
+    """Act on a parsed update, once per update_id; True when it changed something."""
+    if isinstance(update, Ignored):
+        log.info(
+            "telegram.update.ignored", update_id=update.update_id, kind=update.kind, why=update.why
+        )
+        return False
+    if isinstance(update, MemberChange):
+        await member_change(app, update)
+        return True
+    await store_message(app, update)
+    return True
+
+
+async def member_change(app: web.Application, change: MemberChange) -> None:
+    """The customer blocked the bot, or started it again: they are unreachable (as after a
+    refused send) or reachable again, and the operators of their open conversations are told."""
+    at = datetime.fromtimestamp(change.date, UTC) if change.date > 0 else utcnow()
+    changed = await app[OUTBOUND].set_reachable(
+        Channel.TELEGRAM.value, change.chat_id, change.reachable, at
+    )
+    log.info(
+        "telegram.member.changed",
+        update_id=change.update_id,
+        reachable=change.reachable,
+        applied=changed is not None,
+    )
+    if changed is None:
+        return
+    for conversation_id, operator_id in changed.conversations:
+        frame = {
+            "type": "identity_status",
+            "conversation_id": conversation_id,
+            "identity_id": changed.identity_id,
+            "channel": changed.channel,
+            "address": changed.address,
+            "unreachable": not changed.reachable,
+            "reason": "the customer started the bot again"
+            if changed.reachable
+            else "the customer blocked the bot",
+        }
+        # If the broker is away, the console reads the identity from the store when it opens.
+        with contextlib.suppress(BrokerUnavailable):
+            await app[BROKER].publish_to_operator(operator_id, frame)
+
+
+async def store_message(app: web.Application, inbound: Inbound) -> None:
     message = inbound.message
     accepted = await accept_from_channel(app, message, f"telegram:{inbound.update_id}")
     log.info(
@@ -64,15 +122,13 @@ async def webhook(request: web.Request) -> web.Response:
     try:
         assert settings.webhook_secret is not None
         check_secret(settings.webhook_secret.get_secret_value(), request.headers.get(SECRET_HEADER))
-        inbound = parse_update(await request.read(), settings.default_region)
+        update = parse_update(await request.read(), settings.default_region)
     except WebhookError as exc:
         app[METRICS].rejected.labels("telegram", exc.code).inc()
         log.warning("telegram.webhook.rejected", code=exc.code, reason=exc.reason)
         return web.json_response({"error": exc.code, "reason": exc.reason}, status=exc.status)
-    if inbound is None:
-        return web.json_response({"ok": True, "stored": False})
-    await store(app, inbound)
-    return web.json_response({"ok": True, "stored": True})
+    # 200 for every well-formed update, handled or not: Telegram retries anything else.
+    return web.json_response({"ok": True, "stored": await store(app, update)})
 
 
 FIRST_RETRY_SECONDS = 1.0
@@ -91,7 +147,7 @@ async def poll(app: web.Application, bot: ExtBot[object]) -> None:
             updates = await bot.get_updates(
                 offset=offset,
                 timeout=settings.polling_timeout_seconds,
-                allowed_updates=["message", "callback_query"],
+                allowed_updates=list(ALLOWED_UPDATES),
             )
         except TelegramError as exc:
             log.warning("telegram.poll.failed", error=str(exc), retry_in=delay)
@@ -140,7 +196,7 @@ async def _connect(app: web.Application, bot: ExtBot[object]) -> asyncio.Task[No
         await bot.set_webhook(
             url=app[SETTINGS].http.public_url.rstrip("/") + WEBHOOK_PATH,
             secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=["message", "callback_query"],
+            allowed_updates=list(ALLOWED_UPDATES),
         )
     except TelegramError as exc:
         # Telegram away at start-up: replies still queue and retry; say what to fix.

@@ -1,24 +1,39 @@
 """Telegram Bot API updates as pure functions: check the webhook secret, parse an update.
 
-Sans-I/O: the adapter hands over the secret header and the JSON body; this returns the inbound
-message (or None for updates a contact center has no use for) or a precise error. Parsing uses
-python-telegram-bot's own types, so the field names and nesting are Telegram's.
+Sans-I/O: the adapter hands over the secret header and the JSON body; this returns what the
+update means to the gateway: a customer's message (:class:`Inbound`), the customer blocking or
+unblocking the bot (:class:`MemberChange`), or an update of no use here (:class:`Ignored`).
+
+Why a tolerant parser over the plain JSON and not the full Bot API types: Telegram adds update
+kinds and fields with every Bot API version and makes required fields optional (a channel post
+has no ``from``, a callback query's message may be missing). A strict parser answers those with
+400, and Telegram retries a 400 for hours. So only what is well-formed at the top (a JSON object
+with an integer ``update_id``) is required; everything the gateway does not read is ignored,
+and what it reads is read leniently: a field of the wrong shape makes the update ignored, not
+refused.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from telegram import Update
 
 from channels.common import WebhookError, normalize_number
 from gateway.model import Attachment, Channel, InboundMessage
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_TEXT = 4096
+
+# The update kinds the gateway subscribes to (setWebhook and getUpdates ``allowed_updates``).
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+
+# A private chat's ``new_chat_member.status`` when the customer blocked the bot ("kicked") or
+# started it again ("member").
+BLOCKED_STATUSES = frozenset({"kicked"})
+REACHABLE_STATUSES = frozenset({"member"})
 
 
 def check_secret(expected: str, sent: str | None) -> None:
@@ -31,9 +46,33 @@ def check_secret(expected: str, sent: str | None) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
+    """A customer's message (or button press) in a private chat: stored once per update_id."""
+
     update_id: int
     message: InboundMessage
     callback_query_id: str | None = None  # a button press, to be answered
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """The customer blocked the bot (``reachable`` False) or started it again (True)."""
+
+    update_id: int
+    chat_id: str
+    reachable: bool
+    date: int  # Unix time of the change, as Telegram reports it
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A well-formed update the gateway has no use for; answered 200 so Telegram stops."""
+
+    update_id: int
+    kind: str
+    why: str
+
+
+Parsed = Inbound | MemberChange | Ignored
 
 
 def _load(body: bytes) -> dict[str, Any]:
@@ -41,84 +80,163 @@ def _load(body: bytes) -> dict[str, Any]:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WebhookError(400, "bad_json", f"body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    update_id = data.get("update_id") if isinstance(data, dict) else None
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise WebhookError(400, "bad_request", "an update is an object with an integer update_id")
     return data
 
 
-def parse_update(body: bytes, default_region: str) -> Inbound | None:
-    """The customer's message in an update, or None for kinds that carry none (edits, a bot
-    added to a group, ...). Only private chats are conversations."""
-    data = _load(body)
-    try:
-        update = Update.de_json(data, None)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WebhookError(400, "bad_request", f"not a Telegram update: {exc}") from None
-    if update is None:
-        raise WebhookError(400, "bad_request", "not a Telegram update")
-    if update.callback_query is not None:
-        query = update.callback_query
-        chat = query.message.chat if query.message is not None else None
-        if chat is None or chat.type != "private" or not query.data:
-            return None
-        user = query.from_user
-        return Inbound(
-            update.update_id,
-            InboundMessage(
-                channel=Channel.TELEGRAM,
-                sender=str(chat.id),
-                text=query.data[:MAX_TEXT],
-                provider_message_id=f"callback:{query.id}",
-                sender_name=user.full_name if user else None,
-                raw={"update_id": update.update_id, "callback_data": query.data},
-            ),
-            callback_query_id=query.id,
-        )
-    message = update.message
-    if message is None or message.chat.type != "private":
+def update_kind(data: Mapping[str, Any]) -> str:
+    """The update's kind: its one field besides update_id (Telegram sends one; a field added
+    to every update later must not hide a kind the gateway handles)."""
+    handled = next((key for key in ALLOWED_UPDATES if key in data), None)
+    return handled or next((key for key in data if key != "update_id"), "none")
+
+
+def _obj(data: Any, key: str) -> dict[str, Any] | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def _str(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _int(data: Any, key: str) -> int | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _private_chat(holder: Any) -> int | None:
+    """The id of the holder's chat if it is a private chat (only those are conversations)."""
+    chat = _obj(holder, "chat")
+    chat_id = _int(chat, "id")
+    if chat_id is None or _str(chat, "type") != "private":
         return None
-    text = message.text or message.caption or ""
-    attachments: list[Attachment] = []
-    attributes: dict[str, str] = {}
-    if message.photo:
-        biggest = max(message.photo, key=lambda p: p.width * p.height)
-        attachments.append(
-            Attachment(
-                f"telegram-file:{biggest.file_id}",
-                "image/jpeg",
-                None,
-                biggest.file_size,
-                fetch="telegram",
-            )
-        )
-    if message.document is not None:
-        doc = message.document
-        attachments.append(
-            Attachment(
-                f"telegram-file:{doc.file_id}",
-                doc.mime_type or "application/octet-stream",
-                doc.file_name,
-                doc.file_size,
-                fetch="telegram",
-            )
-        )
-    if message.contact is not None:
-        phone = normalize_number(message.contact.phone_number, default_region)
-        attributes["phone"] = phone
-        text = text or f"Shared a phone number: {phone}"
-    if not text and not attachments:
-        return None  # a sticker, a location...: nothing an operator can answer yet
-    sender = message.from_user
+    return chat_id
+
+
+def _full_name(user: dict[str, Any] | None) -> str | None:
+    first = _str(user, "first_name")
+    if not first:
+        return None
+    last = _str(user, "last_name")
+    return f"{first} {last}" if last else first
+
+
+def parse_update(body: bytes, default_region: str) -> Parsed:
+    """What an update means to the gateway; raises a 400 WebhookError only for a body that is
+    not a JSON object with an integer update_id."""
+    data = _load(body)
+    update_id: int = data["update_id"]
+    kind = update_kind(data)
+    if kind == "message":
+        return _message(update_id, data["message"], default_region)
+    if kind == "callback_query":
+        return _callback(update_id, data["callback_query"])
+    if kind == "my_chat_member":
+        return _member(update_id, data["my_chat_member"])
+    return Ignored(update_id, kind, "a kind the gateway does not handle")
+
+
+def _callback(update_id: int, query: Any) -> Parsed:
+    query_id = _str(query, "id")
+    data = _str(query, "data")
+    # The message is missing when it is too old; an inaccessible one still names its chat.
+    chat_id = _private_chat(_obj(query, "message"))
+    if query_id is None or chat_id is None or not data:
+        return Ignored(update_id, "callback_query", "no button data from a private chat")
     return Inbound(
-        update.update_id,
+        update_id,
         InboundMessage(
             channel=Channel.TELEGRAM,
-            sender=str(message.chat.id),
+            sender=str(chat_id),
+            text=data[:MAX_TEXT],
+            provider_message_id=f"callback:{query_id}",
+            sender_name=_full_name(_obj(query, "from")),
+            raw={"update_id": update_id, "callback_data": data},
+        ),
+        callback_query_id=query_id,
+    )
+
+
+def _member(update_id: int, change: Any) -> Parsed:
+    chat_id = _private_chat(change)
+    status = _str(_obj(change, "new_chat_member"), "status")
+    if chat_id is None or status is None:
+        return Ignored(update_id, "my_chat_member", "not a private chat")
+    if status in BLOCKED_STATUSES:
+        reachable = False
+    elif status in REACHABLE_STATUSES:
+        reachable = True
+    else:
+        return Ignored(update_id, "my_chat_member", f"status {status[:20]!r}")
+    return MemberChange(update_id, str(chat_id), reachable, _int(change, "date") or 0)
+
+
+def _file(data: Any, default_type: str) -> Attachment | None:
+    file_id = _str(data, "file_id")
+    if not file_id:
+        return None
+    return Attachment(
+        f"telegram-file:{file_id}",
+        _str(data, "mime_type") or default_type,
+        _str(data, "file_name"),
+        _int(data, "file_size"),
+        fetch="telegram",
+    )
+
+
+def _photo(sizes: Any) -> Attachment | None:
+    """The biggest size of a photo (Telegram sends several)."""
+    if not isinstance(sizes, list):
+        return None
+    usable = [s for s in sizes if isinstance(s, dict) and _str(s, "file_id")]
+    if not usable:
+        return None
+    biggest = max(usable, key=lambda s: (_int(s, "width") or 0) * (_int(s, "height") or 0))
+    return _file({**biggest, "mime_type": "image/jpeg", "file_name": None}, "image/jpeg")
+
+
+def _message(update_id: int, message: Any, default_region: str) -> Parsed:
+    chat_id = _private_chat(message)
+    message_id = _int(message, "message_id")
+    if chat_id is None or message_id is None:
+        return Ignored(update_id, "message", "not a message in a private chat")
+    text = _str(message, "text") or _str(message, "caption") or ""
+    attachments = [
+        a
+        for a in (
+            _photo(message.get("photo")),
+            _file(_obj(message, "document"), "application/octet-stream"),
+        )
+        if a is not None
+    ]
+    attributes: dict[str, str] = {}
+    contact = _obj(message, "contact")
+    shared = _str(contact, "phone_number")
+    if shared:
+        try:
+            phone = normalize_number(shared, default_region)
+        except WebhookError:
+            text = text or f"Shared a contact: {shared[:40]}"
+        else:
+            attributes["phone"] = phone
+            text = text or f"Shared a phone number: {phone}"
+    if not text and not attachments:
+        # A sticker, a voice note, a location, a dice...: nothing an operator can answer yet.
+        return Ignored(update_id, "message", "no text or file the gateway keeps")
+    return Inbound(
+        update_id,
+        InboundMessage(
+            channel=Channel.TELEGRAM,
+            sender=str(chat_id),
             text=text[:MAX_TEXT],
-            provider_message_id=str(message.message_id),
-            sender_name=sender.full_name if sender else None,
+            provider_message_id=str(message_id),
+            sender_name=_full_name(_obj(message, "from")),
             attachments=tuple(attachments),
-            raw={"update_id": update.update_id, "message_id": message.message_id},
+            raw={"update_id": update_id, "message_id": message_id},
             attributes=attributes,
         ),
     )

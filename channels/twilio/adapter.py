@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -72,22 +73,32 @@ async def status_callback(request: web.Request) -> web.Response:
         report = parse_status(await verified_form(request))
     except WebhookError as exc:
         return refuse(request, exc)
+    if report.status is None:
+        # Answered 200 all the same: Twilio would retry or alert on an error for a value it
+        # documents (or adds later), and nothing here can change that.
+        log.warning("twilio.status.ignored", sid=report.message_sid, status=report.raw_status)
+        return _twiml()
     change = await app[OUTBOUND].status_from_provider(
-        CHANNELS, report.message_sid, report.status, report.error
+        CHANNELS, report.message_sid, report.status, report.error, report.error_code
     )
     log.info(
         "twilio.status",
         sid=report.message_sid,
-        status=report.status.value,
+        status=report.raw_status,
+        error_code=report.error_code,
         applied=change is not None,
     )
     if change is not None and change.author_user_id is not None:
-        frame = {
+        frame: dict[str, Any] = {
             "type": "message_status",
             "conversation_id": change.conversation_id,
             "message_id": change.message_id,
             "status": change.status,
         }
+        if change.reason:
+            frame["reason"] = change.reason
+        if change.error_code:
+            frame["error_code"] = change.error_code
         # If the broker is away, the console reads the status from the store on reconnect.
         with contextlib.suppress(BrokerUnavailable):
             await app[BROKER].publish_to_operator(change.author_user_id, frame)

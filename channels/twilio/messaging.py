@@ -24,19 +24,40 @@ WHATSAPP_PREFIX = "whatsapp:"
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
 
-# Twilio's MessageStatus values, as ours. "accepted", "scheduled", "queued" and "sending" are
-# stages before "sent"; "receiving"/"received" are inbound only.
-PROVIDER_STATUS: dict[str, MessageStatus] = {
+# Twilio's documented MessageStatus values, as ours. "accepted", "scheduled", "queued" and
+# "sending" are stages before "sent"; "partially_delivered" (some parts or recipients have it)
+# is not yet "delivered"; "failed" never left Twilio, "canceled" was a scheduled message called
+# off; None: inbound only ("receiving", "received"), never a report on one of our replies.
+PROVIDER_STATUS: dict[str, MessageStatus | None] = {
     "accepted": MessageStatus.QUEUED,
     "scheduled": MessageStatus.QUEUED,
     "queued": MessageStatus.QUEUED,
     "sending": MessageStatus.QUEUED,
     "sent": MessageStatus.SENT,
+    "partially_delivered": MessageStatus.SENT,
     "delivered": MessageStatus.DELIVERED,
     "read": MessageStatus.READ,
     "undelivered": MessageStatus.UNDELIVERED,
-    "failed": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
     "canceled": MessageStatus.FAILED,
+    "receiving": None,
+    "received": None,
+}
+
+# What the most frequent delivery error codes mean (twilio.com/docs/api/errors), for the
+# operator when the callback carries only the code.
+ERROR_TEXTS: dict[str, str] = {
+    "21610": "the customer unsubscribed (STOP)",
+    "21614": "not a mobile number",
+    "30001": "queue overflow",
+    "30002": "account suspended",
+    "30003": "unreachable destination handset",
+    "30004": "message blocked",
+    "30005": "unknown destination handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "message filtered by the carrier",
+    "30008": "unknown error",
+    "63016": "outside the WhatsApp 24-hour window (a template is needed)",
 }
 
 
@@ -132,19 +153,25 @@ def opt_change(text: str) -> OptChange | None:
 @dataclass(frozen=True, slots=True)
 class StatusReport:
     message_sid: str
-    status: MessageStatus
-    error: str | None
+    raw_status: str
+    status: MessageStatus | None  # None: a value that says nothing about one of our replies
+    error_code: str | None = None
+    error: str | None = None  # what the operator is shown: code and description
 
 
 def parse_status(form: Form) -> StatusReport:
-    """A status callback for a reply we sent."""
+    """A status callback for a reply we sent. Only a missing MessageSid or MessageStatus is an
+    error; a status value Twilio adds later is reported as None (logged and ignored)."""
     sid = _required(form, "MessageSid")
-    raw_status = _required(form, "MessageStatus").lower()
-    if raw_status not in PROVIDER_STATUS:
-        raise WebhookError(400, "bad_request", f"unknown MessageStatus {raw_status[:20]!r}")
-    code = form.get("ErrorCode")
-    error = f"Twilio error {code}" if code else None
-    return StatusReport(sid, PROVIDER_STATUS[raw_status], error)
+    raw_status = _required(form, "MessageStatus").strip().lower()
+    code = (form.get("ErrorCode") or "").strip() or None
+    text = (form.get("ErrorMessage") or "").strip() or (ERROR_TEXTS.get(code) if code else None)
+    error = None
+    if code:
+        error = f"Twilio error {code}" + (f": {text}" if text else "")
+    elif text:
+        error = f"Twilio: {text}"
+    return StatusReport(sid, raw_status[:40], PROVIDER_STATUS.get(raw_status), code, error)
 
 
 def reply_address(channel: str, address: str) -> str:

@@ -9,12 +9,14 @@ survive restarts and be the same on every instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from gateway.logs import CONVERSATION_ID_HEADER
-from gateway.model import STATUS_RANK, Direction, MessageStatus, utcnow
+from gateway.message_status import advance
+from gateway.model import STATUS_RANK, ConversationStatus, Direction, MessageStatus, utcnow
 from gateway.storage.conversations import outbound_event
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, identities, messages, outbox
@@ -55,6 +57,19 @@ class StatusChange:
     conversation_id: int
     author_user_id: int | None
     status: str
+    reason: str | None = None  # why, for a failure (the provider's error code and text)
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReachabilityChange:
+    """The customer's identity became (un)reachable; the operators of its open conversations."""
+
+    identity_id: int
+    channel: str
+    address: str
+    reachable: bool
+    conversations: tuple[tuple[int, int], ...]  # (conversation id, operator id)
 
 
 class OutboundStore:
@@ -168,9 +183,10 @@ class OutboundStore:
         external_id: str,
         status: MessageStatus,
         error: str | None = None,
+        error_code: str | None = None,
     ) -> StatusChange | None:
         """A delivery report: applied only if it moves the message forward (reports arrive
-        out of order; ``delivered`` after ``sent`` counts, ``sent`` after ``delivered`` not)."""
+        out of order; see gateway/message_status.py for which change is allowed)."""
         async with self.db.write() as conn:
             row = (
                 await conn.execute(
@@ -188,14 +204,20 @@ class OutboundStore:
             ).first()
             if row is None:
                 return None
-            if STATUS_RANK[status] <= STATUS_RANK[MessageStatus(row.status)]:
+            new = advance(MessageStatus(row.status), status)
+            if new is None:
                 return None
-            await conn.execute(
+            reason = (error or None) and error[:MAX_ERROR_CHARS]
+            done = await conn.execute(
                 update(messages)
                 .where(messages.c.id == row.id, messages.c.status == row.status)
-                .values(status=status.value, error=(error or None) and error[:MAX_ERROR_CHARS])
+                .values(status=new.value, error=reason)
             )
-        return StatusChange(row.id, row.conversation_id, row.author_user_id, status.value)
+            if done.rowcount != 1:
+                return None  # another report changed it meanwhile
+        return StatusChange(
+            row.id, row.conversation_id, row.author_user_id, new.value, reason, error_code
+        )
 
     async def resend(self, message_id: int, operator_id: int | None) -> bool:
         """Queue a failed or undelivered reply again (the operator pressed Resend). Only the
@@ -249,6 +271,47 @@ class OutboundStore:
                 .values(opted_out_at=utcnow() if opted_out else None)
             )
         return bool(done.rowcount == 1)
+
+    async def set_reachable(
+        self, channel: str, address: str, reachable: bool, at: datetime
+    ) -> ReachabilityChange | None:
+        """The customer blocked the bot (or started it again): nothing is sent to them while
+        they are unreachable, as after a refused send. Returns what changed (None when nothing
+        did: a repeated report, or a customer who never wrote)."""
+        async with self.db.write() as conn:
+            identity_id = (
+                await conn.execute(
+                    select(identities.c.id).where(
+                        identities.c.channel == channel, identities.c.address == address
+                    )
+                )
+            ).scalar()
+            if identity_id is None:
+                return None
+            done = await conn.execute(
+                update(identities)
+                .where(
+                    identities.c.id == identity_id,
+                    identities.c.unreachable_at.is_not(None)
+                    if reachable
+                    else identities.c.unreachable_at.is_(None),
+                )
+                .values(unreachable_at=None if reachable else at)
+            )
+            if done.rowcount != 1:
+                return None
+            rows = (
+                await conn.execute(
+                    select(conversations.c.id, conversations.c.operator_id).where(
+                        conversations.c.identity_id == identity_id,
+                        conversations.c.status != ConversationStatus.CLOSED.value,
+                        conversations.c.operator_id.is_not(None),
+                    )
+                )
+            ).all()
+        return ReachabilityChange(
+            identity_id, channel, address, reachable, tuple((r.id, r.operator_id) for r in rows)
+        )
 
     async def set_unreachable(self, identity_id: int) -> None:
         """The provider says this customer cannot be reached (a Telegram bot was blocked)."""

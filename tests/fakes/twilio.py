@@ -173,3 +173,30 @@ def sms_params(
 
 def message_sid() -> str:
     return "SM" + secrets.token_hex(16)
+
+
+def status_params(
+    sid: str,
+    status: str,
+    to: str = "+4915123456789",
+    sender: str = "+15550001111",
+    error_code: str | None = None,
+    **extra: str,
+) -> list[tuple[str, str]]:
+    """A Messaging status callback as Twilio sends it: both the current and the legacy names,
+    ErrorCode on a failure, the carrier's RawDlrDoneDate on a delivery report."""
+    params = [
+        ("ApiVersion", "2010-04-01"),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", sender),
+        ("To", to),
+        ("MessageSid", sid),
+        ("SmsSid", sid),
+        ("MessageStatus", status),
+        ("SmsStatus", status),
+    ]
+    if error_code is not None:
+        params.append(("ErrorCode", error_code))
+    if status in ("delivered", "undelivered"):
+        params.append(("RawDlrDoneDate", "2412011530"))
+    return params + list(extra.items())

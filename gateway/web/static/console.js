@@ -447,6 +447,7 @@
       case "message": onMessageFrame(frame); break;
       case "closed": onClosedConversation(frame.conversation_id, frame.reason); break;
       case "message_status": onMessageStatus(frame); break;
+      case "identity_status": onIdentityStatus(frame); break;
       case "message_attachments": onMessageAttachments(frame); break;
       case "state": setPresence(frame.state); break;
       case "result": onResult(frame); break;
@@ -901,8 +902,24 @@
     const known = conv && conv.messages.get(Number(frame.message_id));
     if (!known || typeof frame.status !== "string") return;
     known.status = frame.status;
-    known.reason = frame.reason || null;
+    known.reason = frame.reason || (frame.error_code ? `error ${frame.error_code}` : null);
     if (selectedId === conv.id) updateMessageEl(known);
+  }
+
+  // The customer blocked the bot (or started it again): their identity is (un)reachable.
+  function onIdentityStatus(frame) {
+    const conv = conversations.get(Number(frame.conversation_id));
+    if (!conv) return;
+    const known = (conv.identities || []).find((i) => i.id === Number(frame.identity_id));
+    if (known) known.unreachable = Boolean(frame.unreachable);
+    else conv.identities = null; // fetched afresh when the conversation is opened
+    const who = `${channelName(frame.channel)} ${frame.address || ""}`.trim();
+    toast(`${who}: ${frame.reason || (frame.unreachable ? "unreachable" : "reachable")}`,
+      frame.unreachable ? "error" : "info");
+    if (selectedId === conv.id) {
+      if (conv.identities == null) loadIdentities(conv);
+      else renderIdentities(conv);
+    }
   }
 
   // A customer's files arrived (or were given up): redraw that message's list of files.
@@ -1353,7 +1370,9 @@
     ui.replySend.disabled = cannotWrite;
     ui.replyInput.placeholder = cannotWrite
       ? `Phone call: call ${own ? own.address : "the customer"} back from your phone`
-      : "Write a reply… (Enter sends, Shift+Enter for a new line)";
+      : own && own.unreachable
+        ? `${identityLabel(own)}: replies here are not delivered`
+        : "Write a reply… (Enter sends, Shift+Enter for a new line)";
     if (!others.length) {
       ui.replyVia.hidden = true;
       return;

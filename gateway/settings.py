@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.secrets_check import weak_key_reason
+
 ENV_PREFIX = "CG_"
 
 
@@ -319,6 +321,21 @@ class Settings(BaseSettings):
         # The YAML file arrives as init values; the environment must win over it.
         return (env_settings, init_settings)
 
+    @model_validator(mode="after")
+    def _no_published_key(self) -> Settings:
+        # A demo may run on the demo's key; anything else must have a key nobody else knows.
+        if "demo" in self.model_fields_set:
+            return self
+        reason = weak_key_reason(self.security.secret_key.get_secret_value())
+        if reason is not None:
+            raise ValueError(
+                f"security.secret_key {reason}; it signs web chat visitor tokens, so anyone "
+                "who knows it can read customers' conversations. Generate one with "
+                "`contact-gateway secret` and set it in CG_SECURITY__SECRET_KEY "
+                "(only a configuration with a demo section may use the demo key)"
+            )
+        return self
+
 
 def _conventional_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     """Apply DATABASE_URL and AMQP_URL, the names every platform already sets."""
@@ -333,10 +350,12 @@ def _conventional_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str
 def _describe(error: Any, source: str, environ: dict[str, str]) -> str:
     key = ".".join(str(part) for part in error["loc"])
     env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
-    where = f"{source}: {key}"
+    where = f"{source}: {key}" if key else source
     if env_name in environ:
         where += f" (from environment variable {env_name})"
     message = error["msg"]
+    if not key:
+        message = message.removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling)"
     return f"{where}: {message}"

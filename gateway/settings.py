@@ -97,6 +97,12 @@ class SecuritySettings(Section):
     secure_cookies: bool = False
     session_hours: float = Field(12.0, gt=0)
     allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+    # Failed sign-ins only (a success costs nothing): a burst, then one more per refill period;
+    # per account, and per client address with more room (staff share addresses behind NAT).
+    login_failures_per_account: int = Field(5, ge=1)
+    login_account_refill_seconds: float = Field(10.0, gt=0)
+    login_failures_per_address: int = Field(30, ge=1)
+    login_address_refill_seconds: float = Field(2.0, gt=0)
 
     @field_validator("secret_key")
     @classmethod
@@ -110,8 +116,13 @@ class WebchatSettings(Section):
     allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
     max_frame_bytes: int = Field(16_384, ge=256, le=1_048_576)
     max_text_chars: int = Field(4_000, ge=1, le=100_000)
+    # Frames per visitor, across all of their sockets (tabs), on this instance.
     rate_per_second: float = Field(5.0, gt=0)
     burst: int = Field(20, ge=1)
+    # Frames per client address, across all visitors there (many share an office's address):
+    # 10x the visitor's limits unless set.
+    address_rate_per_second: float | None = Field(None, gt=0)
+    address_burst: int | None = Field(None, ge=1)
     heartbeat_seconds: float = Field(20.0, gt=0)
 
 

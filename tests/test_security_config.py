@@ -82,6 +82,12 @@ def test_compose_takes_the_key_from_the_environment_without_a_default() -> None:
     compose = (ROOT / "compose.yaml").read_text()
     line = next(x for x in compose.splitlines() if "CG_SECURITY__SECRET_KEY" in x)
     assert re.search(r"\$\{CG_SECRET_KEY:\?", line), line
-    for text in (compose, (ROOT / "Dockerfile").read_text(), (ROOT / "README.md").read_text()):
+    docs = [p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))]
+    for text in (
+        compose,
+        (ROOT / "Dockerfile").read_text(),
+        (ROOT / "README.md").read_text(),
+        *docs,
+    ):
         for key in re.findall(r"SECRET_KEY[=:]\s*([^\s$'\"]{8,})", text):
             assert weak_key_reason(key) is not None or key == "...", key

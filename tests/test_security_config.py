@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,20 @@ def test_check_config_fails_and_says_how_to_make_a_key(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "security.secret_key" in err and "contact-gateway secret" in err
+
+
+def test_run_refuses_to_start_with_the_demo_key(tmp_path: Path) -> None:
+    # In a process of its own: with the check broken it would start serving, and the timeout
+    # fails the test instead of hanging it.
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "--config", str(_config(tmp_path, DEMO_KEY)), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "security.secret_key" in done.stderr and "contact-gateway secret" in done.stderr
 
 
 def test_secret_prints_a_fresh_key_that_is_accepted(

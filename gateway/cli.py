@@ -1,4 +1,4 @@
-"""The ``contact-gateway`` command: run, check-config, migrate, user add/list, simulate."""
+"""The ``contact-gateway`` command: run, check-config, migrate, user add/list, simulate, secret."""
 
 from __future__ import annotations
 
@@ -354,6 +354,13 @@ class _Subparsers:
         return parser
 
 
+def cmd_secret(_args: argparse.Namespace) -> int:
+    from gateway.secrets_check import new_secret_key
+
+    print(new_secret_key())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contact-gateway", description=__doc__)
     parser.add_argument(
@@ -403,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--email-from", default="customer@example.org", help="email sender")
     simulate.add_argument("--subject", default="A question", help="email subject")
     simulate.set_defaults(func=cmd_simulate)
+    sub.add_parser(
+        "secret", help="print a fresh random security.secret_key (needs no configuration)"
+    ).set_defaults(func=cmd_secret)
     return parser
 
 

@@ -1,13 +1,16 @@
 """The customer behind a conversation, across channels: read it, link an identity to it,
 unlink one, undo a link (every change is in the audit log); and the files customers sent.
-Operators and above."""
+
+Supervisors and admins reach every customer; an operator only the customers they serve (a
+conversation assigned or offered to them). Anything else answers 404, as for an id that does
+not exist, and changes nothing (see gateway/storage/customers.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from channels.common import WebhookError, normalize_number
-from gateway.auth import require
+from gateway.auth import Principal, require
 from gateway.http import fail, json_body
 from gateway.keys import CUSTOMERS, FILES, SETTINGS
 from gateway.model import Role
@@ -23,9 +26,14 @@ def _id(request: web.Request, name: str) -> int:
         fail(422, "bad_field", f"'{name}' must be an integer")
 
 
+def _viewer(principal: Principal) -> int | None:
+    """Whose customers the caller may see: None for supervisors and admins (everyone's)."""
+    return None if principal.user.role.at_least(Role.SUPERVISOR) else principal.user.id
+
+
 async def get_customer(request: web.Request) -> web.Response:
-    await require(request, Role.OPERATOR)
-    customer = await request.app[CUSTOMERS].get(_id(request, "id"))
+    principal = await require(request, Role.OPERATOR)
+    customer = await request.app[CUSTOMERS].get(_id(request, "id"), _viewer(principal))
     if customer is None:
         fail(404, "not_found", "no customer with this id")
     return web.json_response({"customer": customer})
@@ -39,7 +47,9 @@ async def link(request: web.Request) -> web.Response:
         fail(422, "bad_field", "'identity_id' must be an integer")
     actor = Actor(principal.user.id, principal.user.username)
     try:
-        audit_id = await request.app[CUSTOMERS].link(identity_id, _id(request, "id"), actor)
+        audit_id = await request.app[CUSTOMERS].link(
+            identity_id, _id(request, "id"), actor, _viewer(principal)
+        )
     except LinkError as exc:
         fail(exc.status, exc.code, exc.reason)
     return web.json_response({"linked": identity_id, "undo_id": audit_id})
@@ -48,13 +58,12 @@ async def link(request: web.Request) -> web.Response:
 async def unlink(request: web.Request) -> web.Response:
     principal = await require(request, Role.OPERATOR)
     identity_id = _id(request, "identity_id")
-    customers = request.app[CUSTOMERS]
-    current = await customers.get(_id(request, "id"))
-    if current is None or all(i["id"] != identity_id for i in current["identities"]):
-        fail(404, "not_found", "this customer has no such identity")
     try:
-        audit_id = await customers.unlink(
-            identity_id, Actor(principal.user.id, principal.user.username)
+        audit_id = await request.app[CUSTOMERS].unlink(
+            identity_id,
+            Actor(principal.user.id, principal.user.username),
+            customer_id=_id(request, "id"),
+            viewer=_viewer(principal),
         )
     except LinkError as exc:
         fail(exc.status, exc.code, exc.reason)
@@ -65,7 +74,9 @@ async def undo(request: web.Request) -> web.Response:
     principal = await require(request, Role.OPERATOR)
     try:
         audit_id = await request.app[CUSTOMERS].undo(
-            _id(request, "id"), Actor(principal.user.id, principal.user.username)
+            _id(request, "id"),
+            Actor(principal.user.id, principal.user.username),
+            _viewer(principal),
         )
     except LinkError as exc:
         fail(exc.status, exc.code, exc.reason)
@@ -105,7 +116,7 @@ CHANNELS = frozenset({"sms", "whatsapp", "voice", "telegram", "email", "webchat"
 
 async def find_identity(request: web.Request) -> web.Response:
     """An identity by channel and address (a phone number in any usual form), to link it."""
-    await require(request, Role.OPERATOR)
+    principal = await require(request, Role.OPERATOR)
     channel = request.query.get("channel", "")
     address = request.query.get("address", "").strip()
     if channel not in CHANNELS:
@@ -119,7 +130,7 @@ async def find_identity(request: web.Request) -> web.Response:
             fail(422, "bad_field", exc.reason)
     elif channel == "email":
         address = address.lower()
-    found = await request.app[CUSTOMERS].find_identity(channel, address)
+    found = await request.app[CUSTOMERS].find_identity(channel, address, _viewer(principal))
     if found is None:
         fail(404, "not_found", f"nobody has written from {address} on {channel}")
     return web.json_response({"identity": found})

@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.secrets_check import weak_key_reason
+
 ENV_PREFIX = "CG_"
 
 
@@ -95,6 +97,12 @@ class SecuritySettings(Section):
     secure_cookies: bool = False
     session_hours: float = Field(12.0, gt=0)
     allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+    # Failed sign-ins only (a success costs nothing): a burst, then one more per refill period;
+    # per account, and per client address with more room (staff share addresses behind NAT).
+    login_failures_per_account: int = Field(5, ge=1)
+    login_account_refill_seconds: float = Field(10.0, gt=0)
+    login_failures_per_address: int = Field(30, ge=1)
+    login_address_refill_seconds: float = Field(2.0, gt=0)
 
     @field_validator("secret_key")
     @classmethod
@@ -108,8 +116,13 @@ class WebchatSettings(Section):
     allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
     max_frame_bytes: int = Field(16_384, ge=256, le=1_048_576)
     max_text_chars: int = Field(4_000, ge=1, le=100_000)
+    # Frames per visitor, across all of their sockets (tabs), on this instance.
     rate_per_second: float = Field(5.0, gt=0)
     burst: int = Field(20, ge=1)
+    # Frames per client address, across all visitors there (many share an office's address):
+    # 10x the visitor's limits unless set.
+    address_rate_per_second: float | None = Field(None, gt=0)
+    address_burst: int | None = Field(None, ge=1)
     heartbeat_seconds: float = Field(20.0, gt=0)
 
 
@@ -319,6 +332,21 @@ class Settings(BaseSettings):
         # The YAML file arrives as init values; the environment must win over it.
         return (env_settings, init_settings)
 
+    @model_validator(mode="after")
+    def _no_published_key(self) -> Settings:
+        # A demo may run on the demo's key; anything else must have a key nobody else knows.
+        if "demo" in self.model_fields_set:
+            return self
+        reason = weak_key_reason(self.security.secret_key.get_secret_value())
+        if reason is not None:
+            raise ValueError(
+                f"security.secret_key {reason}; it signs web chat visitor tokens, so anyone "
+                "who knows it can read customers' conversations. Generate one with "
+                "`contact-gateway secret` and set it in CG_SECURITY__SECRET_KEY "
+                "(only a configuration with a demo section may use the demo key)"
+            )
+        return self
+
 
 def _conventional_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     """Apply DATABASE_URL and AMQP_URL, the names every platform already sets."""
@@ -333,10 +361,12 @@ def _conventional_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str
 def _describe(error: Any, source: str, environ: dict[str, str]) -> str:
     key = ".".join(str(part) for part in error["loc"])
     env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
-    where = f"{source}: {key}"
+    where = f"{source}: {key}" if key else source
     if env_name in environ:
         where += f" (from environment variable {env_name})"
     message = error["msg"]
+    if not key:
+        message = message.removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling)"
     return f"{where}: {message}"

@@ -483,6 +483,8 @@ async def test_operators_link_unlink_and_undo_identities(sms_gateway: RunningGat
         ) as resp:
             return resp.status, await resp.json()
 
+    # Both contacts are offered to ada, the only operator: she serves both customers.
+    await wait_for(lambda: len(ada.offers) >= 2)
     # The identity is found by its address, in any usual form of the number.
     status, found = await call("GET", "/api/identities?channel=sms&address=%2B49%20151%2023456789")
     assert (status, found["identity"]["id"]) == (200, sms_identity), found
@@ -567,6 +569,13 @@ async def test_an_operator_can_answer_on_another_of_the_customers_channels(
     web_identity = next(i for i, channel in ids.values() if channel == "webchat")
     ours, stranger = ids[CUSTOMER][0], ids["+4917000000001"][0]
     web_customer = await _customer_of(gateway, "webchat")
+
+    async def serves_the_sms_customer() -> bool:  # offered or assigned to ada by now
+        found = f"/api/identities?channel=sms&address=%2B{CUSTOMER[1:]}"
+        async with gateway.http.get(f"{gateway.base}{found}", headers=ada.headers) as resp:
+            return resp.status == 200
+
+    await wait_for(serves_the_sms_customer)
     async with gateway.http.post(
         f"{gateway.base}/api/customers/{web_customer}/identities",
         json={"identity_id": ours},

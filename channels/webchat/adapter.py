@@ -1,7 +1,8 @@
 """The web chat adapter: the session endpoint and the visitor websocket.
 
 Order of checks on the socket: origin and token before the upgrade (HTTP 403), then per frame:
-size (aiohttp closes with 1009), rate (close 4429), shape (error frame, nothing stored). A
+size (aiohttp closes with 1009), rate per visitor and per client address across all their
+sockets (close 4429), shape (error frame, nothing stored). A
 message is acknowledged only after :func:`accept_inbound` committed it.
 """
 
@@ -28,12 +29,13 @@ from gateway.channel_intake import accept_from_channel
 from gateway.http import fail, json_body
 from gateway.keys import CONVERSATIONS, METRICS, ROUTING_STATE, SETTINGS, WEBCHAT_HUB
 from gateway.model import Channel, InboundMessage
-from gateway.ratelimit import TokenBucket
+from gateway.ratelimit import FrameLimiter
 from gateway.waiting import wait_estimate
 
 log = structlog.get_logger()
 
 CLOSE_RATE_LIMITED = 4429
+FRAME_LIMITER = web.AppKey("webchat_frame_limiter", FrameLimiter)
 
 
 def _secret(request: web.Request) -> bytes:
@@ -105,7 +107,7 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
     sock.conversation_id = current.id if current else None
     hub.attach(sock)
     app[METRICS].sockets.labels("webchat").inc()
-    bucket = TokenBucket(settings.rate_per_second, settings.burst)
+    limiter, address = app[FRAME_LIMITER], request.remote or "unknown"
     structlog.contextvars.bind_contextvars(visitor_id=visitor_id)
     log.info("webchat.socket.open")
     try:
@@ -119,7 +121,7 @@ async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
                         {"type": "error", "code": "bad_frame", "reason": "text frames only"}
                     )
                 continue
-            if not bucket.allow(time.monotonic()):
+            if not limiter.allow(visitor_id, address, time.monotonic()):
                 app[METRICS].rejected.labels("webchat", "rate").inc()
                 log.warning("webchat.inbound.rejected", reason="rate")
                 await ws.close(code=CLOSE_RATE_LIMITED, message=b"too many messages")
@@ -196,6 +198,13 @@ async def _accept(request: web.Request, sock: VisitorSocket, frame: SendMessage)
 
 
 def add_routes(app: web.Application) -> None:
+    settings = app[SETTINGS].webchat
+    app[FRAME_LIMITER] = FrameLimiter(
+        settings.rate_per_second,
+        settings.burst,
+        settings.address_rate_per_second or 10 * settings.rate_per_second,
+        settings.address_burst or 10 * settings.burst,
+    )
     app.router.add_post("/api/webchat/session", create_session)
     app.router.add_route("OPTIONS", "/api/webchat/session", session_preflight)
     app.router.add_get("/ws/webchat", visitor_socket)

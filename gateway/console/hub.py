@@ -29,9 +29,16 @@ CLOSE_SIGNED_OUT = 4403
 
 
 class OperatorSocket(PushSocket):
-    def __init__(self, ws: web.WebSocketResponse, operator_id: int) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, operator_id: int, session_id: str | None = None
+    ) -> None:
         super().__init__(ws)
         self.operator_id = operator_id
+        self.session_id = session_id  # the browser session it was opened with (hashed)
+
+    async def sign_out(self, reason: str) -> None:
+        await self.send({"type": "logout", "reason": reason})
+        await self.ws.close(code=CLOSE_SIGNED_OUT, message=reason.encode())
 
 
 class OperatorHub:
@@ -99,8 +106,11 @@ class OperatorHub:
     async def push(self, operator_id: int, frame: dict[str, Any]) -> None:
         for sock in list(self.sockets.get(operator_id, ())):
             if frame.get("type") == "logout":
-                await sock.send(frame)
-                await sock.ws.close(code=CLOSE_SIGNED_OUT, message=b"signed out by a supervisor")
+                # One session signed out: its sockets close. A supervisor's force-logout
+                # (no session named): all of them.
+                session = frame.get("session")
+                if session is None or session == sock.session_id:
+                    await sock.sign_out(str(frame.get("reason") or "signed out"))
                 continue
             await self.push_to(sock, frame)
 

@@ -9,12 +9,13 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from gateway.auth import Principal, authenticate, origin_allowed, require
+from gateway.auth import Principal, authenticate, check_console_origin, require, still_valid
 from gateway.console.actions import ActionError, ConsoleActions
 from gateway.console.hub import OperatorSocket
 from gateway.http import fail, json_body
-from gateway.keys import INSTANCE_ID, METRICS, OPERATOR_HUB, ROUTING_STATE, SETTINGS
+from gateway.keys import INSTANCE_ID, METRICS, OPERATOR_HUB, ROUTING_STATE, SETTINGS, USERS
 from gateway.model import Role
+from gateway.storage.users import UserStore
 
 log = structlog.get_logger()
 
@@ -82,10 +83,8 @@ async def operator_socket(request: web.Request) -> web.WebSocketResponse:
     if principal is None:
         fail(401, "unauthenticated", "sign in, or send a bearer token")
     # A cookie rides along on cross-site requests: only our own pages may open this socket.
-    if principal.via == "session" and not origin_allowed(
-        request, app[SETTINGS].security.allowed_origins
-    ):
-        fail(403, "origin", "this page is not allowed to open the console socket")
+    if principal.via == "session":
+        check_console_origin(request, required=True)
     ws = web.WebSocketResponse(
         heartbeat=app[SETTINGS].routing.operator_heartbeat_seconds,
         max_msg_size=MAX_OPERATOR_FRAME,
@@ -93,7 +92,7 @@ async def operator_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     user = principal.user
     hub, actions, state = app[OPERATOR_HUB], app[ACTIONS], app[ROUTING_STATE]
-    sock = OperatorSocket(ws, user.id)
+    sock = OperatorSocket(ws, user.id, principal.session_id)
     structlog.contextvars.bind_contextvars(operator_id=user.id)
     current = await state.connected(user.id, app[INSTANCE_ID])
     await hub.attach(sock)
@@ -105,7 +104,7 @@ async def operator_socket(request: web.Request) -> web.WebSocketResponse:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
-            await _handle(principal, actions, sock, msg.data)
+            await _handle(principal, actions, sock, msg.data, app[USERS])
     finally:
         await hub.detach(sock)
         app[METRICS].sockets.labels("operator").dec()
@@ -116,7 +115,11 @@ async def operator_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _handle(
-    principal: Principal, actions: ConsoleActions, sock: OperatorSocket, raw: str
+    principal: Principal,
+    actions: ConsoleActions,
+    sock: OperatorSocket,
+    raw: str,
+    users: UserStore,
 ) -> None:
     try:
         frame = json.loads(raw)
@@ -132,6 +135,20 @@ async def _handle(
         await sock.send({"type": "pong"})
         return
     ref = frame.get("ref")
+    # Signed out, revoked or expired since the socket opened (here or on another instance):
+    # nothing more is done in this session's name.
+    if not await still_valid(users, principal):
+        await sock.send(
+            {
+                "type": "result",
+                "ref": ref,
+                "ok": False,
+                "error": "signed_out",
+                "reason": "this session has ended; sign in again",
+            }
+        )
+        await sock.sign_out("session ended")
+        return
     try:
         result = await _run(principal, actions, frame)
     except ActionError as exc:

@@ -5,6 +5,11 @@ Phone numbers are stored in E.164, so a number that writes by SMS and later by W
 customer from the start. Anything else is linked by an operator (or by the customer sharing their
 phone number on Telegram); every link is audited and can be undone, because a wrong link shows
 one customer's history to another's conversation.
+
+Who may see and change a customer (``viewer``): supervisors and admins any (``None``); an
+operator only a customer they serve, one with a conversation assigned or offered to them. For
+anyone else the customer and their identities do not exist (the same "not found" as for an id
+nobody has), and nothing changes.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.model import utcnow
+from gateway.model import ConversationStatus, OfferStatus, utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
-from gateway.storage.schema import audit_log, conversations, customers, identities
+from gateway.storage.schema import audit_log, conversations, customers, identities, offers
 
 PHONE_CHANNELS = ("sms", "whatsapp", "voice")
 
@@ -52,16 +57,49 @@ class Actor:
     name: str
 
 
+async def serves(conn: AsyncConnection, viewer: int | None, customer_id: int) -> bool:
+    """Whether ``viewer`` (an operator's id; None for supervisors and admins) may see and
+    change this customer: they have one of the customer's conversations, or an offer of one."""
+    if viewer is None:
+        return True
+    assigned = (
+        await conn.execute(
+            select(conversations.c.id)
+            .where(
+                conversations.c.customer_id == customer_id,
+                conversations.c.operator_id == viewer,
+                conversations.c.status == ConversationStatus.ASSIGNED.value,
+            )
+            .limit(1)
+        )
+    ).first()
+    if assigned is not None:
+        return True
+    offered = (
+        await conn.execute(
+            select(offers.c.id)
+            .join(conversations, conversations.c.id == offers.c.conversation_id)
+            .where(
+                conversations.c.customer_id == customer_id,
+                offers.c.operator_id == viewer,
+                offers.c.status == OfferStatus.PENDING.value,
+            )
+            .limit(1)
+        )
+    ).first()
+    return offered is not None
+
+
 class CustomerStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def get(self, customer_id: int) -> dict[str, Any] | None:
+    async def get(self, customer_id: int, viewer: int | None = None) -> dict[str, Any] | None:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(select(customers).where(customers.c.id == customer_id))
             ).first()
-            if row is None:
+            if row is None or not await serves(conn, viewer, customer_id):
                 return None
             ids = (
                 await conn.execute(
@@ -96,7 +134,9 @@ class CustomerStore:
             ],
         }
 
-    async def find_identity(self, channel: str, address: str) -> dict[str, Any] | None:
+    async def find_identity(
+        self, channel: str, address: str, viewer: int | None = None
+    ) -> dict[str, Any] | None:
         """An identity by its channel and address (to link it), with its customer."""
         async with self.db.read() as conn:
             row = (
@@ -106,8 +146,8 @@ class CustomerStore:
                     )
                 )
             ).first()
-        if row is None:
-            return None
+            if row is None or not await serves(conn, viewer, row.customer_id):
+                return None
         return {
             "id": row.id,
             "channel": row.channel,
@@ -115,16 +155,37 @@ class CustomerStore:
             "customer_id": row.customer_id,
         }
 
-    async def link(self, identity_id: int, customer_id: int, actor: Actor) -> int:
+    async def link(
+        self, identity_id: int, customer_id: int, actor: Actor, viewer: int | None = None
+    ) -> int:
         """Make an identity (and its conversations) the customer's; the audit entry's id,
-        which undoes it."""
+        which undoes it. An operator links only between customers they both serve."""
         async with self.db.write() as conn:
+            if not await serves(conn, viewer, customer_id):
+                raise LinkError(404, "not_found", f"no customer {customer_id}")
+            row = await self._identity(conn, identity_id)
+            if not await serves(conn, viewer, row.customer_id):
+                raise LinkError(404, "not_found", f"no identity {identity_id}")
             return await self._move(conn, identity_id, customer_id, actor, "customer.link")
 
-    async def unlink(self, identity_id: int, actor: Actor) -> int:
+    async def unlink(
+        self,
+        identity_id: int,
+        actor: Actor,
+        customer_id: int | None = None,
+        viewer: int | None = None,
+    ) -> int:
         """Give an identity a customer of its own again (it was linked by mistake)."""
         async with self.db.write() as conn:
-            row = await self._identity(conn, identity_id)
+            row = (
+                await conn.execute(select(identities).where(identities.c.id == identity_id))
+            ).first()
+            if (
+                row is None
+                or (customer_id is not None and row.customer_id != customer_id)
+                or not await serves(conn, viewer, row.customer_id)
+            ):
+                raise LinkError(404, "not_found", "this customer has no such identity")
             alone = (
                 await conn.execute(
                     select(identities.c.id).where(
@@ -143,8 +204,10 @@ class CustomerStore:
             ).scalar_one()
             return await self._move(conn, identity_id, int(new_customer), actor, "customer.unlink")
 
-    async def undo(self, audit_id: int, actor: Actor) -> int:
-        """Put an identity back with the customer it had before a link or an unlink."""
+    async def undo(self, audit_id: int, actor: Actor, viewer: int | None = None) -> int:
+        """Put an identity back with the customer it had before a link or an unlink. An
+        operator undoes their own change for a customer they still serve, or any change
+        between two customers they both serve."""
         async with self.db.write() as conn:
             entry = (
                 await conn.execute(select(audit_log).where(audit_log.c.id == audit_id))
@@ -152,6 +215,11 @@ class CustomerStore:
             if entry is None or entry.action not in ("customer.link", "customer.unlink"):
                 raise LinkError(404, "not_found", "no link or unlink with this id")
             detail = entry.detail
+            source = await serves(conn, viewer, int(detail["from_customer"]))
+            target = await serves(conn, viewer, int(detail["to_customer"]))
+            own = viewer is not None and entry.actor_id == viewer
+            if not ((source and target) or (own and (source or target))):
+                raise LinkError(404, "not_found", "no link or unlink with this id")
             current = await self._identity(conn, int(detail["identity_id"]))
             if current.customer_id != detail["to_customer"]:
                 raise LinkError(409, "changed", "the identity has moved since; undo that first")

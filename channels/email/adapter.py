@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -139,15 +140,25 @@ def _tls(settings: EmailSettings) -> ssl.SSLContext | None:
 
 
 def _authenticator(settings: EmailSettings) -> Any:
+    """Checks a login in constant time on bytes: credentials that are not UTF-8 (or not ours)
+    are simply wrong (535), never an error of the server."""
+    assert settings.auth_username is not None and settings.auth_password is not None
+    username = settings.auth_username.encode()
+    password = settings.auth_password.get_secret_value().encode()
+
     def check(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
-        assert settings.auth_password is not None
-        ok = (
-            isinstance(data, LoginPassword)
-            and data.login.decode() == settings.auth_username
-            and data.password.decode() == settings.auth_password.get_secret_value()
-        )
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = bytes(data.login or b"")
+        secret = bytes(data.password or b"")
+        # Both compared every time, so the answer takes as long whichever one is wrong.
+        same_login = hmac.compare_digest(login, username)
+        same_password = hmac.compare_digest(secret, password)
+        ok = same_login and same_password
+        if not ok:
+            log.info("email.smtp.auth_failed", mechanism=mechanism)
         return AuthResult(success=ok, handled=False)
 
     return check
@@ -168,7 +179,7 @@ async def smtp_server(app: web.Application) -> AsyncIterator[None]:
             timeout=settings.timeout_seconds,
             tls_context=tls,
             auth_required=auth,
-            auth_require_tls=tls is not None,
+            auth_require_tls=not settings.auth_allow_plaintext,
             authenticator=_authenticator(settings) if auth else None,
         )
 

@@ -91,6 +91,11 @@ def _ids(value: object) -> tuple[str, ...]:
     return tuple(re.findall(r"<[^<>\s]{1,250}>", str(value or "")))
 
 
+def _chain(ids: tuple[str, ...], keep: int = 50) -> tuple[str, ...]:
+    """A References chain trimmed to the thread's first message and the latest ones."""
+    return ids if len(ids) <= keep else (ids[0], *ids[-(keep - 1) :])
+
+
 def _body(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain", "html"))
     if part is None:
@@ -138,7 +143,7 @@ def parse_email(raw: bytes, envelope_sender: str) -> ParsedEmail:
         sender_name=name or None,
         subject=str(msg.get("Subject", "") or "").replace("\r", " ").replace("\n", " ")[:300],
         in_reply_to=next(iter(_ids(msg.get("In-Reply-To"))), None),
-        references=_ids(msg.get("References"))[-20:],
+        references=_chain(_ids(msg.get("References"))),
         text=strip_quoted(full),
         full_text=full,
         attachments=tuple(attachments),

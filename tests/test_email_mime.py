@@ -4,6 +4,9 @@ automatic mail, broken MIME kept with its defects."""
 from __future__ import annotations
 
 from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
 
 from channels.email.mime import html_to_text, parse_email, strip_quoted
 
@@ -88,3 +91,46 @@ def test_broken_mime_is_kept_with_its_defects() -> None:
     assert parsed.sender == "someone@example.org"
     assert parsed.defects  # the missing closing boundary, the unknown charset
     assert "Hallo" in parsed.text
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+
+# sample: (the last words of the new part, a line of the quoted history)
+REPLIES = {
+    "outlook_desktop_en_reply.eml": ("Contoso Ltd.", "We are correcting it."),
+    "owa_fr_reply.eml": ("Amélie Durand", "Nous traitons votre demande"),
+    "outlook_plaintext_de_cp1252_reply.eml": ("Jürgen Weiß", "Wir korrigieren sie."),
+    "outlook_new_de_html_reply.eml": ("Grüße, Jörg", "Ihr Paket ist unterwegs."),
+    "outlook_es_base64_reply.eml": ("Lucía Fernández", "Su pedido salió ayer."),
+    "outlook_ru_koi8r_reply.eml": ("Иван Петров", "Мы отправили счёт повторно."),
+    "outlook_it_reply.eml": ("Niccolò Bianchi", "La stiamo correggendo."),
+    "outlook_pt_reply.eml": ("João Conceição", "Estamos a tratar do seu pedido."),
+    "outlook_nl_reply.eml": ("Sanne de Vries", "Uw bestelling is onderweg."),
+    "outlook_ja_iso2022jp_reply.eml": ("山田太郎", "修正いたします。"),
+    "gmail_fr_wrapped_attribution.eml": ("Merci, c'est bien reçu.", "Nous traitons votre demande."),
+    "thunderbird_ru_reply.eml": ("Спасибо, всё работает.", "Попробуйте перезагрузить роутер."),
+}
+
+
+@pytest.mark.parametrize("sample", sorted(REPLIES))
+def test_quoted_history_of_every_client_and_language_is_left_out(sample: str) -> None:
+    last_words, quoted = REPLIES[sample]
+    parsed = parse_email((FIXTURES / sample).read_bytes(), "x@example.org")
+    assert parsed.text.endswith(last_words), parsed.text
+    assert quoted not in parsed.text
+    for header in ("From:", "Von:", "De :", "От:", "差出人", "____", "-----", "Sent:"):
+        assert header not in parsed.text
+    assert quoted in parsed.full_text  # kept in full for whoever needs it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please ship it.\nFrom: Berlin\nTo: Munich\nThanks",  # a route, not a header block
+        "My colleague wrote: the device is broken.",
+        "Das Paket\nVon: Hamburg\nAn: Köln\nkam nie an.",
+        "Price list\n____________________\nItem 1: 4 EUR",
+    ],
+)
+def test_text_that_only_looks_like_a_quote_is_kept(text: str) -> None:
+    assert strip_quoted(text) == text

@@ -17,12 +17,9 @@ from email.utils import parseaddr
 
 import nh3
 
+from channels.email.quotes import strip_quoted
+
 MAX_TEXT = 20_000
-# "On Mon, 1 Jan 2026 at 10:00, Ada <ada@x> wrote:" and friends, where a quoted reply starts.
-_QUOTE_HEADER = re.compile(
-    r"^\s*(On .{0,300}wrote:|Am .{0,300}schrieb .{0,200}:|-----\s*Original Message\s*-----)\s*$",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,19 +54,6 @@ def html_to_text(markup: str) -> str:
     text = html.unescape(cleaned)
     lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def strip_quoted(text: str) -> str:
-    """The new part of a reply: everything above the quoted history."""
-    kept: list[str] = []
-    for line in text.splitlines():
-        if _QUOTE_HEADER.match(line):
-            break
-        if line.startswith(">"):
-            continue
-        kept.append(line)
-    new = "\n".join(kept).strip()
-    return new or text.strip()
 
 
 def _automatic(msg: EmailMessage, envelope_sender: str) -> str | None:

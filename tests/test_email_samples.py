@@ -1,0 +1,49 @@
+"""Mail as real clients write it (tests/fixtures/mail/*.eml), sent through the gateway's SMTP
+server: what the operator reads, and what is kept."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway.keys import DATABASE
+from gateway.storage.schema import messages
+from tests import test_email
+from tests.conftest import RunningGateway
+from tests.test_email import SUPPORT, _send
+from tests.test_email_mime import REPLIES
+
+relay, mail_gateway = test_email.relay, test_email.mail_gateway  # the same fixtures
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+
+
+async def send_sample(gateway: RunningGateway, name: str, **kw: Any) -> bytes:
+    raw = (FIXTURES / name).read_bytes()
+    sender = parseaddr(str(message_from_bytes(raw, policy=policy.default)["From"]))[1]
+    await _send(gateway, raw, sender=kw.pop("sender", sender), recipients=[SUPPORT], **kw)
+    return raw
+
+
+async def stored(gateway: RunningGateway) -> list[Any]:
+    async with gateway.app[DATABASE].read() as conn:
+        query = select(messages.c.text, messages.c.raw, messages.c.conversation_id)
+        return list((await conn.execute(query.order_by(messages.c.id))).all())
+
+
+async def test_replies_from_outlook_and_others_show_only_the_new_part(
+    mail_gateway: RunningGateway,
+) -> None:
+    for name in sorted(REPLIES):
+        await send_sample(mail_gateway, name)
+    rows = await stored(mail_gateway)
+    assert len(rows) == len(REPLIES)
+    for row, name in zip(rows, sorted(REPLIES), strict=True):
+        last_words, quoted = REPLIES[name]
+        assert row.text.endswith(last_words), (name, row.text)
+        assert quoted not in row.text, name
+        assert quoted in row.raw["full_text"], name  # the whole text stays with the message

@@ -3,12 +3,16 @@ automatic mail, broken MIME kept with its defects."""
 
 from __future__ import annotations
 
+# ruff: noqa: RUF001 (samples as customers write them, dashes and Cyrillic included)
+import base64
+import re
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from channels.email.mime import html_to_text, parse_email, strip_quoted
+from channels.email.recover import decode_text, without_source
 
 
 def _mail(**headers: str) -> EmailMessage:
@@ -134,3 +138,102 @@ def test_quoted_history_of_every_client_and_language_is_left_out(sample: str) ->
 )
 def test_text_that_only_looks_like_a_quote_is_kept(text: str) -> None:
     assert strip_quoted(text) == text
+
+
+# sample: (the text the operator must read, the attachments recovered)
+BROKEN = {
+    "broken_no_closing_boundary.eml": (
+        "Grüße aus München!\nDie Lieferung für Bestellung 5521 fehlt noch.\nFrançois Müller",
+        [],
+    ),
+    "broken_wrong_boundary.eml": (
+        "Name: Zoë Ångström\nMessage: Le produit est arrivé cassé, je voudrais un échange.",
+        ["photo-report.pdf"],
+    ),
+    "broken_missing_boundary.eml": (
+        "Bonjour, ma facture n° 3381 est erronée. Merci de vérifier. Hélène",
+        ["facture.pdf"],
+    ),
+    "broken_multipart_without_headers.eml": (
+        "Proszę o korektę faktury 1207. Piotr Nowak",
+        ["faktura.pdf"],
+    ),
+    "broken_bad_base64.eml": (
+        "Dzień dobry, zamówienie 9912 nie dotarło. Proszę o pomoc.\nŁukasz Żółw",
+        [],
+    ),
+    "broken_base64_label_on_plain_text.eml": (
+        "Hello, my order 4410 arrived without the charger. Regards, Ana Kovač",
+        [],
+    ),
+    "broken_wrong_charset.eml": (
+        "Sehr geehrte Damen und Herren,\ndie Größe passt nicht – bitte tauschen. Kosten: 25 €.\n"
+        "Björn Köhler",
+        [],
+    ),
+    "broken_latin1_declared_utf8_sent.eml": (
+        "Grüezi, ich hätte gern eine Rückerstattung. Renée Zürcher",
+        [],
+    ),
+    "broken_undeclared_latin1.eml": (
+        "Buenos días, el envío nº 77 llegó dañado. Gracias, José Peña",
+        [],
+    ),
+    "broken_unknown_charset.eml": (
+        "I paid €40 for the café voucher – please refund. Ciarán",
+        [],
+    ),
+}
+
+
+def assert_no_mime_source(text: str) -> None:
+    assert "--" not in text and "Content-" not in text and "\ufffd" not in text, text
+    assert not re.search(r"[A-Za-z0-9+/]{40,}", text), text
+
+
+@pytest.mark.parametrize("sample", sorted(BROKEN))
+def test_malformed_mime_shows_the_readable_text(sample: str) -> None:
+    text, files = BROKEN[sample]
+    parsed = parse_email((FIXTURES / sample).read_bytes(), "x@example.org")
+    assert parsed.text == text
+    assert parsed.full_text == text
+    assert_no_mime_source(parsed.text)
+    assert [a.filename for a in parsed.attachments] == files
+    assert all(a.data.startswith(b"%PDF-1.4") for a in parsed.attachments)
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "text"),
+    [
+        ("Grüße".encode(), "iso-8859-1", "Grüße"),  # labelled Latin-1, written in UTF-8
+        ("Grüße".encode("latin-1"), "utf-8", "Grüße"),  # the other way round
+        ("Grüße".encode("latin-1"), None, "Grüße"),
+        ("Привет".encode("koi8-r"), "koi8-r", "Привет"),
+        ("Привет".encode("koi8-r"), "no-such-charset", "Привет".encode("koi8-r").decode("cp1252")),
+        ("こんにちは".encode("iso-2022-jp"), "iso-2022-jp", "こんにちは"),
+        ("€ 5".encode("cp1252"), "iso-8859-1", "€ 5"),
+        (b"\x81\x8d", None, "\x81\x8d"),  # not Windows-1252 either: Latin-1
+        (b"plain", "utf-16", "plain"),
+    ],
+)
+def test_text_is_decoded_in_the_charset_it_was_written_in(
+    data: bytes, declared: str | None, text: str
+) -> None:
+    assert decode_text(data, declared) == text
+
+
+def test_mime_source_in_a_text_part_is_never_shown() -> None:
+    body = base64.b64encode("Zwrot za zamówienie 77".encode()).decode()
+    blob = base64.b64encode(bytes(range(256)) * 3).decode()
+    text = (
+        "Forwarded below:\n--XYZ\nContent-Type: text/plain; charset=utf-8\n"
+        f"Content-Transfer-Encoding: base64\n\n{body}\n--XYZ\n"
+        "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\n"
+        + "\n".join(blob[i : i + 76] for i in range(0, len(blob), 76))
+        + "\n--XYZ--\nThe end -- really.\n"
+    )
+    cleaned = without_source(text)
+    assert cleaned == "Forwarded below:\nZwrot za zamówienie 77\nThe end -- really."
+    assert without_source("-----Original Message-----\nFrom: x") == (
+        "-----Original Message-----\nFrom: x"
+    )

@@ -15,7 +15,7 @@ from gateway.storage.schema import messages
 from tests import test_email
 from tests.conftest import RunningGateway
 from tests.test_email import SUPPORT, _send
-from tests.test_email_mime import REPLIES
+from tests.test_email_mime import BROKEN, REPLIES, assert_no_mime_source
 
 relay, mail_gateway = test_email.relay, test_email.mail_gateway  # the same fixtures
 
@@ -31,7 +31,9 @@ async def send_sample(gateway: RunningGateway, name: str, **kw: Any) -> bytes:
 
 async def stored(gateway: RunningGateway) -> list[Any]:
     async with gateway.app[DATABASE].read() as conn:
-        query = select(messages.c.text, messages.c.raw, messages.c.conversation_id)
+        query = select(
+            messages.c.text, messages.c.raw, messages.c.conversation_id, messages.c.attachments
+        )
         return list((await conn.execute(query.order_by(messages.c.id))).all())
 
 
@@ -47,3 +49,21 @@ async def test_replies_from_outlook_and_others_show_only_the_new_part(
         assert row.text.endswith(last_words), (name, row.text)
         assert quoted not in row.text, name
         assert quoted in row.raw["full_text"], name  # the whole text stays with the message
+
+
+async def test_malformed_mail_shows_the_text_the_customer_wrote(
+    mail_gateway: RunningGateway,
+) -> None:
+    for name in sorted(BROKEN):
+        await send_sample(mail_gateway, name)
+    rows = await stored(mail_gateway)
+    assert len(rows) == len(BROKEN)
+    for row, name in zip(rows, sorted(BROKEN), strict=True):
+        text, files = BROKEN[name]
+        assert row.text == text, name
+        assert_no_mime_source(row.text)
+        assert [a.get("filename") for a in row.attachments] == files, name
+        assert all(a.get("file_id") and not a.get("error") for a in row.attachments), name
+    defects = {name: row.raw["defects"] for row, name in zip(rows, sorted(BROKEN), strict=True)}
+    assert "BoundaryRecovered" in defects["broken_wrong_boundary.eml"]
+    assert any("CharsetMismatch" in d for d in defects["broken_wrong_charset.eml"])

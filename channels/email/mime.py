@@ -11,13 +11,23 @@ import html
 import re
 from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.utils import parseaddr
 
 import nh3
 
 from channels.email.quotes import strip_quoted
+from channels.email.recover import (
+    charset_mismatch,
+    decode_text,
+    decode_text_as,
+    find_boundary,
+    is_attachment,
+    part_bytes,
+    with_boundary,
+    without_source,
+)
 
 MAX_TEXT = 20_000
 
@@ -80,26 +90,66 @@ def _chain(ids: tuple[str, ...], keep: int = 50) -> tuple[str, ...]:
     return ids if len(ids) <= keep else (ids[0], *ids[-(keep - 1) :])
 
 
-def _body(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    content = part.get_content()
-    if not isinstance(content, str):
-        return ""
-    return html_to_text(content) if part.get_content_type() == "text/html" else content
+def _readable(part: MIMEPart, defects: list[str]) -> str:
+    declared = part.get_content_charset()
+    text, used = decode_text_as(part_bytes(part), declared)
+    if charset_mismatch(declared, used):
+        defects.append(f"CharsetMismatch: declared {declared or 'none'}, read as {used}")
+    if part.get_content_type() == "text/html":
+        text = html_to_text(text)
+    return without_source(text.replace("\r\n", "\n")).strip()
+
+
+def _body(msg: EmailMessage, defects: list[str]) -> str:
+    """The best readable text part: plain, else HTML, else any inline text part."""
+    candidates = [msg.get_body(preferencelist=("plain",)), msg.get_body(preferencelist=("html",))]
+    candidates += [p for p in msg.walk() if p.get_content_maintype() == "text"]
+    for part in candidates:
+        if part is None or part.is_multipart() or is_attachment(part):
+            continue
+        text = _readable(part, defects)
+        if text:
+            return text
+    return ""
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def _recovered(msg: EmailMessage, raw: bytes) -> EmailMessage | None:
+    """A multipart message whose parts were not found (no boundary parameter, or the wrong
+    one), or a multipart body under no Content-Type at all, parsed again with the boundary the
+    body really uses."""
+    if msg.is_multipart() or msg.get_content_maintype() not in ("multipart", "text"):
+        return None
+    if msg.get_content_maintype() == "text" and "Content-Type" in msg:
+        return None  # a text message that says so: its text may quote anything
+    body = msg.get_payload()
+    boundary = find_boundary(body) if isinstance(body, str) else None
+    if boundary is None:
+        return None
+    subtype = msg.get_content_subtype() if msg.get_content_maintype() == "multipart" else "mixed"
+    again = _parse(with_boundary(raw, subtype, boundary))
+    return again if again.is_multipart() else None
 
 
 def parse_email(raw: bytes, envelope_sender: str) -> ParsedEmail:
     """Parse a message; a broken one is still returned, with its defects listed."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    assert isinstance(msg, EmailMessage)
+    msg = _parse(raw)
     defects = [type(d).__name__ for d in msg.defects]
+    again = _recovered(msg, raw)
+    if again is not None:
+        msg = again
+        defects.append("BoundaryRecovered")
     try:
-        full = _body(msg)
-    except (LookupError, ValueError, AssertionError) as exc:  # unknown charset, bad encoding
+        full = _body(msg, defects)
+    except (LookupError, ValueError, AssertionError, TypeError) as exc:
         defects.append(f"body: {type(exc).__name__}")
-        full = raw.decode("utf-8", "replace")
+        body = raw.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in raw else raw
+        full = without_source(decode_text(body, None))
     attachments = []
     for part in msg.iter_attachments():
         payload = part.get_payload(decode=True)

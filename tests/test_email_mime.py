@@ -237,3 +237,25 @@ def test_mime_source_in_a_text_part_is_never_shown() -> None:
     assert without_source("-----Original Message-----\nFrom: x") == (
         "-----Original Message-----\nFrom: x"
     )
+
+
+@pytest.mark.parametrize(
+    ("from_header", "reply_to", "customer"),
+    [
+        ("Acme Shop <wordpress@acme.example>", "Marta <marta@example.pl>", "marta@example.pl"),
+        ("Formspree <noreply@formspree.io>", "tom@example.co.uk", "tom@example.co.uk"),
+        ("Lena <lena@example.org>", "", "lena@example.org"),
+        ("Lena <lena@example.org>", "LENA@example.org", "lena@example.org"),
+        ("Lena <lena@example.org>", "a@example.org, b@example.org", "lena@example.org"),
+        ("Lena <lena@example.org>", "support@support.example.com", "lena@example.org"),
+        ("no-reply@forms.example", "", "no-reply@forms.example"),
+    ],
+)
+def test_the_customer_is_the_one_reply_to_address_else_from(
+    from_header: str, reply_to: str, customer: str
+) -> None:
+    msg = _mail(From=from_header, **({"Reply_To": reply_to} if reply_to else {}))
+    msg.set_content("hello")
+    parsed = parse_email(msg.as_bytes(), "bounces@forms.example", "support.example.com")
+    assert parsed.sender == customer
+    assert parsed.from_address == from_header.rpartition("<")[2].strip(">").lower()

@@ -14,6 +14,7 @@ from gateway.keys import DATABASE
 from gateway.storage.schema import messages
 from tests import test_email
 from tests.conftest import RunningGateway
+from tests.support import wait_for
 from tests.test_email import SUPPORT, _send
 from tests.test_email_mime import BROKEN, REPLIES, assert_no_mime_source
 
@@ -67,3 +68,52 @@ async def test_malformed_mail_shows_the_text_the_customer_wrote(
     defects = {name: row.raw["defects"] for row, name in zip(rows, sorted(BROKEN), strict=True)}
     assert "BoundaryRecovered" in defects["broken_wrong_boundary.eml"]
     assert any("CharsetMismatch" in d for d in defects["broken_wrong_charset.eml"])
+
+
+FORMS = {
+    "form_wordpress_cf7_marta.eml": "marta.nowak@example.pl",
+    "form_wordpress_cf7_kenji.eml": "kenji.sato@example.jp",
+    "form_formspree_tom.eml": "tom.baker@example.co.uk",
+}
+
+
+async def test_web_form_mail_is_a_conversation_with_the_person_in_reply_to(
+    mail_gateway: RunningGateway, relay: test_email.Relay
+) -> None:
+    ada = await mail_gateway.operator("ada")
+    ada.auto_accept = True
+    for name in FORMS:  # two people through one form address, one through a no-reply one
+        await send_sample(mail_gateway, name)
+    rows = await stored(mail_gateway)
+    assert len({row.conversation_id for row in rows}) == 3
+    froms = {row.raw["reply_to"]: row.raw["from"] for row in rows}
+    assert froms == {
+        "marta.nowak@example.pl": "Acme Shop <wordpress@acme-shop.example>",
+        "kenji.sato@example.jp": "Acme Shop <wordpress@acme-shop.example>",
+        "tom.baker@example.co.uk": "Formspree <noreply@formspree.io>",
+    }
+    await wait_for(
+        lambda: len({m["conversation_id"] for m in ada.messages.values()}) == 3, timeout=15
+    )
+    for n, row in enumerate(rows):
+        answer = await ada.act(
+            {"type": "reply", "conversation_id": row.conversation_id,
+             "client_id": f"form-reply-{n}", "text": f"Answer {n}"},
+        )  # fmt: skip
+        assert answer["ok"], answer
+    await wait_for(lambda: len(relay.received) == 3, timeout=15)
+    sent_to = {m["To"]: m.get_content().strip() for m in relay.received}
+    assert sent_to == {address: f"Answer {n}" for n, address in enumerate(FORMS.values())}
+    # The person answers our reply from their own mailbox: the same conversation.
+    reply = next(m for m in relay.received if m["To"] == "kenji.sato@example.jp")
+    await _send(
+        mail_gateway,
+        test_email._mail(
+            "Thank you!", From="Kenji Sato <kenji.sato@example.jp>",
+            In_Reply_To=reply["Message-ID"], References=reply["Message-ID"],
+        ),
+    )  # fmt: skip
+    rows = await stored(mail_gateway)
+    by_text = {row.text: row.conversation_id for row in rows}
+    kenji = next(r for r in rows if r.raw.get("reply_to") == "kenji.sato@example.jp")
+    assert by_text["Thank you!"] == kenji.conversation_id

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import ssl
 from collections.abc import AsyncIterator
+from email.utils import formataddr
 from typing import Any
 
 import structlog
@@ -89,7 +90,7 @@ class SupportMailbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
-        parsed = parse_email(raw, envelope.mail_from or "")
+        parsed = parse_email(raw, envelope.mail_from or "", self.settings.domain)
         if parsed.automatic:
             log.info("email.inbound.automatic", reason=parsed.automatic, sender=parsed.sender)
             return "250 2.0.0 Accepted (automatic mail, not answered)"
@@ -108,6 +109,8 @@ class SupportMailbox:
             raw={
                 "message_id": parsed.message_id,
                 "subject": parsed.subject,
+                "from": formataddr((parsed.from_name or "", parsed.from_address)),
+                "reply_to": parsed.reply_to,
                 "in_reply_to": parsed.in_reply_to,
                 "references": list(parsed.references),
                 "defects": list(parsed.defects),

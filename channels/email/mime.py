@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 
 import nh3
 
@@ -43,7 +43,7 @@ class AttachmentInfo:
 @dataclass(frozen=True, slots=True)
 class ParsedEmail:
     message_id: str | None
-    sender: str  # the From address, lower-cased
+    sender: str  # the customer: the Reply-To address a form or mailing tool names, else From
     sender_name: str | None
     subject: str
     in_reply_to: str | None
@@ -54,6 +54,9 @@ class ParsedEmail:
     defects: tuple[str, ...] = ()
     automatic: str | None = None  # why this is an auto-reply, bulk mail or a bounce
     extra: dict[str, str] = field(default_factory=dict)
+    from_address: str = ""  # the From address, lower-cased (a form's no-reply address, say)
+    from_name: str | None = None
+    reply_to: str | None = None  # the one Reply-To address, when there is exactly one
 
 
 def html_to_text(markup: str) -> str:
@@ -79,6 +82,38 @@ def _automatic(msg: EmailMessage, envelope_sender: str) -> str | None:
     if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
         return "auto-responder header"
     return None
+
+
+def _header(msg: EmailMessage, name: str, defects: list[str]) -> str:
+    try:
+        return str(msg.get(name, "") or "")
+    except (ValueError, IndexError, TypeError) as exc:
+        defects.append(f"{name}: {type(exc).__name__}")
+        return ""
+
+
+def _reply_to(value: str) -> tuple[str, str] | None:
+    """The one address a Reply-To names (name, address), or None for none or several."""
+    found = {a.strip().lower(): n for n, a in getaddresses([value]) if "@" in a}
+    if len(found) != 1:
+        return None
+    ((address, name),) = found.items()
+    return name, address
+
+
+def customer_of(
+    from_address: str, from_name: str | None, reply_to: tuple[str, str] | None, own_domain: str
+) -> tuple[str, str | None]:
+    """Who the mail is from, as a contact center sees it. Web forms and mailing tools send
+    from one address of theirs (often a no-reply one) and name the person in Reply-To; mail
+    clients set a Reply-To only where their user wants answers. So a Reply-To with one address
+    other than From (and not one of ours) is the customer; otherwise From is."""
+    if reply_to is None:
+        return from_address, from_name
+    name, address = reply_to
+    if address == from_address or address.rpartition("@")[2] == own_domain.lower():
+        return from_address, from_name
+    return address, name or None
 
 
 def _ids(value: object) -> tuple[str, ...]:
@@ -136,7 +171,7 @@ def _recovered(msg: EmailMessage, raw: bytes) -> EmailMessage | None:
     return again if again.is_multipart() else None
 
 
-def parse_email(raw: bytes, envelope_sender: str) -> ParsedEmail:
+def parse_email(raw: bytes, envelope_sender: str, own_domain: str = "") -> ParsedEmail:
     """Parse a message; a broken one is still returned, with its defects listed."""
     msg = _parse(raw)
     defects = [type(d).__name__ for d in msg.defects]
@@ -162,19 +197,17 @@ def parse_email(raw: bytes, envelope_sender: str) -> ParsedEmail:
             )
         )
         defects += [type(d).__name__ for d in part.defects]
-    try:
-        from_header = str(msg.get("From", ""))
-    except (ValueError, IndexError) as exc:
-        defects.append(f"From: {type(exc).__name__}")
-        from_header = ""
-    name, address = parseaddr(from_header)
+    name, address = parseaddr(_header(msg, "From", defects))
     if not address and envelope_sender not in ("", "<>"):
         address = envelope_sender
+    address = address.strip().lower()
+    reply_to = _reply_to(_header(msg, "Reply-To", defects))
+    customer, customer_name = customer_of(address, name or None, reply_to, own_domain)
     full = full.replace("\r\n", "\n").strip()[:MAX_TEXT]
     return ParsedEmail(
         message_id=next(iter(_ids(msg.get("Message-ID"))), None),
-        sender=address.strip().lower(),
-        sender_name=name or None,
+        sender=customer,
+        sender_name=customer_name,
         subject=str(msg.get("Subject", "") or "").replace("\r", " ").replace("\n", " ")[:300],
         in_reply_to=next(iter(_ids(msg.get("In-Reply-To"))), None),
         references=_chain(_ids(msg.get("References"))),
@@ -183,4 +216,7 @@ def parse_email(raw: bytes, envelope_sender: str) -> ParsedEmail:
         attachments=tuple(attachments),
         defects=tuple(dict.fromkeys(defects)),
         automatic=_automatic(msg, envelope_sender),
+        from_address=address,
+        from_name=name or None,
+        reply_to=reply_to[1] if reply_to else None,
     )

@@ -3,12 +3,14 @@ address, and the sender for replies.
 
 The server answers in SMTP's own terms: 550 for a recipient that is not ours, 452 past the
 recipient limit, 552 for a message over the size limit (aiosmtpd), 250 once a message is stored.
-Automatic mail (bounces, auto-replies, bulk) is accepted and dropped, so no loop can start.
+Automatic mail (auto-replies, bulk) is accepted and dropped, so no loop can start; a bounce of
+one of our replies marks that reply failed (channels/email/bounces.py), other bounces are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ssl
@@ -20,13 +22,16 @@ import structlog
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from channels.email.bounces import is_bounce, parse_bounce
 from channels.email.mime import AttachmentInfo, ParsedEmail, parse_email
 from channels.email.sender import EmailSender
 from channels.email.threading import claimed_by_token, thread_references
+from gateway.broker import BrokerUnavailable
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import FILES, SENDERS, SETTINGS, THREADS
+from gateway.keys import BROKER, FILES, OUTBOUND, SENDERS, SETTINGS, THREADS
 from gateway.model import Attachment, Channel, InboundMessage
 from gateway.settings import EmailSettings
+from gateway.storage.outbound import mark_bounced
 from gateway.storage.threads import ThreadClaim
 
 log = structlog.get_logger()
@@ -87,9 +92,50 @@ class SupportMailbox:
                 kept.append(Attachment(reference, a.content_type, a.filename, a.size, error=reason))
         return tuple(kept)
 
+    async def bounce(self, raw: bytes) -> None:
+        """A bounce of one of our replies marks it failed and tells its operator, like a
+        failed SMS; any other bounce is logged and dropped. Never a conversation."""
+        report = parse_bounce(raw)
+        domain = "@" + self.settings.domain.lower() + ">"
+        ours = tuple(
+            i for i in (report.message_ids if report else ()) if i.lower().endswith(domain)
+        )
+        change = None
+        if report is not None and ours:
+            change = await mark_bounced(
+                self.app[OUTBOUND].db, Channel.EMAIL.value, ours, report.reason
+            )
+        if report is None or change is None:
+            log.info(
+                "email.bounce.unknown",
+                message_ids=list(report.message_ids) if report else [],
+                reason=report.reason if report else None,
+            )
+            return
+        log.warning(
+            "email.bounce.reply_failed",
+            message_id=change.message_id,
+            conversation_id=change.conversation_id,
+            reason=report.reason,
+        )
+        if change.author_user_id is not None:
+            frame = {
+                "type": "message_status",
+                "conversation_id": change.conversation_id,
+                "message_id": change.message_id,
+                "status": change.status,
+                "reason": report.reason,
+            }
+            # If the broker is away, the console reads the status from the store on reconnect.
+            with contextlib.suppress(BrokerUnavailable):
+                await self.app[BROKER].publish_to_operator(change.author_user_id, frame)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
+        if is_bounce(raw, envelope.mail_from or ""):
+            await self.bounce(raw)
+            return "250 2.0.0 Accepted (delivery report)"
         parsed = parse_email(raw, envelope.mail_from or "", self.settings.domain)
         if parsed.automatic:
             log.info("email.inbound.automatic", reason=parsed.automatic, sender=parsed.sender)

@@ -13,7 +13,8 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import SecretStr
 
-from channels.email.sender import EmailSender
+from channels.email.sender import EmailSender, build_reply
+from gateway.dispatch import PermanentFailure
 from gateway.settings import EmailSettings
 from gateway.storage.outbound import OutboundJob
 
@@ -102,3 +103,28 @@ async def test_short_ids_share_lines_up_to_78_characters(sink: tuple[Sink, int])
     lines, value = _header(raw, "References")
     assert value.split(" ") == [*chain, "<p@mail.gmail.com>"]
     assert all(len(line) <= 78 for line in lines) and len(lines) > 1
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("noreply@formspree.io", True),
+        ("no-reply@typeform.example", True),
+        ("donotreply@shop.example", True),
+        ("do-not-reply@shop.example", True),
+        ("NoReply@Shop.example", True),
+        ("norbert@example.org", False),
+        ("reply@example.org", False),
+        ("lena@example.org", False),
+    ],
+)
+def test_no_reply_addresses_are_not_answered(address: str, refused: bool) -> None:
+    job = OutboundJob(
+        7, 3, "email", 1, address, "Answer", [], "queued", None, 0, 1, False, False, {},
+        {"subject": "Form", "message_id": "<f@forms.example>"},
+    )  # fmt: skip
+    if refused:
+        with pytest.raises(PermanentFailure, match="no-reply address"):
+            build_reply(EmailSettings(), job, "<r@support.example.com>", "k" * 32)
+    else:
+        assert build_reply(EmailSettings(), job, "<r@support.example.com>", "k" * 32)["To"]

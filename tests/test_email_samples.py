@@ -117,3 +117,26 @@ async def test_web_form_mail_is_a_conversation_with_the_person_in_reply_to(
     by_text = {row.text: row.conversation_id for row in rows}
     kenji = next(r for r in rows if r.raw.get("reply_to") == "kenji.sato@example.jp")
     assert by_text["Thank you!"] == kenji.conversation_id
+
+
+async def test_an_answer_to_a_no_reply_address_fails_with_the_reason(
+    mail_gateway: RunningGateway, relay: test_email.Relay
+) -> None:
+    ada = await mail_gateway.operator("ada")
+    ada.auto_accept = True
+    await send_sample(mail_gateway, "form_typeform_no_reply_to.eml")
+    (row,) = await stored(mail_gateway)
+    await wait_for(lambda: ada.messages)
+    answer = await ada.act(
+        {"type": "reply", "conversation_id": row.conversation_id,
+         "client_id": "no-reply-answer", "text": "We are on it."},
+    )  # fmt: skip
+    message_id = answer["message"]["id"]
+    frame = await wait_for(
+        lambda: next(
+            (f for f in ada.frames if f.get("message_id") == message_id and f.get("reason")),
+            None,
+        )
+    )
+    assert frame["status"] == "failed" and "no-reply address" in frame["reason"]
+    assert relay.received == []

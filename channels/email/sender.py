@@ -71,6 +71,16 @@ def thread_ids(references: list[str], parent: str) -> list[str]:
     return chain
 
 
+_NO_REPLY = re.compile(
+    r"^(no-?reply|do-?not-?reply|donotreply|noreply-[\w.-]+|[\w.-]*\+?noreply)@", re.I
+)
+
+
+def is_no_reply(address: str) -> bool:
+    """An address that says nobody reads it (noreply@, no-reply@, donotreply@ …)."""
+    return bool(_NO_REPLY.match(address.strip()))
+
+
 def reply_subject(subject: str) -> str:
     subject = subject.strip() or "Your message"
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
@@ -93,6 +103,10 @@ def build_reply(
         headers["In-Reply-To"] = str(parent)
         references = [str(r) for r in thread.get("references") or []]
         headers["References"] = " ".join(thread_ids(references, str(parent)))
+    if is_no_reply(job.address):
+        raise PermanentFailure(
+            f"refused: {job.address} is a no-reply address; nobody would read the answer"
+        )
     for name, value in headers.items():
         if "\r" in value or "\n" in value:
             raise PermanentFailure(f"refused: a line break in the {name} header")

@@ -259,3 +259,15 @@ def test_the_customer_is_the_one_reply_to_address_else_from(
     parsed = parse_email(msg.as_bytes(), "bounces@forms.example", "support.example.com")
     assert parsed.sender == customer
     assert parsed.from_address == from_header.rpartition("<")[2].strip(">").lower()
+
+
+def test_a_mailing_tool_campaign_is_from_its_reply_to_address() -> None:
+    raw = (FIXTURES / "mailing_tool_campaign_reply_to.eml").read_bytes()
+    parsed = parse_email(raw, "bounce-mc.us21_1@mcdlv.net", "support.example.com")
+    assert (parsed.sender, parsed.from_address) == (
+        "commandes@little-bakery.example",
+        "hello@little-bakery.example",
+    )
+    assert parsed.sender_name == "Little Bakery Lyon"
+    assert parsed.text.startswith("Bonjour,\n\nNous livrons désormais les commandes groupées")
+    assert parsed.automatic is None  # no Precedence: bulk, so an operator sees it

@@ -140,3 +140,19 @@ async def test_an_answer_to_a_no_reply_address_fails_with_the_reason(
     )
     assert frame["status"] == "failed" and "no-reply address" in frame["reason"]
     assert relay.received == []
+
+
+async def test_headers_the_parser_cannot_read_are_ignored_not_an_error(
+    mail_gateway: RunningGateway,
+) -> None:
+    broken = [
+        (b"From: lena@example.org\r\nMessage-ID: <abc@\r\n", "lena@example.org"),
+        (b'From: "Lena" <lena@\r\nReply-To: "x" <\r\n', "lena.s@example.org"),
+        (b"From: lena@\r\nIn-Reply-To: <\r\nReferences: <a@b> <\r\n", "lena.t@example.org"),
+    ]
+    for n, (headers, envelope) in enumerate(broken):
+        raw = headers + b"To: support@support.example.com\r\nSubject: x\r\n\r\nhello %d\r\n" % n
+        errors, answer = await _send(mail_gateway, raw, sender=envelope, recipients=[SUPPORT])
+        assert not errors and answer.startswith("2.0.0"), answer
+    rows = await stored(mail_gateway)
+    assert [row.text for row in rows] == ["hello 0", "hello 1", "hello 2"]

@@ -95,7 +95,11 @@ class SupportMailbox:
     async def bounce(self, raw: bytes) -> None:
         """A bounce of one of our replies marks it failed and tells its operator, like a
         failed SMS; any other bounce is logged and dropped. Never a conversation."""
-        report = parse_bounce(raw)
+        try:
+            report = parse_bounce(raw)
+        except (ValueError, LookupError, IndexError, TypeError, AttributeError) as exc:
+            log.warning("email.bounce.unreadable", error=f"{type(exc).__name__}: {exc}")
+            return
         domain = "@" + self.settings.domain.lower() + ">"
         ours = tuple(
             i for i in (report.message_ids if report else ()) if i.lower().endswith(domain)

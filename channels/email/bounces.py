@@ -58,11 +58,19 @@ def is_bounce(raw: bytes, envelope_sender: str) -> bool:
 def looks_like_bounce(msg: Message, envelope_sender: str) -> bool:
     if msg.get_content_type() == "multipart/report":
         return str(msg.get_param("report-type", "")).lower() == "delivery-status"
-    sender = str(msg.get("From", "")).lower()
+    sender = _header(msg, "From").lower()
     daemon = any(f"{d}@" in sender or d in sender.split("<")[0] for d in _DAEMONS)
-    subject = bool(_SUBJECTS.search(str(msg.get("Subject", ""))))
+    subject = bool(_SUBJECTS.search(_header(msg, "Subject")))
     empty = envelope_sender in ("", "<>")
     return (daemon and (subject or empty)) or (empty and subject)
+
+
+def _header(msg: Message, name: str) -> str:
+    """A header as text; one the parser cannot read counts as absent."""
+    try:
+        return str(msg.get(name, "") or "")
+    except (ValueError, IndexError, TypeError, AttributeError):
+        return ""
 
 
 def _fields(text: str) -> dict[str, str]:
@@ -117,7 +125,7 @@ def _standard(msg: EmailMessage) -> Bounce | None:
         elif kind in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-                ids += re.findall(r"<[^<>\s]{1,250}>", str(inner[0].get("Message-ID", "")))
+                ids += re.findall(r"<[^<>\s]{1,250}>", _header(inner[0], "Message-ID"))
             else:
                 ids += _MESSAGE_ID.findall(_payload_text(part))
     if not ids:

@@ -87,7 +87,7 @@ def _automatic(msg: EmailMessage, envelope_sender: str) -> str | None:
 def _header(msg: EmailMessage, name: str, defects: list[str]) -> str:
     try:
         return str(msg.get(name, "") or "")
-    except (ValueError, IndexError, TypeError) as exc:
+    except (ValueError, IndexError, TypeError, AttributeError) as exc:
         defects.append(f"{name}: {type(exc).__name__}")
         return ""
 
@@ -148,6 +148,25 @@ def _body(msg: EmailMessage, defects: list[str]) -> str:
     return ""
 
 
+def _attachments(msg: EmailMessage, defects: list[str]) -> list[AttachmentInfo]:
+    attachments = []
+    try:
+        for part in msg.iter_attachments():
+            payload = part.get_payload(decode=True)
+            attachments.append(
+                AttachmentInfo(
+                    part.get_filename(),
+                    part.get_content_type(),
+                    len(payload) if isinstance(payload, bytes) else 0,
+                    payload if isinstance(payload, bytes) else b"",
+                )
+            )
+            defects += [type(d).__name__ for d in part.defects]
+    except (LookupError, ValueError, TypeError, AttributeError) as exc:
+        defects.append(f"attachments: {type(exc).__name__}")
+    return attachments
+
+
 def _parse(raw: bytes) -> EmailMessage:
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
@@ -181,22 +200,11 @@ def parse_email(raw: bytes, envelope_sender: str, own_domain: str = "") -> Parse
         defects.append("BoundaryRecovered")
     try:
         full = _body(msg, defects)
-    except (LookupError, ValueError, AssertionError, TypeError) as exc:
+    except (LookupError, ValueError, AssertionError, TypeError, AttributeError) as exc:
         defects.append(f"body: {type(exc).__name__}")
         body = raw.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in raw else raw
         full = without_source(decode_text(body, None))
-    attachments = []
-    for part in msg.iter_attachments():
-        payload = part.get_payload(decode=True)
-        attachments.append(
-            AttachmentInfo(
-                part.get_filename(),
-                part.get_content_type(),
-                len(payload) if isinstance(payload, bytes) else 0,
-                payload if isinstance(payload, bytes) else b"",
-            )
-        )
-        defects += [type(d).__name__ for d in part.defects]
+    attachments = _attachments(msg, defects)
     name, address = parseaddr(_header(msg, "From", defects))
     if not address and envelope_sender not in ("", "<>"):
         address = envelope_sender
@@ -205,12 +213,12 @@ def parse_email(raw: bytes, envelope_sender: str, own_domain: str = "") -> Parse
     customer, customer_name = customer_of(address, name or None, reply_to, own_domain)
     full = full.replace("\r\n", "\n").strip()[:MAX_TEXT]
     return ParsedEmail(
-        message_id=next(iter(_ids(msg.get("Message-ID"))), None),
+        message_id=next(iter(_ids(_header(msg, "Message-ID", defects))), None),
         sender=customer,
         sender_name=customer_name,
-        subject=str(msg.get("Subject", "") or "").replace("\r", " ").replace("\n", " ")[:300],
-        in_reply_to=next(iter(_ids(msg.get("In-Reply-To"))), None),
-        references=_chain(_ids(msg.get("References"))),
+        subject=_header(msg, "Subject", defects).replace("\r", " ").replace("\n", " ")[:300],
+        in_reply_to=next(iter(_ids(_header(msg, "In-Reply-To", defects))), None),
+        references=_chain(_ids(_header(msg, "References", defects))),
         text=strip_quoted(full),
         full_text=full,
         attachments=tuple(attachments),

@@ -116,8 +116,9 @@ def part_bytes(part: Message) -> bytes:
 
 
 def _base64_text(lines: list[str]) -> str | None:
+    joined = "".join(lines).rstrip("=")
     try:
-        data = base64.b64decode("".join(lines) + "==", validate=False)
+        data = base64.b64decode(joined + "=" * (-len(joined) % 4), validate=False)
     except (binascii.Error, ValueError):
         return None
     text = decode_text(data, None)
@@ -138,7 +139,9 @@ def _part_text(headers: list[str], content: list[str]) -> list[str]:
     data = "\n".join(content).encode("utf-8", "surrogateescape")
     cte = fields.get("content-transfer-encoding", "")
     if cte == "base64":
-        data = base64.b64decode(re.sub(rb"[^A-Za-z0-9+/]", b"", data) + b"==", validate=False)
+        clean = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+        clean = clean[:-1] if len(clean) % 4 == 1 else clean  # a lone last character is noise
+        data = base64.b64decode(clean + b"=" * (-len(clean) % 4), validate=False)
     elif cte == "quoted-printable":
         data = quopri.decodestring(data)
     return decode_text(data, charset.group(1) if charset else None).splitlines()

@@ -228,11 +228,13 @@ class EmailSettings(Section):
     # Attachments up to this size are kept (and shown to operators); larger ones are listed.
     max_attachment_bytes: int = Field(5 * 1024 * 1024, ge=0)
     timeout_seconds: float = Field(60.0, gt=0)
-    # STARTTLS is offered when both files are given; AUTH is required when a username is set.
+    # STARTTLS is offered when both files are given; AUTH is required when a username is set,
+    # and offered only after STARTTLS unless ``auth_allow_plaintext`` says otherwise.
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     auth_username: str | None = None
     auth_password: SecretStr | None = None
+    auth_allow_plaintext: bool = False
     relay_host: str = "127.0.0.1"
     relay_port: int = Field(25, ge=1, le=65535)
     relay_username: str | None = None
@@ -251,6 +253,11 @@ class EmailSettings(Section):
             raise ValueError("tls_cert_file and tls_key_file go together")
         if self.auth_username and self.auth_password is None:
             raise ValueError("auth_password is required with auth_username")
+        if self.auth_username and not self.tls_cert_file and not self.auth_allow_plaintext:
+            raise ValueError(
+                "auth_username needs tls_cert_file and tls_key_file (AUTH is offered only after"
+                " STARTTLS), or auth_allow_plaintext: true to send passwords unencrypted"
+            )
         if any(d <= 0 for d in self.retry_delays_seconds) or not self.retry_delays_seconds:
             raise ValueError("retry_delays_seconds must be one or more positive numbers")
         return self

@@ -281,6 +281,7 @@ async def test_auth_is_required_when_configured(
                 "relay_port": relay.port,
                 "auth_username": "mta",
                 "auth_password": "mta-secret-password",
+                "auth_allow_plaintext": True,
             },
         )
     )

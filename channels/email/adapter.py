@@ -3,28 +3,35 @@ address, and the sender for replies.
 
 The server answers in SMTP's own terms: 550 for a recipient that is not ours, 452 past the
 recipient limit, 552 for a message over the size limit (aiosmtpd), 250 once a message is stored.
-Automatic mail (bounces, auto-replies, bulk) is accepted and dropped, so no loop can start.
+Automatic mail (auto-replies, bulk) is accepted and dropped, so no loop can start; a bounce of
+one of our replies marks that reply failed (channels/email/bounces.py), other bounces are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import hmac
 import ssl
 from collections.abc import AsyncIterator
+from email.utils import formataddr
 from typing import Any
 
 import structlog
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from channels.email.bounces import is_bounce, parse_bounce
 from channels.email.mime import AttachmentInfo, ParsedEmail, parse_email
 from channels.email.sender import EmailSender
 from channels.email.threading import claimed_by_token, thread_references
+from gateway.broker import BrokerUnavailable
 from gateway.channel_intake import accept_from_channel
-from gateway.keys import FILES, SENDERS, SETTINGS, THREADS
+from gateway.keys import BROKER, FILES, OUTBOUND, SENDERS, SETTINGS, THREADS
 from gateway.model import Attachment, Channel, InboundMessage
 from gateway.settings import EmailSettings
+from gateway.storage.outbound import mark_bounced
 from gateway.storage.threads import ThreadClaim
 
 log = structlog.get_logger()
@@ -85,10 +92,55 @@ class SupportMailbox:
                 kept.append(Attachment(reference, a.content_type, a.filename, a.size, error=reason))
         return tuple(kept)
 
+    async def bounce(self, raw: bytes) -> None:
+        """A bounce of one of our replies marks it failed and tells its operator, like a
+        failed SMS; any other bounce is logged and dropped. Never a conversation."""
+        try:
+            report = parse_bounce(raw)
+        except (ValueError, LookupError, IndexError, TypeError, AttributeError) as exc:
+            log.warning("email.bounce.unreadable", error=f"{type(exc).__name__}: {exc}")
+            return
+        domain = "@" + self.settings.domain.lower() + ">"
+        ours = tuple(
+            i for i in (report.message_ids if report else ()) if i.lower().endswith(domain)
+        )
+        change = None
+        if report is not None and ours:
+            change = await mark_bounced(
+                self.app[OUTBOUND].db, Channel.EMAIL.value, ours, report.reason
+            )
+        if report is None or change is None:
+            log.info(
+                "email.bounce.unknown",
+                message_ids=list(report.message_ids) if report else [],
+                reason=report.reason if report else None,
+            )
+            return
+        log.warning(
+            "email.bounce.reply_failed",
+            message_id=change.message_id,
+            conversation_id=change.conversation_id,
+            reason=report.reason,
+        )
+        if change.author_user_id is not None:
+            frame = {
+                "type": "message_status",
+                "conversation_id": change.conversation_id,
+                "message_id": change.message_id,
+                "status": change.status,
+                "reason": report.reason,
+            }
+            # If the broker is away, the console reads the status from the store on reconnect.
+            with contextlib.suppress(BrokerUnavailable):
+                await self.app[BROKER].publish_to_operator(change.author_user_id, frame)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
-        parsed = parse_email(raw, envelope.mail_from or "")
+        if is_bounce(raw, envelope.mail_from or ""):
+            await self.bounce(raw)
+            return "250 2.0.0 Accepted (delivery report)"
+        parsed = parse_email(raw, envelope.mail_from or "", self.settings.domain)
         if parsed.automatic:
             log.info("email.inbound.automatic", reason=parsed.automatic, sender=parsed.sender)
             return "250 2.0.0 Accepted (automatic mail, not answered)"
@@ -107,6 +159,8 @@ class SupportMailbox:
             raw={
                 "message_id": parsed.message_id,
                 "subject": parsed.subject,
+                "from": formataddr((parsed.from_name or "", parsed.from_address)),
+                "reply_to": parsed.reply_to,
                 "in_reply_to": parsed.in_reply_to,
                 "references": list(parsed.references),
                 "defects": list(parsed.defects),
@@ -139,15 +193,25 @@ def _tls(settings: EmailSettings) -> ssl.SSLContext | None:
 
 
 def _authenticator(settings: EmailSettings) -> Any:
+    """Checks a login in constant time on bytes: credentials that are not UTF-8 (or not ours)
+    are simply wrong (535), never an error of the server."""
+    assert settings.auth_username is not None and settings.auth_password is not None
+    username = settings.auth_username.encode()
+    password = settings.auth_password.get_secret_value().encode()
+
     def check(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
-        assert settings.auth_password is not None
-        ok = (
-            isinstance(data, LoginPassword)
-            and data.login.decode() == settings.auth_username
-            and data.password.decode() == settings.auth_password.get_secret_value()
-        )
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = bytes(data.login or b"")
+        secret = bytes(data.password or b"")
+        # Both compared every time, so the answer takes as long whichever one is wrong.
+        same_login = hmac.compare_digest(login, username)
+        same_password = hmac.compare_digest(secret, password)
+        ok = same_login and same_password
+        if not ok:
+            log.info("email.smtp.auth_failed", mechanism=mechanism)
         return AuthResult(success=ok, handled=False)
 
     return check
@@ -168,7 +232,7 @@ async def smtp_server(app: web.Application) -> AsyncIterator[None]:
             timeout=settings.timeout_seconds,
             tls_context=tls,
             auth_required=auth,
-            auth_require_tls=tls is not None,
+            auth_require_tls=not settings.auth_allow_plaintext,
             authenticator=_authenticator(settings) if auth else None,
         )
 

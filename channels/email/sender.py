@@ -4,12 +4,19 @@ Every reply gets its own Message-ID and refers to the customer's latest message 
 References), so it lands in the same thread; its Reply-To is the conversation's reply+token
 address, so the customer's answer finds the conversation even if their client drops headers.
 A header value with CR or LF is refused: that is how header injection starts.
+
+Message-IDs go out exactly as they are: the standard library folds a long id (Outlook's are 80
+characters and more) into RFC 2047 encoded words, which no mail client reads as an id, so the
+reply would fall out of its thread. ``IdHeadersPolicy`` folds those headers only between ids.
 """
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import formataddr, make_msgid
+from typing import Any
 
 import aiosmtplib
 from pydantic import SecretStr
@@ -18,6 +25,60 @@ from channels.email.threading import reply_address
 from gateway.dispatch import PermanentFailure, TemporaryFailure
 from gateway.settings import EmailSettings
 from gateway.storage.outbound import OutboundJob
+
+ID_HEADERS = frozenset({"message-id", "in-reply-to", "references"})
+MAX_REFERENCES = 50  # the thread's first message and the latest ones
+
+
+class IdHeadersPolicy(EmailPolicy):
+    """SMTP's policy, except that Message-ID, In-Reply-To and References are folded between
+    their ids only, never inside one, and never encoded."""
+
+    def fold(self, name: str, value: Any) -> str:
+        if name.lower() not in ID_HEADERS:
+            return super().fold(name, value)
+        return fold_ids(name, str(value), self.linesep, self.max_line_length or 78)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() not in ID_HEADERS:
+            return super().fold_binary(name, value)
+        return fold_ids(name, str(value), self.linesep, self.max_line_length or 78).encode()
+
+
+def fold_ids(name: str, value: str, linesep: str, width: int) -> str:
+    """``Name: <id> <id>`` on lines of at most ``width`` where the ids allow it; a longer id
+    gets a line of its own, whole."""
+    ids = re.findall(r"<[^<>\s]+>", value) or [value.strip()]
+    lines = [f"{name}: {ids[0]}"]
+    for one in ids[1:]:
+        if len(lines[-1]) + 1 + len(one) <= width:
+            lines[-1] += f" {one}"
+        else:
+            lines.append(f" {one}")
+    return linesep.join(lines) + linesep
+
+
+def as_smtp_bytes(msg: EmailMessage) -> bytes:
+    return msg.as_bytes(policy=IdHeadersPolicy(linesep="\r\n"))
+
+
+def thread_ids(references: list[str], parent: str) -> list[str]:
+    """References for a reply: the parent's References and the parent, the thread's first
+    message kept when the chain is trimmed."""
+    chain = list(dict.fromkeys([*references, parent]))
+    if len(chain) > MAX_REFERENCES:
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
+    return chain
+
+
+_NO_REPLY = re.compile(
+    r"^(no-?reply|do-?not-?reply|donotreply|noreply-[\w.-]+|[\w.-]*\+?noreply)@", re.I
+)
+
+
+def is_no_reply(address: str) -> bool:
+    """An address that says nobody reads it (noreply@, no-reply@, donotreply@ …)."""
+    return bool(_NO_REPLY.match(address.strip()))
 
 
 def reply_subject(subject: str) -> str:
@@ -40,8 +101,12 @@ def build_reply(
     parent = thread.get("message_id")
     if parent:
         headers["In-Reply-To"] = str(parent)
-        references = [str(r) for r in thread.get("references") or []][-10:]
-        headers["References"] = " ".join([*references, str(parent)])
+        references = [str(r) for r in thread.get("references") or []]
+        headers["References"] = " ".join(thread_ids(references, str(parent)))
+    if is_no_reply(job.address):
+        raise PermanentFailure(
+            f"refused: {job.address} is a no-reply address; nobody would read the answer"
+        )
     for name, value in headers.items():
         if "\r" in value or "\n" in value:
             raise PermanentFailure(f"refused: a line break in the {name} header")
@@ -66,7 +131,9 @@ class EmailSender:
         s = self.settings
         try:
             await aiosmtplib.send(
-                msg,
+                as_smtp_bytes(msg),
+                sender=s.support_address,
+                recipients=[job.address],
                 hostname=s.relay_host,
                 port=s.relay_port,
                 username=s.relay_username,

@@ -330,3 +330,41 @@ def _buttons(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(
         (str(b.get("label", "")), str(b.get("value", ""))) for b in buttons if isinstance(b, dict)
     )
+
+
+async def mark_bounced(
+    db: Database, channel: str, external_ids: tuple[str, ...], error: str
+) -> StatusChange | None:
+    """A bounce names one of our sent replies by its provider id (for email, its Message-ID):
+    the reply failed, with the bounce's reason. None if no reply of ours has that id, or it had
+    failed already (a second bounce for the same reply changes nothing)."""
+    if not external_ids:
+        return None
+    finals = (MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value)
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    messages.c.id,
+                    messages.c.conversation_id,
+                    messages.c.status,
+                    messages.c.author_user_id,
+                )
+                .where(
+                    messages.c.external_id.in_(external_ids),
+                    messages.c.channel == channel,
+                    messages.c.direction == Direction.OUT.value,
+                )
+                .limit(1)
+            )
+        ).first()
+        if row is None or row.status in finals:
+            return None
+        done = await conn.execute(
+            update(messages)
+            .where(messages.c.id == row.id, messages.c.status == row.status)
+            .values(status=MessageStatus.FAILED.value, error=error[:MAX_ERROR_CHARS])
+        )
+    if done.rowcount != 1:
+        return None
+    return StatusChange(row.id, row.conversation_id, row.author_user_id, MessageStatus.FAILED.value)

@@ -602,3 +602,23 @@ async def test_a_twilio_body_that_is_not_utf8_is_refused(
         f"{gateway.base}{path}", data=request["data"], headers=request["headers"]
     ) as resp:
         assert resp.status == 200, await resp.text()
+
+
+async def test_found_by_the_property_based_run(gateway: RunningGateway) -> None:
+    """Answers that were a 500 or not JSON: a menu with a control character, and the demo
+    accounts of a gateway without a demo."""
+    headers = await _admin(gateway)
+    async with nothing_stored(gateway.app[DATABASE]):
+        for method, path in (
+            ("POST", "/api/admin/ivr/validate"),
+            ("PUT", "/api/admin/ivr/menus/x"),
+        ):
+            async with gateway.http.request(
+                method, f"{gateway.base}{path}", json={"source_text": "id: x\x14"}, headers=headers
+            ) as resp:
+                assert resp.status == 422, await resp.text()
+                answer = await resp.json()
+                assert answer["error"] == "invalid_menu" and "YAML" in answer["reason"]
+        async with gateway.http.get(f"{gateway.base}/api/demo/logins") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"] == "not_found"

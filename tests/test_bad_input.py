@@ -622,3 +622,21 @@ async def test_found_by_the_property_based_run(gateway: RunningGateway) -> None:
         async with gateway.http.get(f"{gateway.base}/api/demo/logins") as resp:
             assert resp.status == 404
             assert (await resp.json())["error"] == "not_found"
+
+
+@pytest.mark.parametrize("session", ["99999999999999999999999", "-1", "0", "1.5", "abc"])
+async def test_a_voice_webhook_for_an_impossible_session_is_refused(
+    twilio_gateway: RunningGateway, session: str
+) -> None:
+    gateway = twilio_gateway
+    path = f"/webhooks/twilio/voice/answer?session={session}"
+    fields = [*_call_params(), ("Digits", "1")]
+    request = signed(f"{gateway.settings.http.public_url}{path}", fields)
+    async with (
+        nothing_stored(gateway.app[DATABASE]),
+        gateway.http.post(
+            f"{gateway.base}{path}", data=request["data"], headers=request["headers"]
+        ) as resp,
+    ):
+        assert resp.status == 400, await resp.text()
+        assert (await resp.json())["error"] == "bad_request"

@@ -160,13 +160,14 @@ async def snapshot_tables(database: Database) -> Snapshot:
 async def nothing_stored(database: Database) -> AsyncIterator[Snapshot]:
     """Assert that no table of the store changes inside the block.
 
-    The snapshot before is taken once the store has settled (two equal readings in a row), so
-    work still under way from earlier steps does not count as a change."""
+    The snapshot before is taken once the store has settled (the outbox drained, then two
+    equal readings in a row), so work still under way from earlier steps does not count as a
+    change."""
     readings: list[Snapshot] = [await snapshot_tables(database)]
 
     async def settled() -> bool:
         readings.append(await snapshot_tables(database))
-        return readings[-1] == readings[-2]
+        return readings[-1] == readings[-2] and readings[-1]["outbox"][0] == 0
 
     await wait_for(settled, timeout=15, interval=0.1)
     before = readings[-1]

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.auth import Principal, require
-from gateway.http import fail, json_body
+from gateway.http import body_id, fail, json_body, optional_body_id, query_id
 from gateway.keys import LIVE_ROUTING, ROUTING_CONFIGS, USERS
 from gateway.model import Role
 from gateway.storage.routing_configs import ConfigVersion, VersionConflict
@@ -42,10 +42,8 @@ async def _current(request: web.Request) -> tuple[int | None, dict[str, Any]]:
 
 
 def _version_field(data: dict[str, Any]) -> int | None:
-    version = data.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        fail(422, "bad_field", "'version' must be an integer (the version you changed)")
-    return version
+    """The version the admin's change was made against (optional)."""
+    return optional_body_id(data, "version")
 
 
 def _detail(edit: Edit) -> dict[str, Any]:
@@ -141,15 +139,13 @@ async def put_item_route(request: web.Request) -> web.Response:
 async def delete_item_route(request: web.Request) -> web.Response:
     principal = await require(request, Role.ADMIN)
     section = _section(request)
-    version = request.query.get("version")
-    if version is not None and not version.isdigit():
-        fail(422, "bad_field", "'version' must be an integer (the version you changed)")
+    version = query_id(request, "version")
     _, document = await _current(request)
     try:
         edit = delete_item(document, section, request.match_info["name"])
     except KeyError as exc:
         fail(404, "not_found", str(exc.args[0]))
-    return await _save(request, principal, edit, int(version) if version else None)
+    return await _save(request, principal, edit, version)
 
 
 async def _replace(
@@ -179,9 +175,7 @@ async def rollback(request: web.Request) -> web.Response:
     """Make an earlier version the one in force again (as a new version: history is kept)."""
     principal = await require(request, Role.ADMIN)
     data = await json_body(request)
-    target = data.get("to_version")
-    if not isinstance(target, int) or isinstance(target, bool):
-        fail(422, "bad_field", "'to_version' must be an integer")
+    target = body_id(data, "to_version")
     old = await request.app[ROUTING_CONFIGS].get(target)
     if old is None:
         fail(404, "not_found", f"there is no version {target}")
@@ -198,11 +192,11 @@ async def versions(request: web.Request) -> web.Response:
 
 async def audit(request: web.Request) -> web.Response:
     await require(request, Role.ADMIN)
-    try:
+    try:  # clamped, so any integer will do
         limit = min(500, max(1, int(request.query.get("limit", "100"))))
-        before = int(request.query["before"]) if "before" in request.query else None
     except ValueError:
-        fail(422, "bad_field", "'limit' and 'before' must be integers")
+        fail(422, "bad_field", "'limit' must be an integer")
+    before = query_id(request, "before")
     entries = await request.app[ROUTING_CONFIGS].audit(limit, before)
     return web.json_response({"entries": [e.as_json() for e in entries]})
 

@@ -22,7 +22,7 @@ from channels.twilio import adapter as twilio
 from channels.voice import adapter as voice
 from channels.webchat import adapter as webchat
 from channels.webchat.hub import WebchatHub
-from gateway import admin, auth, customer_api, ivr_admin, ops, pages, supervisor
+from gateway import admin, auth, customer_api, ivr_admin, openapi, ops, pages, supervisor
 from gateway.broker import Broker
 from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
@@ -297,4 +297,5 @@ def create_app(settings: Settings, instance_id: str | None = None) -> web.Applic
     admin.add_routes(app)
     customer_api.add_routes(app)
     ivr_admin.add_routes(app)
+    openapi.add_routes(app)
     return app

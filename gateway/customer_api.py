@@ -11,7 +11,7 @@ from aiohttp import web
 
 from channels.common import WebhookError, normalize_number
 from gateway.auth import Principal, require
-from gateway.http import fail, json_body
+from gateway.http import body_id, fail, json_body, path_id
 from gateway.keys import CUSTOMERS, FILES, SETTINGS
 from gateway.model import Role
 from gateway.storage.customers import Actor, LinkError
@@ -19,11 +19,8 @@ from gateway.storage.customers import Actor, LinkError
 DEFAULT_TYPE = "application/octet-stream"
 
 
-def _id(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        fail(422, "bad_field", f"'{name}' must be an integer")
+def _id(request: web.Request, name: str, minimum: int = 1) -> int:
+    return path_id(request, name, minimum)
 
 
 def _viewer(principal: Principal) -> int | None:
@@ -42,9 +39,7 @@ async def get_customer(request: web.Request) -> web.Response:
 async def link(request: web.Request) -> web.Response:
     principal = await require(request, Role.OPERATOR)
     data = await json_body(request)
-    identity_id = data.get("identity_id")
-    if not isinstance(identity_id, int) or isinstance(identity_id, bool):
-        fail(422, "bad_field", "'identity_id' must be an integer")
+    identity_id = body_id(data, "identity_id")
     actor = Actor(principal.user.id, principal.user.username)
     try:
         audit_id = await request.app[CUSTOMERS].link(
@@ -89,7 +84,7 @@ async def attachment(request: web.Request) -> web.Response:
     principal = await require(request, Role.OPERATOR)
     files = request.app[FILES]
     found = await files.of_message(_id(request, "id"))
-    index = _id(request, "index")
+    index = _id(request, "index", minimum=0)
     allowed = found is not None and (
         found.operator_id == principal.user.id or principal.user.role.at_least(Role.SUPERVISOR)
     )

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from gateway.auth import require
-from gateway.http import fail, json_body
+from gateway.http import body_id, fail, json_body, optional_body_id, path_id
 from gateway.ivr_menus import LiveMenus, MenuProblems
 from gateway.keys import LIVE_MENUS, USERS
 from gateway.model import Role
@@ -80,15 +80,6 @@ def _source_text(data: dict[str, Any]) -> str:
     if len(text) > MAX_SOURCE:
         fail(422, "too_long", f"'source_text' is longer than {MAX_SOURCE} characters")
     return text
-
-
-def _version_id(data: dict[str, Any], key: str, required: bool) -> int | None:
-    value = data.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        fail(422, "bad_field", f"'{key}' must be an integer (a version id)")
-    return value
 
 
 def _id_mismatch(loaded: LoadedMenu, menu_id: str) -> NoReturn:
@@ -165,12 +156,10 @@ async def menu_versions(request: web.Request) -> web.Response:
 
 async def menu_version(request: web.Request) -> web.Response:
     await require(request, Role.ADMIN)
-    menu_id, raw = request.match_info["id"], request.match_info["version_id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        fail(422, "bad_field", "the version id must be an integer")
-    found = await request.app[LIVE_MENUS].store.get(int(raw))
+    menu_id, version_id = request.match_info["id"], path_id(request, "version_id")
+    found = await request.app[LIVE_MENUS].store.get(version_id)
     if found is None or found.menu_id != menu_id:
-        fail(404, "not_found", f"menu {menu_id!r} has no version {raw}")
+        fail(404, "not_found", f"menu {menu_id!r} has no version {version_id}")
     return web.json_response(
         {**found.as_json(with_text=True), **_with_author(found, await _authors(request))}
     )
@@ -199,7 +188,7 @@ async def publish_menu(request: web.Request) -> web.Response:
     menu_id = request.match_info["id"]
     data = await json_body(request, MAX_BODY)
     text = _source_text(data)
-    expected = _version_id(data, "expected_version", required=False)
+    expected = optional_body_id(data, "expected_version")
     shaped = parse_menu(text, menu_id)
     if isinstance(shaped, list):
         _problems(shaped)
@@ -231,8 +220,7 @@ async def rollback_menu(request: web.Request) -> web.Response:
     """Publish an earlier version again, as a new version (the history stays whole)."""
     principal = await require(request, Role.ADMIN)
     menu_id = request.match_info["id"]
-    version_id = _version_id(await json_body(request), "version_id", required=True)
-    assert version_id is not None
+    version_id = body_id(await json_body(request), "version_id")
     try:
         published = await request.app[LIVE_MENUS].rollback(
             menu_id, version_id, actor_id=principal.user.id, actor=principal.user.username

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.http import fail
 from gateway.keys import SETTINGS
 
 STATIC = Path(__file__).with_name("web") / "static"
@@ -33,7 +34,7 @@ async def demo_logins(request: web.Request) -> web.Response:
     """The demo accounts, shown on the console's sign-in screen; only when configured."""
     users = request.app[SETTINGS].demo.users
     if not users:
-        raise web.HTTPNotFound()
+        fail(404, "not_found", "this gateway has no demo accounts")
     return web.json_response(
         {
             "logins": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth import require
-from gateway.http import fail
+from gateway.http import fail, path_id
 from gateway.keys import DATABASE, LIVE_ROUTING, RELAY, ROUTING_STATE, SETTINGS, USERS
 from gateway.model import Role
 from gateway.pages import page
@@ -25,19 +25,13 @@ async def overview(request: web.Request) -> web.Response:
 
 async def conversation_wait(request: web.Request) -> web.Response:
     await require(request, Role.SUPERVISOR)
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        fail(422, "bad_field", "'id' must be an integer")
+    conversation_id = path_id(request)
     return web.json_response(await wait_estimate(request.app[ROUTING_STATE], conversation_id))
 
 
 async def force_logout(request: web.Request) -> web.Response:
     principal = await require(request, Role.SUPERVISOR)
-    try:
-        user_id = int(request.match_info["id"])
-    except ValueError:
-        fail(422, "bad_field", "'id' must be an integer")
+    user_id = path_id(request)
     if not await request.app[ROUTING_STATE].force_offline(user_id, by=principal.user.id):
         fail(404, "not_found", "no operator with this id has signed in")
     await request.app[USERS].end_sessions(user_id)

@@ -171,7 +171,10 @@ def _problem(file: str, source: SourceMap, error: Any) -> Problem:
 
 def parse_menu(text: str, file: str) -> LoadedMenu | list[Problem]:
     """A menu from YAML text, or every problem with its shape (``file`` names it in them)."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses control characters at once
+    except yaml.YAMLError as exc:
+        return [Problem(file, None, 1, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
     try:
         root = loader.get_single_node()
         if root is None:

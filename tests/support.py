@@ -7,6 +7,7 @@ local broker never see each other's messages.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -14,14 +15,18 @@ import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
+from sqlalchemy import select
 
 from gateway.settings import Settings, load_settings
+from gateway.storage.database import Database
+from gateway.storage.schema import metadata
 from routing.topology import FETCHES, Names, outbound_queues, remove
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -131,6 +136,45 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+# Columns that move on their own (an operator's heartbeat), not because of what a test sent.
+VOLATILE_COLUMNS = frozenset({("operator_presence", "last_seen_at")})
+
+Snapshot = dict[str, tuple[int, str]]
+
+
+async def snapshot_tables(database: Database) -> Snapshot:
+    """Every table of the schema: its row count and a hash of its rows' contents."""
+    out: Snapshot = {}
+    async with database.read() as conn:
+        for table in metadata.sorted_tables:
+            columns = [c for c in table.columns if (table.name, c.name) not in VOLATILE_COLUMNS]
+            rows = sorted(repr(tuple(row)) for row in await conn.execute(select(*columns)))
+            digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+            out[table.name] = (len(rows), digest)
+    return out
+
+
+@asynccontextmanager
+async def nothing_stored(database: Database) -> AsyncIterator[Snapshot]:
+    """Assert that no table of the store changes inside the block.
+
+    The snapshot before is taken once the store has settled (the outbox drained, then two
+    equal readings in a row), so work still under way from earlier steps does not count as a
+    change."""
+    readings: list[Snapshot] = [await snapshot_tables(database)]
+
+    async def settled() -> bool:
+        readings.append(await snapshot_tables(database))
+        return readings[-1] == readings[-2] and readings[-1]["outbox"][0] == 0
+
+    await wait_for(settled, timeout=15, interval=0.1)
+    before = readings[-1]
+    yield before
+    after = await snapshot_tables(database)
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert not changed, f"the store changed: {[(n, before[n][0], after[n][0]) for n in changed]}"
 
 
 class Customer:

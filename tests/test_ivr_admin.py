@@ -116,8 +116,8 @@ async def test_menus_are_listed_and_read_with_their_diagram(gateway: RunningGate
         ("/api/admin/ivr/menus/nope/versions", 404),
         (f"/api/admin/ivr/menus/nope/versions/{first}", 404),
         ("/api/admin/ivr/menus/main/versions/999999", 404),
-        ("/api/admin/ivr/menus/main/versions/abc", 422),
-        ("/api/admin/ivr/menus/main/versions/%C2%B2", 422),  # '²' is a digit to isdigit()
+        ("/api/admin/ivr/menus/main/versions/abc", 404),
+        ("/api/admin/ivr/menus/main/versions/%C2%B2", 404),  # '²' is a digit to isdigit()
     ]:
         status, answer = await admin.call("GET", path)
         assert status == code, (path, answer)

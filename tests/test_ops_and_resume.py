@@ -45,8 +45,8 @@ async def test_request_ids_and_json_errors(gateway: RunningGateway) -> None:
     async with gateway.http.get(
         f"{gateway.base}/api/conversations/abc", headers=ada.headers
     ) as resp:
-        assert resp.status == 422
-        assert (await resp.json())["error"] == "bad_field"
+        assert resp.status == 404
+        assert (await resp.json())["error"] == "not_found"
     async with gateway.http.post(
         f"{gateway.base}/api/operator/state", json={"state": "asleep"}, headers=ada.headers
     ) as resp:

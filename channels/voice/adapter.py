@@ -22,6 +22,7 @@ from channels.voice import desk as paths
 from channels.voice.calls import parse_answer, parse_call, parse_recording, recording_event
 from channels.voice.desk import VoiceDesk, words
 from gateway.broker import BrokerUnavailable
+from gateway.http import parse_id
 from gateway.keys import ACCEPT_HOOKS, IVR_SESSIONS, SETTINGS
 from gateway.model import Channel
 from gateway.storage.ivr import Session, SessionConflict
@@ -66,10 +67,9 @@ def webhook(work: Work) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 async def _session(desk: VoiceDesk, form: MultiDict[str], query: str | None) -> Session:
     """The session a webhook's URL names, checked against the call it is about."""
-    try:
-        session_id = int(query or "")
-    except ValueError:
-        raise WebhookError(400, "bad_request", "session must be a number") from None
+    session_id = parse_id(query, text=True)
+    if session_id is None:
+        raise WebhookError(400, "bad_request", "session must be a number")
     session = await desk.app[IVR_SESSIONS].by_id(session_id)
     call = parse_call(form, desk.app[SETTINGS].twilio.default_region)
     if session is None or session.call_sid != call.sid:

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.http import id_reason, parse_id
+
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
@@ -59,9 +61,9 @@ def parse_frame(raw: str, max_text_chars: int) -> ClientFrame:
             raise FrameError("too_long", f"text is longer than {max_text_chars} characters")
         return SendMessage(client_id, text)
     if kind == "resume":
-        after = data.get("after", 0)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            raise FrameError("bad_frame", "after must be a non-negative integer")
+        after = parse_id(data.get("after", 0), minimum=0)
+        if after is None:
+            raise FrameError("bad_frame", id_reason("after", minimum=0))
         return Resume(after)
     if kind == "ping":
         return Ping()

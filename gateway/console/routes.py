@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 from gateway.auth import Principal, authenticate, check_console_origin, require, still_valid
 from gateway.console.actions import ActionError, ConsoleActions
 from gateway.console.hub import OperatorSocket
-from gateway.http import fail, json_body
+from gateway.http import fail, id_reason, json_body, parse_id, path_id
 from gateway.keys import INSTANCE_ID, METRICS, OPERATOR_HUB, ROUTING_STATE, SETTINGS, USERS
 from gateway.model import Role
 from gateway.storage.users import UserStore
@@ -24,12 +24,10 @@ MAX_OPERATOR_FRAME = 65_536
 
 
 def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ActionError(422, "bad_field", f"'{name}' must be an integer")
-    try:
-        return int(value)
-    except ValueError:
-        raise ActionError(422, "bad_field", f"'{name}' must be an integer") from None
+    found = parse_id(value)
+    if found is None:
+        raise ActionError(422, "bad_field", id_reason(name))
+    return found
 
 
 def _optional_id(data: dict[str, Any], name: str) -> int | None:
@@ -202,10 +200,6 @@ async def _transfer(
     return await actions.transfer(principal.user, conversation_id, target, queue, note)
 
 
-def _path_id(request: web.Request, name: str) -> int:
-    return _int(request.match_info[name], name)
-
-
 async def _list(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], _r: web.Request
 ) -> dict[str, Any]:
@@ -215,7 +209,7 @@ async def _list(
 async def _detail(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return {"conversation": await a.detail(p.user, _path_id(r, "id"))}
+    return {"conversation": await a.detail(p.user, path_id(r))}
 
 
 async def _reply(
@@ -223,7 +217,7 @@ async def _reply(
 ) -> dict[str, Any]:
     return await a.reply(
         p.user,
-        _path_id(r, "id"),
+        path_id(r),
         _str(d, "client_id"),
         _str(d, "text"),
         _optional_id(d, "identity_id"),
@@ -233,25 +227,25 @@ async def _reply(
 async def _resolve(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await a.resolve(p.user, _path_id(r, "id"))
+    return await a.resolve(p.user, path_id(r))
 
 
 async def _transfer_http(
     p: Principal, a: ConsoleActions, d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await _transfer(a, p, d, _path_id(r, "id"))
+    return await _transfer(a, p, d, path_id(r))
 
 
 async def _send_back(
     p: Principal, a: ConsoleActions, d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await a.send_back(p.user, _path_id(r, "id"), _str(d, "reason"))
+    return await a.send_back(p.user, path_id(r), _str(d, "reason"))
 
 
 async def _resend(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await a.resend(p.user, _path_id(r, "id"))
+    return await a.resend(p.user, path_id(r))
 
 
 async def _targets(
@@ -263,13 +257,13 @@ async def _targets(
 async def _accept(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await a.accept(p.user, _path_id(r, "id"))
+    return await a.accept(p.user, path_id(r))
 
 
 async def _decline(
     p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await a.decline(p.user, _path_id(r, "id"))
+    return await a.decline(p.user, path_id(r))
 
 
 async def _state(

@@ -355,12 +355,15 @@ class EventTap:
         self.queue_name = f"{prefix}.tap.{uuid.uuid4().hex[:8]}"
         self.payloads: list[dict[str, Any]] = []
         self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
 
     async def _open(self) -> aio_pika.abc.AbstractQueue:
-        if self._connection is None or self._connection.is_closed or self._queue is None:
+        if self._connection is None or self._connection.is_closed:
             self._connection = await aio_pika.connect(AMQP_URL)
-            channel = await self._connection.channel()
+            self._queue = None
+        if self._channel is None or self._channel.is_closed or self._queue is None:
+            self._channel = channel = await self._connection.channel()
             events = await channel.declare_exchange(
                 self.names.events, aio_pika.ExchangeType.TOPIC, durable=True
             )
@@ -377,15 +380,19 @@ class EventTap:
             queue = await self._open()
             while (message := await queue.get(no_ack=True, fail=False)) is not None:
                 self.payloads.append(json.loads(message.body))
-        except (ConnectionError, aio_pika.exceptions.AMQPError):
-            self._queue = None  # the broker is away: what it holds is read once it is back
+        except (ConnectionError, aio_pika.exceptions.AMQPError, RuntimeError):
+            # The broker is away: what the queue holds is read once it is back.
+            if self._connection is not None:
+                with contextlib.suppress(Exception):
+                    await self._connection.close()
+            self._connection = self._channel = self._queue = None
         return self.payloads
 
     def message_ids(self) -> list[int]:
         return [int(p["message_id"]) for p in self.payloads]
 
     async def close(self) -> None:
-        with contextlib.suppress(ConnectionError, aio_pika.exceptions.AMQPError):
+        with contextlib.suppress(ConnectionError, aio_pika.exceptions.AMQPError, RuntimeError):
             queue = await self._open()
             await queue.delete(if_unused=False, if_empty=False)
         if self._connection is not None:

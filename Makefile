@@ -8,14 +8,14 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test lint unit bench rabbitmq chromium venv clean
+.PHONY: run test lint unit bench rabbitmq chromium openssl venv clean
 
 # Start the gateway with the demo setup (embedded SQLite, the local RabbitMQ).
 run: $(STAMP) rabbitmq
 	exec $(VENV)/bin/contact-gateway --config config/demo.yaml run
 
 # Lint, type-check, then every test (pytest's "no tests ran" counts as a failure).
-test: $(STAMP) rabbitmq chromium lint
+test: $(STAMP) rabbitmq chromium openssl lint
 	@set +e; $(PY) -m pytest -q -ra $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests - failing" >&2; exit 1; fi; \
 	exit $$status
@@ -37,6 +37,10 @@ rabbitmq:
 # Make sure Debian's Chromium is there for the browser tests.
 chromium:
 	@bash scripts/ensure-chromium.sh
+
+# Make sure the openssl command is there for the STARTTLS tests' certificate.
+openssl:
+	@bash scripts/ensure-openssl.sh
 
 venv: $(STAMP)
 

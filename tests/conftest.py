@@ -69,7 +69,7 @@ class RunningGateway:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    """Headless Chromium (skipped without it, failed under CI)."""
+    """Headless Chromium (a test that needs it fails without it)."""
     async for launched in launched_browser():
         yield launched
 

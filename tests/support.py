@@ -7,6 +7,7 @@ local broker never see each other's messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import aiohttp
 import asyncpg
 import pytest
@@ -384,3 +386,107 @@ class TcpProxy:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+
+
+class EventTap:
+    """A durable queue of the test's own bound to the events exchange: what the outbox relay
+    really published, seen on the broker itself (a socket's resync from the store cannot hide a
+    lost event here). The queue outlives a broker restart; ``collect`` reconnects as needed."""
+
+    def __init__(self, prefix: str, routing_key: str = "conversation.message") -> None:
+        self.names = Names(prefix)
+        self.routing_key = routing_key
+        self.queue_name = f"{prefix}.tap.{uuid.uuid4().hex[:8]}"
+        self.payloads: list[dict[str, Any]] = []
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+
+    async def _open(self) -> aio_pika.abc.AbstractQueue:
+        if self._connection is None or self._connection.is_closed:
+            self._connection = await aio_pika.connect(AMQP_URL)
+            self._queue = None
+        if self._channel is None or self._channel.is_closed or self._queue is None:
+            self._channel = channel = await self._connection.channel()
+            events = await channel.declare_exchange(
+                self.names.events, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            self._queue = await channel.declare_queue(self.queue_name, durable=True)
+            await self._queue.bind(events, self.routing_key)
+        return self._queue
+
+    async def start(self) -> None:
+        await self._open()
+
+    async def collect(self) -> list[dict[str, Any]]:
+        """Take what has arrived since the last call; everything seen so far."""
+        try:
+            queue = await self._open()
+            while (message := await queue.get(no_ack=True, fail=False)) is not None:
+                self.payloads.append(json.loads(message.body))
+        except (ConnectionError, aio_pika.exceptions.AMQPError, RuntimeError):
+            # The broker is away: what the queue holds is read once it is back.
+            if self._connection is not None:
+                with contextlib.suppress(Exception):
+                    await self._connection.close()
+            self._connection = self._channel = self._queue = None
+        return self.payloads
+
+    def message_ids(self) -> list[int]:
+        return [int(p["message_id"]) for p in self.payloads]
+
+    async def close(self) -> None:
+        with contextlib.suppress(ConnectionError, aio_pika.exceptions.AMQPError, RuntimeError):
+            queue = await self._open()
+            await queue.delete(if_unused=False, if_empty=False)
+        if self._connection is not None:
+            await self._connection.close()
+
+
+class ReplyHoldingProxy(TcpProxy):
+    """A TCP forwarder that can stop passing on what the gateway answers while what the client
+    sends still arrives: a message is stored, and its acknowledgement never reaches the client
+    (the window between a gateway's commit and the client hearing of it, held open)."""
+
+    holding = False
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers += [writer, upstream_writer]
+        pumps = [
+            asyncio.create_task(self._pump(reader, upstream_writer)),
+            asyncio.create_task(self._replies(upstream_reader, writer)),
+        ]
+        self._tasks.update(pumps)
+        await asyncio.gather(*pumps, return_exceptions=True)
+        self._tasks.difference_update(pumps)
+
+    async def _replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65_536):
+            if not self.holding:
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+
+def live_message_ids(operator: Operator) -> list[int]:
+    """The message ids an operator's socket was pushed after its snapshot (message frames and
+    assignments), in order, repeats included."""
+    ids: list[int] = []
+    for frame in operator.frames:
+        if frame["type"] == "message":
+            ids.append(int(frame["message"]["id"]))
+        elif frame["type"] == "assigned":
+            ids += [int(m["id"]) for m in frame["conversation"]["messages"]]
+    return ids
+
+
+def snapshot_message_ids(operator: Operator) -> set[int]:
+    """The message ids an operator's socket had in its snapshots (from the store, not pushed)."""
+    return {
+        int(message["id"])
+        for frame in operator.frames
+        if frame["type"] == "snapshot"
+        for conversation in frame["conversations"]
+        for message in conversation["messages"]
+    }

@@ -4,7 +4,6 @@ through a real SMTP relay (aiosmtpd on loopback) that can be told to refuse for 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -313,9 +312,8 @@ async def test_simulate_email_reaches_the_smtp_server(
 
 def _self_signed(tmp_path: Path) -> tuple[str, str]:
     if shutil.which("openssl") is None:
-        if os.environ.get("CI"):
-            pytest.fail("openssl is needed to make a test certificate")
-        pytest.skip("no openssl to make a test certificate")
+        # A failure, not a skip: a STARTTLS check that quietly does not run proves nothing.
+        pytest.fail("openssl is needed to make a test certificate (make test installs it)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [

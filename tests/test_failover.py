@@ -290,12 +290,28 @@ async def test_killing_the_active_router_mid_burst(tmp_path: Path, pg_url: str) 
         opening: list[asyncio.Task[Customer]] = []
         reconnecting: list[asyncio.Task[Operator]] = []
         killed_at = 0.0
+        unpushed_at_kill: set[int] = set()
         for n in range(CUSTOMERS):
             home, other = (base_a, base_b) if n % 2 == 0 else (base_b, base_a)
             opening.append(asyncio.create_task(_open_conversation(http, n, home, other)))
             if n == CUSTOMERS // 2:
+                # Mid-burst means the active router is at work: it has made an offer that an
+                # operator has seen, however late the burst runs on a busy machine.
+                await wait_for(lambda: any(_offer_frames(op) for op in sockets), timeout=60)
                 killed_at = time.time()
                 alpha.kill()
+                # Offers alpha committed whose push it had not recorded: the next router pushes
+                # them again (it cannot know whether alpha's push went out).
+                async with db.read() as conn:
+                    unpushed_at_kill = set(
+                        (
+                            await conn.execute(
+                                select(offers.c.id).where(
+                                    offers.c.pushed_at.is_(None), offers.c.status == "pending"
+                                )
+                            )
+                        ).scalars()
+                    )
                 reconnecting = [asyncio.create_task(_follow(http, op, base_b)) for op in on_a]
             await asyncio.sleep(0.02)
         customers = list(await asyncio.gather(*opening))
@@ -348,13 +364,17 @@ async def test_killing_the_active_router_mid_burst(tmp_path: Path, pg_url: str) 
         after = {r.id: r for r in offer_rows if r.created_at > kill_stamp}
         assert before and after, (len(before), len(after))
 
-        # No operator was pushed the same offer twice, whichever socket or instance.
+        # No operator was pushed the same offer twice, whichever socket or instance, except an
+        # offer the dead router made without recording its push: once more by the new router.
         by_operator: dict[int, Counter[int]] = {}
         for operator in sockets:
             seen = by_operator.setdefault(operator.user_id, Counter())  # type: ignore[attr-defined]
             seen.update(offer["id"] for _, offer in _offer_frames(operator))
-        doubled = {op: [i for i, c in seen.items() if c > 1] for op, seen in by_operator.items()}
-        assert not any(doubled.values()), doubled
+        doubled = {
+            op: [i for i, c in seen.items() if c > (2 if i in unpushed_at_kill else 1)]
+            for op, seen in by_operator.items()
+        }
+        assert not any(doubled.values()), (doubled, sorted(unpushed_at_kill))
 
         # The standby took over: the first offer bravo's router made, as an operator on bravo
         # saw it arrive.
@@ -364,7 +384,17 @@ async def test_killing_the_active_router_mid_burst(tmp_path: Path, pg_url: str) 
             default=float("inf"),
         )
         first_made = min(r.created_at for r in after.values())
-        takeover = first_push - killed_at
+        # Measured from when there was something to offer: the kill, or the first message of a
+        # contact offered after it, if that came later (a late customer is not a slow router).
+        async with db.read() as conn:
+            arrivals = (
+                await conn.execute(
+                    select(func.min(messages.c.created_at)).where(
+                        messages.c.conversation_id.in_({r.conversation_id for r in after.values()})
+                    )
+                )
+            ).scalar_one()
+        takeover = first_push - max(killed_at, arrivals.timestamp())
         print(
             f"\ntakeover: first offer made {(first_made - kill_stamp).total_seconds():.2f}s, "
             f"pushed to an operator on bravo {takeover:.2f}s after the kill; "
@@ -477,8 +507,22 @@ async def test_a_dropped_operator_gives_back_their_contacts_within_10s(
         )
         offered_id = offer["conversation_id"]
         assert (await grace.act({"type": "state", "state": "available"}))["ok"]
-        await asyncio.sleep(0.5)
-        assert not _offer_frames(grace), "grace was offered a contact ada still holds"
+        # A barrier, not a pause: a contact arriving after grace became available is offered
+        # (to her or to ada), so the router has dealt with her state change by then.
+        marker = await b.customer()
+        clients.append(marker)
+        marked = await marker.say("a later contact")
+        await wait_for(
+            lambda: (
+                _offered(grace, marked["conversation_id"])
+                or any(
+                    o["conversation_id"] == marked["conversation_id"] for o in ada.offers.values()
+                )
+            )
+        )
+        held = {offered_id, assigned_id}
+        taken = [o for _, o in _offer_frames(grace) if o["conversation_id"] in held]
+        assert not taken, "grace was offered a contact ada still holds"
 
         # The worst moment to lose the network: just after the gateway last heard from the console
         # (so the heartbeat waits a full period before it even pings).

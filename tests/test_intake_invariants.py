@@ -99,22 +99,58 @@ async def test_offer_times_out_and_goes_to_another(start_gateway, tmp_path) -> N
 
 
 async def test_two_operators_accepting_one_offer_only_one_wins(gateway: RunningGateway) -> None:
+    """Two operators each hold a pending offer of the same contact (what a router that lost
+    its slot mid-offer could leave behind) and accept at the same moment from their consoles:
+    one gets the conversation, the other is told it is taken, and the contact is in one place."""
     import asyncio
 
-    from gateway.keys import ROUTING_STATE
+    from sqlalchemy import select
+
+    from gateway.keys import DATABASE
+    from gateway.storage.schema import conversations, offers
 
     ada = await gateway.operator("ada")
+    grace = await gateway.operator("grace", state="away")
     customer = await gateway.customer()
     await customer.say("race")
     (offer,) = (await wait_for(lambda: ada.offers)).values()
-    state = gateway.app[ROUTING_STATE]
+    db = gateway.app[DATABASE]
+    async with db.write() as conn:
+        row = (await conn.execute(select(offers).where(offers.c.id == offer["id"]))).one()
+        inserted = await conn.execute(
+            offers.insert().values(
+                {**row._asdict(), "id": None, "operator_id": grace.user_id}  # type: ignore[attr-defined]
+            )
+        )
+        second = int(inserted.inserted_primary_key[0])
     results = await asyncio.gather(
-        state.accept(offer["id"], ada.user_id),  # type: ignore[attr-defined]
-        state.accept(offer["id"], ada.user_id),  # type: ignore[attr-defined]
+        ada.act({"type": "accept", "offer_id": offer["id"]}),
+        grace.act({"type": "accept", "offer_id": second}),
     )
-    assert sorted(r.ok for r in results) == [False, True]
+    assert sorted(r["ok"] for r in results) == [False, True], results
+    loser = next(r for r in results if not r["ok"])
+    assert loser["error"] == "taken"
+    winner = ada if results[0]["ok"] else grace
+    async with db.read() as conn:
+        conversation = (
+            await conn.execute(
+                select(conversations).where(conversations.c.id == offer["conversation_id"])
+            )
+        ).one()
+        accepted = (
+            await conn.execute(
+                select(offers.c.operator_id).where(
+                    offers.c.conversation_id == offer["conversation_id"],
+                    offers.c.status == "accepted",
+                )
+            )
+        ).all()
+    assert conversation.status == "assigned"
+    assert conversation.operator_id == winner.user_id  # type: ignore[attr-defined]
+    assert [r.operator_id for r in accepted] == [winner.user_id]  # type: ignore[attr-defined]
     await customer.close()
     await ada.close()
+    await grace.close()
 
 
 async def test_operator_gone_too_long_gives_conversations_back(start_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -298,8 +299,25 @@ async def test_mms_with_repeated_media_and_whatsapp(
     )
     # The same webhook again (Twilio retrying) neither stores nor fetches anything twice.
     assert (await _webhook(sms_gateway, params))[0] == 200
-    await asyncio.sleep(0.3)
-    assert len(fake_twilio.media_requests) == 2
+    # A barrier, not a pause: a later message with a file of its own is fetched after anything
+    # the retry could have set off, and then the count tells.
+    later_sid = "MM" + "b" * 32
+    receipt = fake_twilio.add_media(later_sid, b"\xff\xd8 a receipt", "image/jpeg")
+    later = [
+        *[
+            (k, v)
+            for k, v in params
+            if not k.startswith(("Media", "NumMedia", "MessageSid", "Body"))
+        ],
+        ("MessageSid", later_sid),
+        ("Body", "and the receipt"),
+        ("NumMedia", "1"),
+        ("MediaUrl0", receipt),
+        ("MediaContentType0", "image/jpeg"),
+    ]
+    assert (await _webhook(sms_gateway, later))[0] == 200
+    await wait_for(lambda: urlsplit(receipt).path in fake_twilio.media_requests)
+    assert len(fake_twilio.media_requests) == 3, fake_twilio.media_requests
     await _reply(operator, conversation_id, "Thanks Maria")
     await wait_for(lambda: len(fake_twilio.sent) == 1)
     sent = fake_twilio.sent[0]

@@ -33,9 +33,10 @@ from gateway.storage.routing_state import (
     RoutingState,
 )
 from routing.config import RoutingConfig
-from routing.escalation import FinalStep, as_waiting, classify, due, step_floor
+from routing.escalation import FinalStep, classify, due, operator_snapshot
+from routing.holdups import someone_could_take
 from routing.live import LiveRouting
-from routing.strategy import Media, OperatorSnapshot, WaitingContact, plan_offers
+from routing.strategy import OperatorSnapshot, plan_offers
 
 log = structlog.get_logger()
 
@@ -232,19 +233,12 @@ class Router:
     async def assign(self) -> None:
         config = await self.live.current()
         await self.classify(config)
-        line = await self.rules.in_line(config.policy.affinity_seconds)
-        if not line:
+        seen = await self.rules.snapshot(config)
+        if not seen.contacts:
             return
-        contacts: list[WaitingContact] = []
-        for item in line:
-            contact = as_waiting(
-                item.contact, config, item.queue, step_floor(config, item.rule, item.step)
-            )
-            if contact is not None:
-                contacts.append(contact)
-        now = utcnow()
-        operators = [snapshot(config, op, now) for op in await self.rules.available_operators()]
-        plan = plan_offers(contacts, operators, now=now, policy=config.policy.as_policy())
+        plan = plan_offers(
+            seen.contacts, seen.operators, now=seen.now, policy=config.policy.as_policy()
+        )
         if not plan:
             return
         expires = utcnow() + timedelta(seconds=self.settings.offer_timeout_seconds)
@@ -288,13 +282,28 @@ class Router:
         config = await self.live.current()
         now = utcnow()
         shortest = min((step.timeout_seconds for r in config.rules for step in r.steps), default=0)
+        decisions = []
         for item in await self.rules.stepping(now - timedelta(seconds=shortest)):
-            conversation_id = item.conversation_id
             if config.rule(item.rule) is None:
-                await self.rules.unroute(conversation_id, item.rule)
+                await self.rules.unroute(item.conversation_id, item.rule)
                 continue
             decision = due(config, item.rule, item.step, item.step_since, now)
-            if decision is None:
+            if decision is not None:
+                decisions.append((item, decision))
+        finals = [item.conversation_id for item, d in decisions if isinstance(d, FinalStep)]
+        held: set[int] = set()
+        if finals:
+            # No final action ("all our agents are busy") while someone who could take the
+            # contact is available with room: it is offered to them again after a cool-down.
+            seen = await self.rules.snapshot(config, only=finals)
+            held = {
+                c.conversation_id
+                for c in seen.contacts
+                if someone_could_take(c, seen.operators, seen.now)
+            }
+        for item, decision in decisions:
+            conversation_id = item.conversation_id
+            if conversation_id in held:
                 continue
             if isinstance(decision, FinalStep):
                 done = await self.rules.finish(
@@ -334,26 +343,9 @@ class Router:
 
 
 def snapshot(config: RoutingConfig, op: OperatorLoad, now: datetime) -> OperatorSnapshot:
-    """An available operator as the strategy sees them: their profile from the configuration
-    (an operator the configuration does not name has no skills and the default capacity)."""
-    profile = config.operators.get(op.username)
-    capacities = config.capacity_of(op.username)
-    wrapup = config.policy.wrapup_seconds
-    wrapup_until = (
-        op.last_closed_at + timedelta(seconds=wrapup)
-        if wrapup and op.last_closed_at is not None
-        else None
-    )
-    return OperatorSnapshot(
-        op.operator_id,
-        capacities.get(Media.CHAT, 0),
-        op.load.get(Media.CHAT, 0),
-        op.idle_since,
-        dict(profile.skills) if profile else {},
-        frozenset(profile.languages) if profile else frozenset(),
-        capacities,
-        op.load,
-        wrapup_until,
+    """An available operator as the strategy sees them (see ``operator_snapshot``)."""
+    return operator_snapshot(
+        config, op.operator_id, op.username, op.idle_since, op.load, op.last_closed_at, op.pending
     )
 
 

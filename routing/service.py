@@ -27,6 +27,7 @@ from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_rules import OperatorLoad, RuleStore
 from gateway.storage.routing_state import (
+    ASSIGN_EVENT,
     LOGOUT_EVENT,
     TRANSFER_EVENT,
     OfferView,
@@ -46,10 +47,12 @@ UNPUSHED_AFTER_SECONDS = 2.0
 
 
 async def offer_frames(
-    conversations: ConversationStore, offers: list[OfferView]
+    conversations: ConversationStore, offers: list[OfferView], rules: RuleStore | None = None
 ) -> list[tuple[OfferView, dict[str, Any]]]:
-    """The ``offer`` frame for each offer (customer, channel, latest customer message)."""
+    """The ``offer`` frame for each offer (customer, channel, latest customer message, and
+    the note or reason of whoever passed it on, when it was)."""
     cards = await conversations.summaries([o.conversation_id for o in offers])
+    handed = await rules.latest_handovers([o.conversation_id for o in offers]) if rules else {}
     frames = []
     for offer in offers:
         if offer.conversation_id not in cards:
@@ -67,11 +70,19 @@ async def offer_frames(
                         "channel": conversation.channel,
                         "preview": preview[:280],
                         "expires_at": offer.expires_at.isoformat(),
+                        **_handover_fields(handed.get(offer.conversation_id)),
                     },
                 },
             )
         )
     return frames
+
+
+def _handover_fields(handover: dict[str, Any] | None) -> dict[str, Any]:
+    if handover is None:
+        return {}
+    # ``note`` is what older consoles show; ``handover`` says who passed it on and how.
+    return {"note": handover["text"], "handover": handover}
 
 
 class Router:
@@ -141,6 +152,8 @@ class Router:
                 return  # forwarded to its operator, or already offered: nobody's line changed
         elif key == TRANSFER_EVENT:
             await self.on_transfer(payload)
+        elif key == ASSIGN_EVENT:
+            await self.on_supervisor_offer(payload)
         elif key == LOGOUT_EVENT:
             await self.broker.publish_to_operator(
                 int(payload["operator_id"]),
@@ -197,10 +210,26 @@ class Router:
                 for o in await self.state.pending_offers(int(payload["to_operator"]))
                 if o.id == int(payload["offer_id"])
             ]
-            for offer, frame in await offer_frames(self.conversations, pending):
+            for offer, frame in await offer_frames(self.conversations, pending, self.rules):
                 frame["offer"]["note"] = payload.get("note", "")
                 await self.broker.publish_to_operator(offer.operator_id, frame)
                 await self.state.mark_pushed([offer.id])
+
+    async def on_supervisor_offer(self, payload: dict[str, Any]) -> None:
+        """A supervisor gave a contact to a named operator: take back the offer someone else
+        had, and push the new one."""
+        for gone in payload.get("revoked", []):
+            await self.broker.publish_to_operator(
+                int(gone["operator_id"]),
+                {"type": "offer_revoked", "offer_id": gone["offer_id"], "reason": "reassigned"},
+            )
+        pending = [
+            o
+            for o in await self.state.pending_offers(int(payload["to_operator"]))
+            if o.id == int(payload["offer_id"])
+        ]
+        if pending:
+            await self.push(pending)
 
     async def on_tick(self) -> None:
         await self.escalate()
@@ -257,7 +286,7 @@ class Router:
 
     async def push(self, offers: list[OfferView]) -> None:
         """Publish offers to their operators and record that they went out."""
-        frames = await offer_frames(self.conversations, offers)
+        frames = await offer_frames(self.conversations, offers, self.rules)
         await asyncio.gather(
             *(self.broker.publish_to_operator(offer.operator_id, frame) for offer, frame in frames)
         )

@@ -31,6 +31,7 @@ from gateway.storage.schema import (
     messages,
     offers,
     operator_presence,
+    routing_events,
     users,
 )
 from gateway.storage.system_messages import tell_customer
@@ -290,6 +291,62 @@ class RuleStore:
                 for op in await self.available_operators()
             ]
         return LineSnapshot(line, contacts, operators, utcnow())
+
+    async def handovers(self, conversation_id: int) -> list[dict[str, Any]]:
+        """The conversation's transfers and send-backs, oldest first, each with who passed it
+        on and the note or reason they gave (the next operator's timeline shows them)."""
+        found = await self._handovers([conversation_id])
+        return found.get(conversation_id, [])
+
+    async def latest_handovers(self, conversation_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """For each conversation passed on since it was last taken, that last handover (what
+        an offer of it tells the next operator)."""
+        latest: dict[int, dict[str, Any]] = {}
+        for conversation_id, found in (await self._handovers(conversation_ids, True)).items():
+            if found and found[-1]["kind"] != "assigned":
+                latest[conversation_id] = found[-1]
+        return latest
+
+    async def _handovers(
+        self, conversation_ids: list[int], with_assigned: bool = False
+    ) -> dict[int, list[dict[str, Any]]]:
+        if not conversation_ids:
+            return {}
+        kinds = ["transferred", "sent_back", *(["assigned"] if with_assigned else [])]
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        routing_events.c.conversation_id,
+                        routing_events.c.kind,
+                        routing_events.c.operator_id,
+                        routing_events.c.detail,
+                        routing_events.c.created_at,
+                        users.c.display_name,
+                    )
+                    .outerjoin(users, users.c.id == routing_events.c.operator_id)
+                    .where(
+                        routing_events.c.conversation_id.in_(conversation_ids),
+                        routing_events.c.kind.in_(kinds),
+                    )
+                    .order_by(routing_events.c.id)
+                )
+            ).all()
+        out: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            detail = r.detail or {}
+            text = detail.get("reason") if r.kind == "sent_back" else detail.get("note")
+            out.setdefault(r.conversation_id, []).append(
+                {
+                    "kind": r.kind,
+                    "at": r.created_at.isoformat(),
+                    "from_operator": r.operator_id,
+                    "from_name": r.display_name,
+                    "queue": detail.get("queue"),
+                    "text": text or "",
+                }
+            )
+        return out
 
     async def place_of(self, conversation_id: int) -> Place | None:
         async with self.db.read() as conn:

@@ -17,9 +17,9 @@ from gateway.storage.overview import Overview
 from gateway.storage.routing_rules import RuleStore
 from gateway.waiting import wait_estimate
 from routing.config import RoutingConfig
-from routing.escalation import has_later_step
+from routing.escalation import as_waiting, has_later_step, step_floor
 from routing.holdups import explain
-from routing.strategy import qualifies
+from routing.strategy import Media, WaitingContact, qualifies
 
 
 async def overview(request: web.Request) -> web.Response:
@@ -36,7 +36,7 @@ async def overview(request: web.Request) -> web.Response:
 async def _explain(rules: RuleStore, config: RoutingConfig, snapshot: dict[str, Any]) -> None:
     """Give each waiting contact the reason it is not on offer and the available operators a
     supervisor may assign it to, from the same line and operators the router plans with."""
-    seen = await rules.snapshot(config)
+    seen = await rules.snapshot(config, operators=True)
     later = frozenset(
         item.contact.conversation_id
         for item in seen.line
@@ -51,6 +51,13 @@ async def _explain(rules: RuleStore, config: RoutingConfig, snapshot: dict[str, 
     for queue in snapshot["queues"]:
         for contact in queue["contacts"]:
             need = needs.get(contact["id"])
+            if need is None and contact["status"] == "offered":  # may be given to another
+                need = as_waiting(
+                    WaitingContact(contact["id"], 0, None, media=Media(contact["media"])),
+                    config,
+                    queue["name"],
+                    step_floor(config, contact["rule"], contact["step"]),
+                )
             answer = why.get(contact["id"])
             contact["holdup"] = answer.holdup.value if answer else None
             contact["held"] = {k.value: n for k, n in answer.held.items()} if answer else {}

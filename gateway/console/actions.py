@@ -218,8 +218,6 @@ class ConsoleActions:
             raise ActionError(404, "not_found", "no conversation with this id")
         if place.status == ConversationStatus.ASSIGNED.value:
             return await self.transfer(user, conversation_id, operator_id, None, "")
-        if place.status not in (ConversationStatus.WAITING.value, ConversationStatus.OFFERED.value):
-            raise ActionError(409, "not_in_line", "this contact is not waiting or on offer")
         config = await self.live.current()
         need = as_waiting(
             WaitingContact(conversation_id, 0, None, media=media_of(conversation.channel)),
@@ -235,6 +233,8 @@ class ConsoleActions:
                 f"{target.display_name} lacks the skills or language queue {conversation.queue!r}"
                 " needs at this step",
             )
+        if place.status not in (ConversationStatus.WAITING.value, ConversationStatus.OFFERED.value):
+            raise ActionError(409, "not_in_line", "this contact is not waiting or on offer")
         moved = await self.state.offer_to(
             conversation_id,
             operator_id,

@@ -261,7 +261,9 @@ class RuleStore:
             out.append(InLine(contact, r.queue, r.rule, r.step, r.step_since))
         return out
 
-    async def snapshot(self, config: RoutingConfig, only: list[int] | None = None) -> LineSnapshot:
+    async def snapshot(
+        self, config: RoutingConfig, only: list[int] | None = None, operators: bool = False
+    ) -> LineSnapshot:
         """The line and the operators as the strategy sees them (the router plans with this,
         the supervisor view explains with it, and a final action waits on it)."""
         line = await self.in_line(
@@ -276,9 +278,9 @@ class RuleStore:
             )
             if contact is not None:
                 contacts.append(contact)
-        operators = []
-        if line:
-            operators = [
+        available = []
+        if line or operators:
+            available = [
                 operator_snapshot(
                     config,
                     op.operator_id,
@@ -290,7 +292,7 @@ class RuleStore:
                 )
                 for op in await self.available_operators()
             ]
-        return LineSnapshot(line, contacts, operators, utcnow())
+        return LineSnapshot(line, contacts, available, utcnow())
 
     async def handovers(self, conversation_id: int) -> list[dict[str, Any]]:
         """The conversation's transfers and send-backs, oldest first, each with who passed it

@@ -99,7 +99,7 @@ class PolicyConfig(_Model):
     decline_cooldown_seconds: float = Field(default=60, ge=0)
     # Offers an operator may have waiting for an answer at once, per media (as TaskRouter, one
     # by default: the next contact goes to someone else instead of queueing behind it).
-    max_pending_offers: dict[Media, Annotated[int, Field(ge=1, le=50)]] = {}
+    max_pending_offers: dict[Media, Annotated[int, Field(ge=1, le=1000)]] = {}
 
     def pending_limits(self) -> dict[Media, int]:
         return {media: self.max_pending_offers.get(media, 1) for media in Media}

@@ -76,6 +76,8 @@ class ConsoleActions:
         if not result.ok or result.conversation_id is None:
             status = 404 if result.reason == "not_found" else 409
             raise ActionError(status, result.reason, "this offer can no longer be accepted")
+        # The router learns at once that this operator may be offered the next contact.
+        self.relay.nudge()
         conversation = await self.detail(user, result.conversation_id)
         # The operator's tabs on other instances learn it too (and drop the offer card).
         await self.hub.broadcast(user.id, {"type": "assigned", "conversation": conversation})

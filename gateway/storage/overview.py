@@ -193,12 +193,16 @@ class Overview:
             roles = {
                 row.id: row.role for row in await conn.execute(select(users.c.id, users.c.role))
             }
-        # Operators, and staff of a higher role only while they hold contacts or offers (a
-        # supervisor who signed in to watch is not an offline operator).
+        # Operators, and staff of a higher role only while they take contacts: available
+        # (routing offers them contacts), or holding conversations or offers. A supervisor
+        # who signed in to watch is not an offline operator.
         staff = [
             s
             for s in staff
-            if roles.get(s.id) == Role.OPERATOR.value or load.get(s.id) or pending.get(s.id)
+            if roles.get(s.id) == Role.OPERATOR.value
+            or s.state == OperatorState.AVAILABLE.value
+            or load.get(s.id)
+            or pending.get(s.id)
         ]
         board = _queues(line, answered, now, threshold_seconds, queues)
         for q in board:

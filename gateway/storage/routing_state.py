@@ -26,7 +26,8 @@ from gateway.storage.schema import (
 )
 
 REQUEUE_EVENT = "routing.requeue"
-# An offer was taken: its operator may now be offered the next contact (pending-offer limit).
+# An operator answered their last pending offer: they may be offered the next contact now
+# (pending-offer limit) rather than at the router's next tick.
 ACCEPTED_EVENT = "routing.accepted"
 TRANSFER_EVENT = "routing.transfer"
 LOGOUT_EVENT = "operator.logout"
@@ -258,11 +259,22 @@ class RoutingState:
             await record_event(
                 conn, row.conversation_id, "assigned", operator_id, offer_id=offer_id
             )
-            await emit(
-                conn,
-                ACCEPTED_EVENT,
-                {"conversation_id": row.conversation_id, "operator_id": operator_id},
-            )
+            left = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(offers)
+                    .where(
+                        offers.c.operator_id == operator_id,
+                        offers.c.status == OfferStatus.PENDING.value,
+                    )
+                )
+            ).scalar_one()
+            if not left:  # every offer answered: wake the router (else the next tick will)
+                await emit(
+                    conn,
+                    ACCEPTED_EVENT,
+                    {"conversation_id": row.conversation_id, "operator_id": operator_id},
+                )
             await _answered(conn, operator_id)
         return AcceptResult(True, conversation_id=row.conversation_id)
 

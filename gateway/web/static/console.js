@@ -948,6 +948,7 @@
         const conv = upsertConversation(res.data.conversation, { countUnread: false });
         if (conv && selectedId == null) select(conv.id);
         else renderConversationList();
+        if (conv && selectedId === conv.id) renderPane();
       }
     } catch (_) {
       /* the next snapshot brings it */
@@ -1317,6 +1318,9 @@
     renderIdentities(conv);
     if (conv.identities == null) loadIdentities(conv);
     setResolveBusy(false);
+    // A conversation known from the socket's snapshot: its details say whether it can go back
+    // a step and what the colleagues who passed it on said.
+    if (conv.canSendBack === undefined) loadConversation(conv.id);
     const noBack = conv.canSendBack === false;
     ui.sendBack.disabled = noBack;
     ui.sendBack.title = noBack

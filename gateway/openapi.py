@@ -360,6 +360,17 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op(
         "post",
+        "/api/supervisor/conversations/{id}/assign",
+        "Give a waiting, offered or assigned contact to a named operator who qualifies for it: "
+        "it becomes an offer to them (a pending offer to someone else is revoked first).",
+        "supervisor",
+        role=Role.SUPERVISOR,
+        result=ANY_OBJ,
+        body=obj({"operator_id": ID}),
+        errors=(400, 404, 409, 413, 422),
+    ),
+    Op(
+        "post",
         "/api/operators/{id}/logout",
         "Sign an operator out everywhere; their contacts go back to routing.",
         "supervisor",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -94,9 +94,20 @@ class PolicyConfig(_Model):
     aging_seconds: float | None = Field(default=None, gt=0)
     wrapup_seconds: float = Field(default=0, ge=0)
     affinity_seconds: float = Field(default=86_400, ge=0)  # 0: no affinity
+    # An operator who missed or declined a contact is not offered it again for this long; then
+    # it is offered to them again like to anyone else (0: at once).
+    decline_cooldown_seconds: float = Field(default=60, ge=0)
+    # Offers an operator may have waiting for an answer at once, per media (as TaskRouter, one
+    # by default: the next contact goes to someone else instead of queueing behind it).
+    max_pending_offers: dict[Media, Annotated[int, Field(ge=1, le=1000)]] = {}
+
+    def pending_limits(self) -> dict[Media, int]:
+        return {media: self.max_pending_offers.get(media, 1) for media in Media}
 
     def as_policy(self) -> Policy:
-        return Policy(self.choice, self.aging_seconds, self.prefer_skill_level)
+        return Policy(
+            self.choice, self.aging_seconds, self.prefer_skill_level, self.pending_limits()
+        )
 
 
 class RoutingConfig(_Model):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from routing.config import Final, FinalAction, Queue, RoutingConfig, match_rule
-from routing.strategy import WaitingContact
+from routing.strategy import Media, OperatorSnapshot, WaitingContact
 
 # What the customer is told when a rule gives up on live routing, unless the rule says otherwise.
 DEFAULT_FINAL_TEXT: dict[FinalAction, str] = {
@@ -95,6 +95,12 @@ def step_floor(config: RoutingConfig, rule_name: str | None, step: int) -> int |
     return rule.steps[step].min_level
 
 
+def has_later_step(config: RoutingConfig, rule_name: str | None, step: int) -> bool:
+    """The contact's rule has a step after the current one (its pool will still widen)."""
+    rule = config.rule(rule_name)
+    return rule is not None and step + 1 < len(rule.steps)
+
+
 def requirements(queue: Queue, min_level: int | None) -> dict[str, int]:
     """The skills (with levels) an operator needs to be in ``queue``'s pool at a step."""
     return {skill: max(level, min_level or 0) for skill, level in queue.target.skills.items()}
@@ -118,4 +124,38 @@ def as_waiting(
         contact.preferred_operator,
         contact.affinity_until,
         frozenset(target.target.languages),
+        contact.cooling_down,
+    )
+
+
+def operator_snapshot(
+    config: RoutingConfig,
+    operator_id: int,
+    username: str,
+    idle_since: datetime | None,
+    load: Mapping[Media, int],
+    last_closed_at: datetime | None,
+    pending: Mapping[Media, int],
+) -> OperatorSnapshot:
+    """An available operator as the strategy sees them: their profile from the configuration
+    (an operator the configuration does not name has no skills and the default capacity)."""
+    profile = config.operators.get(username)
+    capacities = config.capacity_of(username)
+    wrapup = config.policy.wrapup_seconds
+    wrapup_until = (
+        last_closed_at + timedelta(seconds=wrapup)
+        if wrapup and last_closed_at is not None
+        else None
+    )
+    return OperatorSnapshot(
+        operator_id,
+        capacities.get(Media.CHAT, 0),
+        load.get(Media.CHAT, 0),
+        idle_since,
+        dict(profile.skills) if profile else {},
+        frozenset(profile.languages) if profile else frozenset(),
+        capacities,
+        dict(load),
+        wrapup_until,
+        pending=dict(pending),
     )

@@ -27,15 +27,17 @@ from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_rules import OperatorLoad, RuleStore
 from gateway.storage.routing_state import (
+    ASSIGN_EVENT,
     LOGOUT_EVENT,
     TRANSFER_EVENT,
     OfferView,
     RoutingState,
 )
 from routing.config import RoutingConfig
-from routing.escalation import FinalStep, as_waiting, classify, due, step_floor
+from routing.escalation import FinalStep, classify, due, operator_snapshot
+from routing.holdups import someone_could_take
 from routing.live import LiveRouting
-from routing.strategy import Media, OperatorSnapshot, WaitingContact, plan_offers
+from routing.strategy import OperatorSnapshot, plan_offers
 
 log = structlog.get_logger()
 
@@ -45,10 +47,12 @@ UNPUSHED_AFTER_SECONDS = 2.0
 
 
 async def offer_frames(
-    conversations: ConversationStore, offers: list[OfferView]
+    conversations: ConversationStore, offers: list[OfferView], rules: RuleStore | None = None
 ) -> list[tuple[OfferView, dict[str, Any]]]:
-    """The ``offer`` frame for each offer (customer, channel, latest customer message)."""
+    """The ``offer`` frame for each offer (customer, channel, latest customer message, and
+    the note or reason of whoever passed it on, when it was)."""
     cards = await conversations.summaries([o.conversation_id for o in offers])
+    handed = await rules.latest_handovers([o.conversation_id for o in offers]) if rules else {}
     frames = []
     for offer in offers:
         if offer.conversation_id not in cards:
@@ -66,11 +70,19 @@ async def offer_frames(
                         "channel": conversation.channel,
                         "preview": preview[:280],
                         "expires_at": offer.expires_at.isoformat(),
+                        **_handover_fields(handed.get(offer.conversation_id)),
                     },
                 },
             )
         )
     return frames
+
+
+def _handover_fields(handover: dict[str, Any] | None) -> dict[str, Any]:
+    if handover is None:
+        return {}
+    # ``note`` is what older consoles show; ``handover`` says who passed it on and how.
+    return {"note": handover["text"], "handover": handover}
 
 
 class Router:
@@ -140,6 +152,8 @@ class Router:
                 return  # forwarded to its operator, or already offered: nobody's line changed
         elif key == TRANSFER_EVENT:
             await self.on_transfer(payload)
+        elif key == ASSIGN_EVENT:
+            await self.on_supervisor_offer(payload)
         elif key == LOGOUT_EVENT:
             await self.broker.publish_to_operator(
                 int(payload["operator_id"]),
@@ -196,10 +210,26 @@ class Router:
                 for o in await self.state.pending_offers(int(payload["to_operator"]))
                 if o.id == int(payload["offer_id"])
             ]
-            for offer, frame in await offer_frames(self.conversations, pending):
+            for offer, frame in await offer_frames(self.conversations, pending, self.rules):
                 frame["offer"]["note"] = payload.get("note", "")
                 await self.broker.publish_to_operator(offer.operator_id, frame)
                 await self.state.mark_pushed([offer.id])
+
+    async def on_supervisor_offer(self, payload: dict[str, Any]) -> None:
+        """A supervisor gave a contact to a named operator: take back the offer someone else
+        had, and push the new one."""
+        for gone in payload.get("revoked", []):
+            await self.broker.publish_to_operator(
+                int(gone["operator_id"]),
+                {"type": "offer_revoked", "offer_id": gone["offer_id"], "reason": "reassigned"},
+            )
+        pending = [
+            o
+            for o in await self.state.pending_offers(int(payload["to_operator"]))
+            if o.id == int(payload["offer_id"])
+        ]
+        if pending:
+            await self.push(pending)
 
     async def on_tick(self) -> None:
         await self.escalate()
@@ -232,19 +262,12 @@ class Router:
     async def assign(self) -> None:
         config = await self.live.current()
         await self.classify(config)
-        line = await self.rules.in_line(config.policy.affinity_seconds)
-        if not line:
+        seen = await self.rules.snapshot(config)
+        if not seen.contacts:
             return
-        contacts: list[WaitingContact] = []
-        for item in line:
-            contact = as_waiting(
-                item.contact, config, item.queue, step_floor(config, item.rule, item.step)
-            )
-            if contact is not None:
-                contacts.append(contact)
-        now = utcnow()
-        operators = [snapshot(config, op, now) for op in await self.rules.available_operators()]
-        plan = plan_offers(contacts, operators, now=now, policy=config.policy.as_policy())
+        plan = plan_offers(
+            seen.contacts, seen.operators, now=seen.now, policy=config.policy.as_policy()
+        )
         if not plan:
             return
         expires = utcnow() + timedelta(seconds=self.settings.offer_timeout_seconds)
@@ -263,7 +286,7 @@ class Router:
 
     async def push(self, offers: list[OfferView]) -> None:
         """Publish offers to their operators and record that they went out."""
-        frames = await offer_frames(self.conversations, offers)
+        frames = await offer_frames(self.conversations, offers, self.rules)
         await asyncio.gather(
             *(self.broker.publish_to_operator(offer.operator_id, frame) for offer, frame in frames)
         )
@@ -288,13 +311,28 @@ class Router:
         config = await self.live.current()
         now = utcnow()
         shortest = min((step.timeout_seconds for r in config.rules for step in r.steps), default=0)
+        decisions = []
         for item in await self.rules.stepping(now - timedelta(seconds=shortest)):
-            conversation_id = item.conversation_id
             if config.rule(item.rule) is None:
-                await self.rules.unroute(conversation_id, item.rule)
+                await self.rules.unroute(item.conversation_id, item.rule)
                 continue
             decision = due(config, item.rule, item.step, item.step_since, now)
-            if decision is None:
+            if decision is not None:
+                decisions.append((item, decision))
+        finals = [item.conversation_id for item, d in decisions if isinstance(d, FinalStep)]
+        held: set[int] = set()
+        if finals:
+            # No final action ("all our agents are busy") while someone who could take the
+            # contact is available with room: it is offered to them again after a cool-down.
+            seen = await self.rules.snapshot(config, only=finals)
+            held = {
+                c.conversation_id
+                for c in seen.contacts
+                if someone_could_take(c, seen.operators, seen.now)
+            }
+        for item, decision in decisions:
+            conversation_id = item.conversation_id
+            if conversation_id in held:
                 continue
             if isinstance(decision, FinalStep):
                 done = await self.rules.finish(
@@ -334,26 +372,9 @@ class Router:
 
 
 def snapshot(config: RoutingConfig, op: OperatorLoad, now: datetime) -> OperatorSnapshot:
-    """An available operator as the strategy sees them: their profile from the configuration
-    (an operator the configuration does not name has no skills and the default capacity)."""
-    profile = config.operators.get(op.username)
-    capacities = config.capacity_of(op.username)
-    wrapup = config.policy.wrapup_seconds
-    wrapup_until = (
-        op.last_closed_at + timedelta(seconds=wrapup)
-        if wrapup and op.last_closed_at is not None
-        else None
-    )
-    return OperatorSnapshot(
-        op.operator_id,
-        capacities.get(Media.CHAT, 0),
-        op.load.get(Media.CHAT, 0),
-        op.idle_since,
-        dict(profile.skills) if profile else {},
-        frozenset(profile.languages) if profile else frozenset(),
-        capacities,
-        op.load,
-        wrapup_until,
+    """An available operator as the strategy sees them (see ``operator_snapshot``)."""
+    return operator_snapshot(
+        config, op.operator_id, op.username, op.idle_since, op.load, op.last_closed_at, op.pending
     )
 
 

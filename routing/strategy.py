@@ -7,7 +7,9 @@ plain values and a fixed clock, and the router service only feeds it snapshots f
   a contact gains one priority point per ``aging_seconds`` waited, so low priority cannot starve.
 - Eligibility: the operator is available (the caller only passes those), out of wrap-up, has
   every required skill at the required level, speaks the contact's language, has free capacity
-  for the contact's media (a voice call blocks other media), and has not refused this contact.
+  for the contact's media (a voice call blocks other media), has fewer pending offers of that
+  media than the policy allows, is not in a cool-down after missing or declining this contact,
+  and did not pass this contact on (transfer, send back).
 - Choice: the owner of a returning customer first, while the affinity lasts; then the best
   skill level for what the contact needs; then by policy: longest idle, least busy or round
   robin. Ties go to the lower operator id, so plans are deterministic.
@@ -49,6 +51,8 @@ class WaitingContact:
     preferred_operator: int | None = None  # affinity: the operator who owns this customer
     affinity_until: datetime | None = None
     languages: frozenset[str] = frozenset()  # the operator must speak one of these (queue target)
+    # Operators who missed or declined this contact a moment ago: out until their cool-down ends.
+    cooling_down: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class OperatorSnapshot:
     load: Mapping[Media, int] | None = None
     wrapup_until: datetime | None = None
     last_offered_at: datetime | None = None
+    pending: Mapping[Media, int] | None = None  # offers waiting for an answer (within ``load``)
 
     @property
     def free(self) -> int:
@@ -84,6 +89,13 @@ class Policy:
     choice: Choice = Choice.LONGEST_IDLE
     aging_seconds: float | None = None  # one priority point per this many seconds waited
     prefer_skill_level: bool = True
+    # At most this many unanswered offers per operator per media (None: up to capacity).
+    max_pending_offers: Mapping[Media, int] | None = None
+
+    def pending_limit(self, media: Media) -> int | None:
+        if self.max_pending_offers is None:
+            return None
+        return self.max_pending_offers.get(media)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +142,7 @@ def free_for(operator: OperatorSnapshot, media: Media) -> int:
 
 
 def eligible(operator: OperatorSnapshot, contact: WaitingContact, now: datetime | None) -> bool:
-    if operator.operator_id in contact.refused_by:
+    if operator.operator_id in contact.refused_by or operator.operator_id in contact.cooling_down:
         return False
     return _statically_eligible(operator, contact, now) and free_for(operator, contact.media) > 0
 
@@ -152,12 +164,23 @@ class _Live:
     load: dict[Media, int] = field(default_factory=dict)
     last_offered: float = float("-inf")
     idle: float = float("-inf")
+    pending: dict[Media, int] = field(default_factory=dict)
+    policy: Policy = Policy()
 
-    def free_for(self, media: Media) -> int:
-        """As :func:`free_for`, on the load the plan has given the operator so far."""
+    def room_for(self, media: Media) -> int:
+        """Capacity left for ``media`` on the load the plan has given the operator so far."""
         if media != Media.VOICE and self.load.get(Media.VOICE, 0) > 0:
             return 0
         return max(0, self.capacities.get(media, 0) - self.load.get(media, 0))
+
+    def at_pending_limit(self, media: Media) -> bool:
+        limit = self.policy.pending_limit(media)
+        return limit is not None and self.pending.get(media, 0) >= limit
+
+    def free_for(self, media: Media) -> int:
+        """As :func:`free_for`, and none while the operator has as many offers of ``media``
+        waiting for an answer as the policy allows."""
+        return 0 if self.at_pending_limit(media) else self.room_for(media)
 
     def any_free(self) -> bool:
         return any(self.free_for(media) > 0 for media in Media)
@@ -173,6 +196,11 @@ def _statically_eligible(
     """The part of :func:`eligible` that a plan cannot change: wrap-up, languages, skills."""
     if now is not None and operator.wrapup_until is not None and operator.wrapup_until > now:
         return False
+    return qualifies(operator, contact)
+
+
+def qualifies(operator: OperatorSnapshot, contact: WaitingContact) -> bool:
+    """Skills and languages: what makes an operator eligible whatever their load or timers."""
     if contact.language is not None and contact.language not in operator.languages:
         return False
     if contact.languages and not contact.languages & operator.languages:
@@ -212,7 +240,8 @@ class Planner:
             capacities = op.capacities if op.capacities is not None else {Media.CHAT: op.capacity}
             idle = _stamp(op.idle_since)
             last = _stamp(op.last_offered_at) if op.last_offered_at is not None else idle
-            self.pool.append(_Live(op, capacities, load, last, idle))
+            pending = dict(op.pending) if op.pending is not None else {}
+            self.pool.append(_Live(op, capacities, load, last, idle, pending, policy))
         self.by_id: dict[int, _Live] = {}
         for live in self.pool:
             self.by_id.setdefault(live.snapshot.operator_id, live)
@@ -269,7 +298,7 @@ class Planner:
                 full += 1
                 continue
             operator_id = live.snapshot.operator_id
-            if operator_id in contact.refused_by:
+            if operator_id in contact.refused_by or operator_id in contact.cooling_down:
                 continue
             if affinity and operator_id == contact.preferred_operator and preferred is None:
                 preferred = live
@@ -283,6 +312,7 @@ class Planner:
             return None
         had_room = chosen.any_free()
         chosen.load[media] = chosen.load.get(media, 0) + 1
+        chosen.pending[media] = chosen.pending.get(media, 0) + 1
         if had_room and not chosen.any_free():
             self.open -= 1
         # Just offered: the most recently busy operator, at the back of every line.

@@ -228,6 +228,15 @@ async def test_send_back_to_the_previous_step_with_a_reason(gateway: RunningGate
     assert offer["conversation_id"] == conversation_id
     kinds = await _events(gateway, conversation_id)
     assert kinds[-3:] == ["sent_back", "escalated", "offered"]
+    # Grace is told why it came back, in the offer and in the conversation's timeline.
+    assert offer["handover"]["kind"] == "sent_back"
+    assert offer["handover"]["text"] == "needs someone who sells contracts"
+    assert (await grace.act({"type": "accept", "offer_id": offer["id"]}))["ok"]
+    seen = (await grace.get(f"/api/conversations/{conversation_id}"))["conversation"]
+    assert [(h["kind"], h["from_name"], h["text"]) for h in seen["handovers"]] == [
+        ("sent_back", "Ada", "needs someone who sells contracts")
+    ]
+    assert seen["can_send_back"] is True  # on 'everyone' again, after 'sales'
 
 
 async def test_send_back_at_the_first_step_is_refused(gateway: RunningGateway) -> None:
@@ -237,8 +246,13 @@ async def test_send_back_at_the_first_step_is_refused(gateway: RunningGateway) -
     await customer.say("my invoice again")
     offer = await _offered(ada, "my invoice again")
     await wait_for(lambda: "my invoice again" in ada.texts("in"))
+    seen = (await ada.get(f"/api/conversations/{offer['conversation_id']}"))["conversation"]
+    assert seen["can_send_back"] is False  # the console offers no "Send back" here
+    assigned = next(f for f in ada.frames if f["type"] == "assigned")
+    assert assigned["conversation"]["can_send_back"] is False
+    # Refused for what it is, before anyone is asked for a reason.
     answer = await ada.act(
-        {"type": "send_back", "conversation_id": offer["conversation_id"], "reason": "x"}
+        {"type": "send_back", "conversation_id": offer["conversation_id"], "reason": ""}
     )
     assert answer["error"] == "first_step"
     async with gateway.http.get(

@@ -36,6 +36,10 @@ def _skills_of(i: int) -> dict[str, int]:
 
 def _rules() -> dict[str, Any]:
     return {
+        # Operators here take every offer at once (auto accept), as in a load test: let each
+        # hold as many unanswered offers as chats. The one-offer-at-a-time default is proved
+        # in test_holdups.py and test_offer_cooldown.py.
+        "policy": {"max_pending_offers": {"chat": CAPACITY}},
         "skills": {s: f"Skill {s}" for s in SKILLS},
         "default_capacity": {"voice": 1, "chat": CAPACITY, "messaging": 3, "email": 5},
         "operators": {f"op{i:02d}": {"skills": _skills_of(i)} for i in range(OPERATORS)},

@@ -98,7 +98,7 @@ async def _waiting(db: Database) -> list[WaitingContact]:
     rules = RuleStore(db)
     first = Placement("default", 0, "general", 0)
     await rules.place([(u.conversation_id, first) for u in await rules.unrouted()])
-    return [item.contact for item in await rules.in_line(affinity_seconds=0)]
+    return [item.contact for item in await rules.in_line(affinity_seconds=0, cooldown_seconds=60)]
 
 
 async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
@@ -123,7 +123,7 @@ async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
     assert await state.decline(offer_id, ada.id) == accepted.conversation_id
     assert await state.decline(offer_id, ada.id) is None
     (again,) = await _waiting(db)
-    assert again.refused_by == frozenset({ada.id})
+    assert again.cooling_down == frozenset({ada.id})  # out for the policy's cool-down
 
     offer2 = await state.create_offer(accepted.conversation_id, grace.id, expires)
     assert offer2 is not None

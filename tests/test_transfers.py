@@ -86,6 +86,17 @@ async def test_transfer_back_to_the_line_goes_to_someone_else(gateway: RunningGa
     assert offer["conversation_id"] == conversation_id
     mine = [o["id"] for o in ada.offers.values() if o["conversation_id"] == conversation_id]
     assert offer["id"] not in mine  # ada holds only her original offer, not a new one
+    # The note reaches whoever is offered it next, and stays in the conversation's timeline.
+    assert offer["note"] == "tech"
+    assert offer["handover"]["kind"] == "transferred"
+    assert offer["handover"]["from_name"] == "Ada"
+    assert (await grace.act({"type": "accept", "offer_id": offer["id"]}))["ok"]
+    seen = (await grace.get(f"/api/conversations/{conversation_id}"))["conversation"]
+    assert [(h["kind"], h["text"], h["queue"]) for h in seen["handovers"]] == [
+        ("transferred", "tech", "general")
+    ]
+    assigned = next(f for f in grace.frames if f["type"] == "assigned")
+    assert assigned["conversation"]["handovers"][0]["text"] == "tech"
     for client in (customer, ada, grace):
         await client.close()
 

@@ -16,7 +16,7 @@ import structlog
 
 from gateway.console.hub import OperatorHub
 from gateway.metrics import Metrics
-from gateway.model import OperatorState, Role, utcnow
+from gateway.model import ConversationStatus, OperatorState, Role, utcnow
 from gateway.outbox import OutboxRelay
 from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore, ReplyTargetError
@@ -24,8 +24,10 @@ from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import User, UserStore
-from routing.escalation import previous
+from routing.config import media_of
+from routing.escalation import as_waiting, operator_snapshot, previous, step_floor
 from routing.live import LiveRouting
+from routing.strategy import WaitingContact, qualifies
 
 log = structlog.get_logger()
 
@@ -74,6 +76,8 @@ class ConsoleActions:
         if not result.ok or result.conversation_id is None:
             status = 404 if result.reason == "not_found" else 409
             raise ActionError(status, result.reason, "this offer can no longer be accepted")
+        # The router learns at once that this operator may be offered the next contact.
+        self.relay.nudge()
         conversation = await self.detail(user, result.conversation_id)
         # The operator's tabs on other instances learn it too (and drop the offer card).
         await self.hub.broadcast(user.id, {"type": "assigned", "conversation": conversation})
@@ -179,12 +183,8 @@ class ConsoleActions:
 
     async def send_back(self, user: User, conversation_id: int, reason: str) -> dict[str, Any]:
         """Hand an assigned conversation back to the previous step of its routing rule (for
-        example from the tier-1 queue back to the experts), with the reason for the next one."""
-        reason = reason.strip()
-        if not reason:
-            raise ActionError(422, "bad_field", "say why the conversation goes back")
-        if len(reason) > MAX_NOTE_CHARS:
-            raise ActionError(422, "too_long", f"reason is longer than {MAX_NOTE_CHARS} characters")
+        example from the tier-1 queue back to the experts), with the reason for the next one.
+        Whether it can go back at all is answered first, before any reason is asked for."""
         place = await self.rules.place_of(conversation_id)
         if place is None or place.operator_id != user.id or place.status != "assigned":
             raise ActionError(404, "not_found", "no conversation of yours with this id")
@@ -193,12 +193,68 @@ class ConsoleActions:
             raise ActionError(
                 409, "first_step", "this conversation is at the first step of its rule"
             )
+        reason = reason.strip()
+        if not reason:
+            raise ActionError(422, "bad_field", "say why the conversation goes back")
+        if len(reason) > MAX_NOTE_CHARS:
+            raise ActionError(422, "too_long", f"reason is longer than {MAX_NOTE_CHARS} characters")
         moved = await self.rules.send_back(conversation_id, user.id, back, reason, by=user.id)
         if moved is None:
             raise ActionError(409, "moved", "this conversation has just moved; look again")
         self.relay.nudge()
         log.info("operator.conversation.sent_back", **moved)
         return {"transfer": moved}
+
+    async def assign(self, user: User, conversation_id: int, operator_id: int) -> dict[str, Any]:
+        """A supervisor gives a contact to a named operator who qualifies for it: a waiting or
+        offered one becomes an offer to them (someone else's pending offer is revoked first),
+        an assigned one is transferred to them (also an offer)."""
+        if not user.role.at_least(Role.SUPERVISOR):
+            raise ActionError(403, "forbidden", "only a supervisor assigns contacts")
+        target = await self.users.get(operator_id)
+        if target is None:
+            raise ActionError(422, "unknown_operator", f"no active staff member {operator_id}")
+        conversation = await self.conversations.get(conversation_id)
+        place = await self.rules.place_of(conversation_id)
+        if conversation is None or place is None:
+            raise ActionError(404, "not_found", "no conversation with this id")
+        if place.status == ConversationStatus.ASSIGNED.value:
+            return await self.transfer(user, conversation_id, operator_id, None, "")
+        config = await self.live.current()
+        need = as_waiting(
+            WaitingContact(conversation_id, 0, None, media=media_of(conversation.channel)),
+            config,
+            conversation.queue,
+            step_floor(config, place.rule, place.step),
+        )
+        profile = operator_snapshot(config, target.id, target.username, None, {}, None, {})
+        if need is not None and not qualifies(profile, need):
+            raise ActionError(
+                422,
+                "not_eligible",
+                f"{target.display_name} lacks the skills or language queue {conversation.queue!r}"
+                " needs at this step",
+            )
+        if place.status not in (ConversationStatus.WAITING.value, ConversationStatus.OFFERED.value):
+            raise ActionError(409, "not_in_line", "this contact is not waiting or on offer")
+        moved = await self.state.offer_to(
+            conversation_id,
+            operator_id,
+            by=user.id,
+            expires_at=utcnow() + timedelta(seconds=self.routing.offer_timeout_seconds),
+        )
+        if moved is None:
+            raise ActionError(409, "moved", "this contact has just moved; look again")
+        self.relay.nudge()
+        log.info("supervisor.contact.offered", **moved)
+        return {"assign": moved}
+
+    async def can_send_back(self, conversation_id: int) -> bool:
+        """The conversation's rule has a step before the current one to send it back to."""
+        place = await self.rules.place_of(conversation_id)
+        if place is None:
+            return False
+        return previous(await self.live.current(), place.rule, place.step) is not None
 
     async def resend(self, user: User, message_id: int) -> dict[str, Any]:
         """Send a failed or undelivered reply again (the operator's Resend)."""
@@ -237,7 +293,13 @@ class ConsoleActions:
         if conversation is None or not allowed:
             raise ActionError(404, "not_found", "no conversation of yours with this id")
         history = await self.conversations.messages(conversation_id)
-        return {**conversation.as_json(), "messages": [m.as_json() for m in history]}
+        return {
+            **conversation.as_json(),
+            "messages": [m.as_json() for m in history],
+            "can_send_back": await self.can_send_back(conversation_id),
+            # Transfer notes and send-back reasons, for whoever has the conversation now.
+            "handovers": await self.rules.handovers(conversation_id),
+        }
 
     async def list(self, user: User) -> list[dict[str, Any]]:
         owner = None if user.role.at_least(Role.SUPERVISOR) else user.id

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.model import ConversationStatus, OfferStatus, OperatorState, utcnow
+from gateway.model import ConversationStatus, OfferStatus, OperatorState, Role, utcnow
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, offers, operator_presence, routing_events, users
 from routing.config import media_of
@@ -124,6 +124,23 @@ class Overview:
                     .group_by(conversations.c.queue)
                 )
             }
+            final_closes = (
+                await conn.execute(
+                    select(
+                        conversations.c.id,
+                        conversations.c.queue,
+                        conversations.c.channel,
+                        conversations.c.close_reason,
+                        conversations.c.closed_at,
+                    )
+                    .where(
+                        conversations.c.status == ConversationStatus.CLOSED.value,
+                        conversations.c.close_reason.like("final_action:%"),
+                        conversations.c.closed_at >= since,
+                    )
+                    .order_by(conversations.c.closed_at.desc())
+                )
+            ).all()
             in_menu = {
                 row.channel: row.n
                 for row in await conn.execute(
@@ -173,11 +190,44 @@ class Overview:
                     .order_by(users.c.display_name)
                 )
             ).all()
+            roles = {
+                row.id: row.role for row in await conn.execute(select(users.c.id, users.c.role))
+            }
+        # Operators, and staff of a higher role only while they take contacts: available
+        # (routing offers them contacts), or holding conversations or offers. A supervisor
+        # who signed in to watch is not an offline operator.
+        staff = [
+            s
+            for s in staff
+            if roles.get(s.id) == Role.OPERATOR.value
+            or s.state == OperatorState.AVAILABLE.value
+            or load.get(s.id)
+            or pending.get(s.id)
+        ]
         board = _queues(line, answered, now, threshold_seconds, queues)
         for q in board:
             q["contacts"] = []
             q["abandoned"] = abandoned.get(q["name"], 0)  # callers who hung up in line
+            q["closed_by_final_action"] = 0  # closed by a rule's final action (24 h)
+            q["final_closes"] = []  # the latest of them, with their reason
         by_name = {q["name"]: q for q in board}
+        for row in final_closes:
+            home = by_name.get(row.queue)
+            if home is None:
+                home = by_name[row.queue] = _queues([], [], now, threshold_seconds, (row.queue,))[0]
+                home.update(contacts=[], abandoned=0, closed_by_final_action=0, final_closes=[])
+                board.append(home)
+            home["closed_by_final_action"] += 1
+            if len(home["final_closes"]) < CONTACTS_PER_QUEUE:
+                home["final_closes"].append(
+                    {
+                        "id": row.id,
+                        "channel": row.channel,
+                        "reason": row.close_reason,
+                        "closed_at": row.closed_at.isoformat(),
+                    }
+                )
+        board.sort(key=lambda q: q["name"])
         for row in waiting:
             listed = by_name[row.queue]["contacts"]
             if len(listed) < CONTACTS_PER_QUEUE:
@@ -261,7 +311,7 @@ def _queues(
         q = entry(row.queue)
         q[row.status] += row.n
         in_line = row.status in IN_LINE
-        if in_line:
+        if row.status == ConversationStatus.WAITING.value:  # the same rows as "waiting"
             media = media_of(row.channel).value
             q["waiting_by_media"][media] = q["waiting_by_media"].get(media, 0) + row.n
         if in_line and row.oldest is not None:

@@ -8,11 +8,11 @@ two routers or a redelivered tick, moves a contact once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.model import (
@@ -31,14 +31,18 @@ from gateway.storage.schema import (
     messages,
     offers,
     operator_presence,
+    routing_events,
     users,
 )
 from gateway.storage.system_messages import tell_customer
-from routing.config import media_of
-from routing.escalation import Placement
-from routing.strategy import Media, WaitingContact
+from routing.config import RoutingConfig, media_of
+from routing.escalation import Placement, as_waiting, operator_snapshot, step_floor
+from routing.strategy import Media, OperatorSnapshot, WaitingContact
 
 FINAL_EVENT = "routing.final"
+# Offers closed because their operator passed the contact on: that operator is not offered it
+# again (a missed or declined offer only keeps them out for the policy's cool-down).
+PASSED_ON = ("transferred", "sent_back")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,17 @@ class InLine:
     rule: str | None
     step: int
     step_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineSnapshot:
+    """What the strategy plans with: the waiting contacts with their step's requirements, and
+    the available operators with their profiles, load and pending offers, at ``now``."""
+
+    line: list[InLine]
+    contacts: list[WaitingContact]
+    operators: list[OperatorSnapshot]
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +99,12 @@ class OperatorLoad:
     idle_since: datetime | None
     load: dict[Media, int]
     last_closed_at: datetime | None
+    pending: dict[Media, int] = field(default_factory=dict)  # offers awaiting an answer
+
+
+def final_reason(action: str, text: str | None) -> str:
+    """What a conversation closed by a rule's final action keeps as its close reason."""
+    return f"final_action:{action}" + (f" {text}" if text else "")[:580]
 
 
 def _attributes(channel: str, stored: Any) -> dict[str, str]:
@@ -127,10 +148,20 @@ class RuleStore:
             rows = (await conn.execute(query)).all()
         return [Unrouted(r.id, _attributes(r.channel, r.attributes), r.text or "") for r in rows]
 
-    async def in_line(self, affinity_seconds: float, per_queue: int = 500) -> list[InLine]:
+    async def in_line(
+        self,
+        affinity_seconds: float,
+        per_queue: int = 500,
+        cooldown_seconds: float = 0,
+        only: list[int] | None = None,
+    ) -> list[InLine]:
         """The head of the waiting line of every queue (``per_queue`` most urgent each, so a
-        long line in one queue never hides another queue's contacts), with who refused whom
-        and (for returning customers) the operator who served them last."""
+        long line in one queue never hides another queue's contacts), with who passed each
+        contact on (for good), who missed or declined it within ``cooldown_seconds`` (out for
+        now), and (for returning customers) the operator who served them last. ``only``: just
+        these contacts."""
+        now = utcnow()
+        cooled_after = now - timedelta(seconds=cooldown_seconds)
         urgency = (
             conversations.c.priority.desc(),
             conversations.c.waiting_since,
@@ -155,6 +186,7 @@ class RuleStore:
             .where(
                 conversations.c.status == ConversationStatus.WAITING.value,
                 conversations.c.rule.is_not(None),
+                *([conversations.c.id.in_(only)] if only is not None else []),
             )
             .subquery()
         )
@@ -168,12 +200,17 @@ class RuleStore:
             ).all()
             ids = [r.id for r in rows]
             refused: dict[int, set[int]] = {i: set() for i in ids}
+            cooling: dict[int, set[int]] = {i: set() for i in ids}
             reopened = {r.id: r.reopened_at for r in rows if r.reopened_at is not None}
             owner: dict[int, tuple[int, datetime]] = {}
             if ids:
                 for offer in await conn.execute(
                     select(
-                        offers.c.conversation_id, offers.c.operator_id, offers.c.created_at
+                        offers.c.conversation_id,
+                        offers.c.operator_id,
+                        offers.c.created_at,
+                        offers.c.decided_at,
+                        offers.c.reason,
                     ).where(
                         offers.c.conversation_id.in_(ids),
                         offers.c.status.in_(
@@ -182,8 +219,12 @@ class RuleStore:
                     )
                 ):
                     since_reopen = reopened.get(offer.conversation_id)
-                    if since_reopen is None or offer.created_at >= since_reopen:
+                    if since_reopen is not None and offer.created_at < since_reopen:
+                        continue
+                    if offer.reason in PASSED_ON:
                         refused[offer.conversation_id].add(offer.operator_id)
+                    elif (offer.decided_at or offer.created_at) > cooled_after:
+                        cooling[offer.conversation_id].add(offer.operator_id)
                 if affinity_seconds > 0:
                     since = utcnow() - timedelta(seconds=affinity_seconds)
                     for last in await conn.execute(
@@ -215,8 +256,98 @@ class RuleStore:
                 media_of(r.channel),
                 preferred_operator=preferred,
                 affinity_until=until,
+                cooling_down=frozenset(cooling[r.id] - refused[r.id]),
             )
             out.append(InLine(contact, r.queue, r.rule, r.step, r.step_since))
+        return out
+
+    async def snapshot(
+        self, config: RoutingConfig, only: list[int] | None = None, operators: bool = False
+    ) -> LineSnapshot:
+        """The line and the operators as the strategy sees them (the router plans with this,
+        the supervisor view explains with it, and a final action waits on it)."""
+        line = await self.in_line(
+            config.policy.affinity_seconds,
+            cooldown_seconds=config.policy.decline_cooldown_seconds,
+            only=only,
+        )
+        contacts: list[WaitingContact] = []
+        for item in line:
+            contact = as_waiting(
+                item.contact, config, item.queue, step_floor(config, item.rule, item.step)
+            )
+            if contact is not None:
+                contacts.append(contact)
+        available = []
+        if line or operators:
+            available = [
+                operator_snapshot(
+                    config,
+                    op.operator_id,
+                    op.username,
+                    op.idle_since,
+                    op.load,
+                    op.last_closed_at,
+                    op.pending,
+                )
+                for op in await self.available_operators()
+            ]
+        return LineSnapshot(line, contacts, available, utcnow())
+
+    async def handovers(self, conversation_id: int) -> list[dict[str, Any]]:
+        """The conversation's transfers and send-backs, oldest first, each with who passed it
+        on and the note or reason they gave (the next operator's timeline shows them)."""
+        found = await self._handovers([conversation_id])
+        return found.get(conversation_id, [])
+
+    async def latest_handovers(self, conversation_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """For each conversation passed on since it was last taken, that last handover (what
+        an offer of it tells the next operator)."""
+        latest: dict[int, dict[str, Any]] = {}
+        for conversation_id, found in (await self._handovers(conversation_ids, True)).items():
+            if found and found[-1]["kind"] != "assigned":
+                latest[conversation_id] = found[-1]
+        return latest
+
+    async def _handovers(
+        self, conversation_ids: list[int], with_assigned: bool = False
+    ) -> dict[int, list[dict[str, Any]]]:
+        if not conversation_ids:
+            return {}
+        kinds = ["transferred", "sent_back", *(["assigned"] if with_assigned else [])]
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        routing_events.c.conversation_id,
+                        routing_events.c.kind,
+                        routing_events.c.operator_id,
+                        routing_events.c.detail,
+                        routing_events.c.created_at,
+                        users.c.display_name,
+                    )
+                    .outerjoin(users, users.c.id == routing_events.c.operator_id)
+                    .where(
+                        routing_events.c.conversation_id.in_(conversation_ids),
+                        routing_events.c.kind.in_(kinds),
+                    )
+                    .order_by(routing_events.c.id)
+                )
+            ).all()
+        out: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            detail = r.detail or {}
+            text = detail.get("reason") if r.kind == "sent_back" else detail.get("note")
+            out.setdefault(r.conversation_id, []).append(
+                {
+                    "kind": r.kind,
+                    "at": r.created_at.isoformat(),
+                    "from_operator": r.operator_id,
+                    "from_name": r.display_name,
+                    "queue": detail.get("queue"),
+                    "text": text or "",
+                }
+            )
         return out
 
     async def place_of(self, conversation_id: int) -> Place | None:
@@ -269,16 +400,23 @@ class RuleStore:
             ).all()
             ids = [r.user_id for r in rows]
             load: dict[int, dict[Media, int]] = {i: {} for i in ids}
+            pending: dict[int, dict[Media, int]] = {i: {} for i in ids}
             closed: dict[int, datetime] = {}
             if ids:
                 held = select(
-                    conversations.c.operator_id.label("operator_id"), conversations.c.channel
+                    conversations.c.operator_id.label("operator_id"),
+                    conversations.c.channel,
+                    literal(False).label("pending"),
                 ).where(
                     conversations.c.status == ConversationStatus.ASSIGNED.value,
                     conversations.c.operator_id.in_(ids),
                 )
                 offered = (
-                    select(offers.c.operator_id.label("operator_id"), conversations.c.channel)
+                    select(
+                        offers.c.operator_id.label("operator_id"),
+                        conversations.c.channel,
+                        literal(True).label("pending"),
+                    )
                     .join(conversations, conversations.c.id == offers.c.conversation_id)
                     .where(
                         offers.c.status == OfferStatus.PENDING.value,
@@ -290,6 +428,9 @@ class RuleStore:
                     media = media_of(row.channel)
                     mine = load[row.operator_id]
                     mine[media] = mine.get(media, 0) + 1
+                    if row.pending:
+                        waiting = pending[row.operator_id]
+                        waiting[media] = waiting.get(media, 0) + 1
                 for row in await conn.execute(
                     select(conversations.c.operator_id, func.max(conversations.c.closed_at))
                     .where(
@@ -302,7 +443,12 @@ class RuleStore:
                         closed[row[0]] = row[1]
         return [
             OperatorLoad(
-                r.user_id, r.username, r.idle_since, load[r.user_id], closed.get(r.user_id)
+                r.user_id,
+                r.username,
+                r.idle_since,
+                load[r.user_id],
+                closed.get(r.user_id),
+                pending[r.user_id],
             )
             for r in rows
         ]
@@ -367,7 +513,11 @@ class RuleStore:
                 closed = await conn.execute(
                     update(conversations)
                     .where(*self._at(conversation_id, rule, step))
-                    .values(status=ConversationStatus.CLOSED.value, closed_at=now)
+                    .values(
+                        status=ConversationStatus.CLOSED.value,
+                        closed_at=now,
+                        close_reason=final_reason(action, text),
+                    )
                 )
                 if closed.rowcount != 1:
                     return False

@@ -26,8 +26,13 @@ from gateway.storage.schema import (
 )
 
 REQUEUE_EVENT = "routing.requeue"
+# An operator answered their last pending offer: they may be offered the next contact now
+# (pending-offer limit) rather than at the router's next tick.
+ACCEPTED_EVENT = "routing.accepted"
 TRANSFER_EVENT = "routing.transfer"
 LOGOUT_EVENT = "operator.logout"
+# A supervisor gave a waiting or offered contact to a named operator (as an offer).
+ASSIGN_EVENT = "routing.assign"
 STATE_EVENT = "operator.state"
 
 
@@ -254,6 +259,22 @@ class RoutingState:
             await record_event(
                 conn, row.conversation_id, "assigned", operator_id, offer_id=offer_id
             )
+            left = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(offers)
+                    .where(
+                        offers.c.operator_id == operator_id,
+                        offers.c.status == OfferStatus.PENDING.value,
+                    )
+                )
+            ).scalar_one()
+            if not left:  # every offer answered: wake the router (else the next tick will)
+                await emit(
+                    conn,
+                    ACCEPTED_EVENT,
+                    {"conversation_id": row.conversation_id, "operator_id": operator_id},
+                )
             await _answered(conn, operator_id)
         return AcceptResult(True, conversation_id=row.conversation_id)
 
@@ -356,6 +377,69 @@ class RoutingState:
             detail = {k: v for k, v in payload.items() if k != "conversation_id"}
             await record_event(conn, conversation_id, "transferred", row.operator_id, **detail)
             await emit(conn, TRANSFER_EVENT, payload)
+        return payload
+
+    async def offer_to(
+        self, conversation_id: int, operator_id: int, *, by: int, expires_at: datetime
+    ) -> dict[str, Any] | None:
+        """A supervisor gives a waiting or offered contact to ``operator_id`` as an offer (a
+        pending offer to someone else is revoked first). Compare-and-set on the status and on
+        the pending offer: the payload of the move, or None when the contact is neither
+        waiting nor offered any more (or is already offered to that operator)."""
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(conversations.c.status).where(conversations.c.id == conversation_id)
+                )
+            ).first()
+            if row is None:
+                return None
+            revoked: list[dict[str, int]] = []
+            if row.status == ConversationStatus.OFFERED.value:
+                pending = (
+                    await conn.execute(
+                        select(offers.c.id, offers.c.operator_id).where(
+                            offers.c.conversation_id == conversation_id,
+                            offers.c.status == OfferStatus.PENDING.value,
+                        )
+                    )
+                ).all()
+                if any(p.operator_id == operator_id for p in pending):
+                    return None
+                for p in pending:
+                    if not await _back_to_waiting(
+                        conn, p.id, conversation_id, OfferStatus.REVOKED, "reassigned"
+                    ):
+                        await conn.rollback()
+                        return None
+                    revoked.append({"offer_id": int(p.id), "operator_id": int(p.operator_id)})
+            elif row.status != ConversationStatus.WAITING.value:
+                return None
+            taken = await conn.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == conversation_id,
+                    conversations.c.status == ConversationStatus.WAITING.value,
+                )
+                .values(status=ConversationStatus.OFFERED.value)
+            )
+            if taken.rowcount != 1:
+                await conn.rollback()
+                return None
+            offer_id = await _insert_offer(
+                conn, conversation_id, operator_id, expires_at, reason="supervisor"
+            )
+            payload = {
+                "conversation_id": conversation_id,
+                "to_operator": operator_id,
+                "offer_id": offer_id,
+                "revoked": revoked,
+                "by": by,
+            }
+            await record_event(
+                conn, conversation_id, "supervisor_offered", operator_id, offer_id=offer_id, by=by
+            )
+            await emit(conn, ASSIGN_EVENT, payload)
         return payload
 
     async def force_offline(self, user_id: int, by: int) -> bool:

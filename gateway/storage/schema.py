@@ -119,6 +119,9 @@ conversations = Table(
     # Set when the customer wrote into the conversation's thread after it was closed: offers
     # declined before then do not count against the operators any more.
     Column("reopened_at", Stamp, nullable=True),
+    # Why the conversation was closed when no operator closed it (a routing rule's final
+    # action: "final_action:notice" with what the customer was told).
+    Column("close_reason", String(600), nullable=True),
     Index("ix_conversations_status_waiting", "status", "priority", "waiting_since"),
 )
 

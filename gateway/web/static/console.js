@@ -625,13 +625,23 @@
     entry.acceptEl = accept;
     entry.declineEl = decline;
     card.append(head, entry.previewEl);
-    if (offer.note) {
-      const note = el("p", "offer-note", `Note: ${offer.note}`);
+    if (offer.handover || offer.note) {
+      const note = el("p", "offer-note", handoverText(offer.handover, offer.note));
       note.setAttribute("data-testid", "offer-note");
       card.append(note);
     }
     card.append(actions);
     return card;
+  }
+
+  // A transfer note or send-back reason, as the next operator reads it.
+  function handoverText(handover, note) {
+    if (!handover) return `Note: ${note}`;
+    const who = handover.from_name || "A colleague";
+    const text = handover.text || "(no note)";
+    return handover.kind === "sent_back"
+      ? `Sent back by ${who}: ${text}`
+      : `Transferred by ${who}${handover.queue ? ` to ${handover.queue}` : ""}: ${text}`;
   }
 
   function updateOfferCard(entry) {
@@ -654,7 +664,9 @@
     const left = Math.ceil((expires - serverNow()) / 1000);
     if (left <= -2) return false; // expired; the server revokes it too
     const secs = Math.max(0, left);
-    entry.countdown.textContent = secs >= 60 ? `${Math.floor(secs / 60)}m ${secs % 60}s` : `${secs}s`;
+    const time = secs >= 60 ? `${Math.floor(secs / 60)}m ${secs % 60}s` : `${secs}s`;
+    entry.countdown.textContent = `Accept within ${time}`;
+    entry.countdown.title = "Time left to accept this offer; then it goes to a colleague";
     entry.countdown.classList.toggle("urgent", secs <= 10);
     return true;
   }
@@ -748,6 +760,8 @@
       conv.status = data.status || conv.status;
       conv.queue = data.queue || conv.queue;
     }
+    if (typeof data.can_send_back === "boolean") conv.canSendBack = data.can_send_back;
+    if (Array.isArray(data.handovers)) conv.handovers = data.handovers;
     for (const offerEntry of Array.from(offers.values())) {
       if (Number(offerEntry.offer.conversation_id) === id) removeOffer(offerEntry.offer.id);
     }
@@ -951,6 +965,7 @@
         const conv = upsertConversation(res.data.conversation, { countUnread: false });
         if (conv && selectedId == null) select(conv.id);
         else renderConversationList();
+        if (conv && selectedId === conv.id) renderPane();
       }
     } catch (_) {
       /* the next snapshot brings it */
@@ -1320,9 +1335,30 @@
     renderIdentities(conv);
     if (conv.identities == null) loadIdentities(conv);
     setResolveBusy(false);
+    // A conversation known from the socket's snapshot: its details say whether it can go back
+    // a step and what the colleagues who passed it on said.
+    if (conv.canSendBack === undefined) loadConversation(conv.id);
+    const noBack = conv.canSendBack === false;
+    ui.sendBack.disabled = noBack;
+    ui.sendBack.title = noBack
+      ? "This conversation is at the first step of its routing rule: there is no step to send it back to."
+      : "Back to the previous step of its routing rule, with a reason for the next operator";
     const nodes = Array.from(conv.messages.values())
       .sort((a, b) => a.id - b.id)
       .map((m) => buildMessageEl(conv, m));
+    // Handovers (transfer notes, send-back reasons) stand in the timeline where they happened.
+    for (const h of conv.handovers || []) {
+      const item = el("div", "message system handover");
+      item.setAttribute("data-testid", "handover");
+      item.setAttribute("role", "note");
+      item.append(el("div", "bubble", handoverText(h, h.text)));
+      const at = Date.parse(h.at);
+      const after = nodes.findIndex((n) => {
+        const m = conv.messages.get(Number(n.dataset.id));
+        return m && Date.parse(m.created_at) > at;
+      });
+      nodes.splice(after < 0 ? nodes.length : after, 0, item);
+    }
     for (const reply of pendingReplies.values()) {
       if (reply.conversationId === conv.id) nodes.push(buildReplyEl(reply));
     }

@@ -42,20 +42,114 @@
     return parts.length ? parts.join(" · ") : "–";
   }
 
+  // Why a waiting contact is not on offer (the router's own reasoning, from the overview).
+  const HOLDUP = {
+    offer_next: "an operator has room: offered on the next pass",
+    waiting_for_next_step: "nobody eligible at this step: waiting for the next step to widen the pool",
+    no_eligible_operator: "no eligible operator is available",
+    all_in_cool_down: "every eligible operator missed or declined it a moment ago (cool-down)",
+    pending_offer_limit: "every eligible operator has an offer to answer first",
+    all_in_wrap_up: "every eligible operator is in wrap-up",
+    all_at_capacity: "every eligible operator is at capacity for this media",
+  };
+
+  let csrfToken = null;
+
+  async function assign(contact, select, button) {
+    const operatorId = Number(select.value);
+    if (!operatorId) return;
+    button.disabled = select.disabled = true;
+    try {
+      if (csrfToken == null) {
+        const me = await fetch("/api/me", { credentials: "same-origin" });
+        if (me.ok) csrfToken = (await me.json()).csrf_token;
+      }
+      const res = await fetch(`/api/supervisor/conversations/${contact.id}/assign`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken || "" },
+        body: JSON.stringify({ operator_id: operatorId }),
+      });
+      const body = await res.json().catch(() => ({}));
+      notice(res.ok
+        ? `#${contact.id} offered to ${select.selectedOptions[0].textContent}.`
+        : `#${contact.id} was not assigned: ${body.reason || res.status}.`);
+    } catch (_) {
+      notice("The gateway cannot be reached; retrying.");
+    }
+    select.blur();
+    poll(true);
+  }
+
+  function assignControl(c) {
+    const box = document.createElement("span");
+    box.className = "sv-assign";
+    const select = document.createElement("select");
+    select.dataset.testid = "sv-assign-operator";
+    select.setAttribute("aria-label", `Assign #${c.id} to`);
+    const none = document.createElement("option");
+    none.value = "";
+    none.textContent = "Assign to…";
+    select.appendChild(none);
+    for (const op of c.eligible_operators || []) {
+      const option = document.createElement("option");
+      option.value = String(op.id);
+      option.textContent = op.name;
+      select.appendChild(option);
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn";
+    button.textContent = "Offer";
+    button.dataset.testid = "sv-assign";
+    button.title = "Offer this contact to the chosen operator now (a pending offer is taken back)";
+    button.addEventListener("click", () => assign(c, select, button));
+    box.append(select, button);
+    return box;
+  }
+
   function contactsRow(q) {
     const tr = document.createElement("tr");
     tr.className = "sv-contacts";
     const td = cell(tr, "");
-    td.colSpan = 8;
+    td.colSpan = 9;
     const list = document.createElement("ol");
     list.className = "sv-contact-list";
     list.dataset.testid = "sv-contacts";
     for (const c of q.contacts) {
       const li = document.createElement("li");
       li.dataset.testid = "sv-contact";
+      li.dataset.id = String(c.id);
       const step = c.rule ? ` · ${c.rule} step ${c.step + 1}` : "";
       const offered = c.status === "offered" ? " · on offer" : "";
-      li.textContent = `#${c.id} ${c.media} · waiting ${duration(c.waited_seconds)}${step}${offered}`;
+      li.append(`#${c.id} ${c.media} · waiting ${duration(c.waited_seconds)}${step}${offered}`);
+      if (c.status === "waiting" && c.holdup) {
+        const why = document.createElement("span");
+        why.className = "sv-holdup";
+        why.dataset.testid = "sv-holdup";
+        why.dataset.holdup = c.holdup;
+        why.textContent = ` — ${HOLDUP[c.holdup] || c.holdup}`;
+        li.append(why);
+      }
+      if (c.eligible_operators && c.eligible_operators.length) li.append(" ", assignControl(c));
+      list.appendChild(li);
+    }
+    td.appendChild(list);
+    return tr;
+  }
+
+  function finalRow(q) {
+    const tr = document.createElement("tr");
+    tr.className = "sv-contacts";
+    const td = cell(tr, "");
+    td.colSpan = 9;
+    const list = document.createElement("ul");
+    list.className = "sv-contact-list";
+    for (const f of q.final_closes) {
+      const li = document.createElement("li");
+      li.dataset.testid = "sv-final-close";
+      const reason = (f.reason || "").replace(/^final_action:(\S+)\s*/, "$1: ");
+      li.textContent = `#${f.id} ${f.channel} closed by the rule's final action (${reason})`;
       list.appendChild(li);
     }
     td.appendChild(list);
@@ -63,7 +157,7 @@
   }
 
   function drawQueues(queues) {
-    const tbody = fill($('[data-testid="sv-queues"] tbody'), queues, "No queues configured.", 8);
+    const tbody = fill($('[data-testid="sv-queues"] tbody'), queues, "No queues configured.", 9);
     for (const q of queues) {
       const tr = document.createElement("tr");
       tr.dataset.testid = "sv-queue";
@@ -81,8 +175,10 @@
       const td = cell(tr, text, level.percent != null && level.percent < 80 ? "sv-level-bad" : "");
       td.dataset.testid = "sv-service-level";
       cell(tr, String(q.abandoned || 0)).dataset.testid = "sv-abandoned";
+      cell(tr, String(q.closed_by_final_action || 0)).dataset.testid = "sv-final";
       tbody.appendChild(tr);
       if (q.contacts && q.contacts.length) tbody.appendChild(contactsRow(q));
+      if (q.final_closes && q.final_closes.length) tbody.appendChild(finalRow(q));
     }
   }
 
@@ -125,7 +221,16 @@
     el.hidden = !text;
   }
 
-  async function poll() {
+  let timer = null;
+
+  async function poll(now) {
+    clearTimeout(timer);
+    // Not while the supervisor is choosing whom to assign a contact to.
+    const choosing = document.activeElement && document.activeElement.closest(".sv-assign");
+    if (choosing && !now) {
+      timer = setTimeout(poll, POLL_MS);
+      return;
+    }
     try {
       const res = await fetch("/api/supervisor/overview", { credentials: "same-origin" });
       if (res.status === 401) {
@@ -146,7 +251,7 @@
     } catch (_) {
       notice("The gateway cannot be reached; retrying.");
     }
-    setTimeout(poll, POLL_MS);
+    timer = setTimeout(poll, POLL_MS);
   }
 
   poll();

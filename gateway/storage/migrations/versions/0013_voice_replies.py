@@ -2,7 +2,7 @@
 posts the same callback again
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import gateway.storage.schema
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

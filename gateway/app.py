@@ -16,11 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 from aiohttp import WSCloseCode, web
 
-from channels.email import adapter as email
-from channels.telegram import adapter as telegram
-from channels.twilio import adapter as twilio
-from channels.voice import adapter as voice
-from channels.webchat import adapter as webchat
+from channels.registry import CHANNELS as ALL_CHANNELS
 from channels.webchat.hub import WebchatHub
 from gateway import admin, auth, customer_api, ivr_admin, ops, pages, supervisor
 from gateway.broker import Broker
@@ -35,6 +31,7 @@ from gateway.jobs import JobWorker
 from gateway.keys import (
     ACCEPT_HOOKS,
     BROKER,
+    CHANNELS,
     CONVERSATIONS,
     CUSTOMERS,
     DATABASE,
@@ -64,7 +61,8 @@ from gateway.media import MediaWorker
 from gateway.metrics import Metrics
 from gateway.model import Role
 from gateway.outbox import OutboxRelay
-from gateway.settings import Settings, mask_url
+from gateway.registry import Channels
+from gateway.settings import ConfigError, Settings, mask_url
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
@@ -101,7 +99,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = UserStore(db)
     app[CONVERSATIONS] = ConversationStore(db)
     app[ROUTING_STATE] = RoutingState(db)
-    app[RULES] = RuleStore(db)
+    app[RULES] = RuleStore(db, app[CHANNELS].media_of)
     app[OUTBOUND] = OutboundStore(db)
     app[CUSTOMERS] = CustomerStore(db)
     app[FILES] = FileStore(db)
@@ -196,7 +194,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             sender,
             app[OUTBOUND],
             broker,
-            _retry_delays(settings, sender.channel),
+            app[CHANNELS].retry_delays(settings, sender.channel),
             dispatch_metrics,
         )
         for sender in app[SENDERS]
@@ -253,16 +251,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     log.info("gateway.stopped", outbox_left=left)
 
 
-def _retry_delays(settings: Settings, channel: str) -> tuple[float, ...]:
-    if channel in ("sms", "whatsapp"):
-        return settings.twilio.retry_delays_seconds
-    if channel == "telegram":
-        return settings.telegram.retry_delays_seconds
-    if channel == "email":
-        return settings.email.retry_delays_seconds
-    raise ValueError(f"no retry delays configured for channel {channel!r}")
-
-
 async def _close_sockets(app: web.Application) -> None:
     if OPERATOR_HUB in app:
         await app[OPERATOR_HUB].close_all(WSCloseCode.GOING_AWAY, b"server shutting down")
@@ -270,28 +258,31 @@ async def _close_sockets(app: web.Application) -> None:
         await app[WEBCHAT_HUB].close_all(WSCloseCode.GOING_AWAY, b"server shutting down")
 
 
-def create_app(settings: Settings, instance_id: str | None = None) -> web.Application:
+def create_app(
+    settings: Settings, instance_id: str | None = None, channels: Channels = ALL_CHANNELS
+) -> web.Application:
+    problems = channels.problems(settings)
+    if problems:
+        raise ConfigError(problems)
     app = web.Application(
         middlewares=[request_context, security_headers], client_max_size=1_048_576
     )
     app[SETTINGS] = settings
     app[INSTANCE_ID] = instance_id or f"{settings.instance_name}-{uuid.uuid4().hex[:8]}"
     app[METRICS] = Metrics()
+    app[CHANNELS] = channels
     app[SENDERS] = []
     app[MEDIA_SOURCES] = []
     app[ACCEPT_HOOKS] = []
     app.cleanup_ctx.extend([_database, _broker, text_menus])
-    # Provider channels add their clients' cleanup contexts here, before the services start.
-    twilio.add_routes(app)
-    voice.add_routes(app)
-    telegram.add_routes(app)
-    email.add_routes(app)
+    # Channels add their clients' cleanup contexts here, before the services start.
+    for add_routes in channels.setups():
+        add_routes(app)
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_close_sockets)
     ops.add_routes(app)
     auth.add_routes(app)
     console.add_routes(app)
-    webchat.add_routes(app)
     pages.add_routes(app)
     supervisor.add_routes(app)
     admin.add_routes(app)

@@ -20,8 +20,14 @@ DEFAULT_CONFIG = "config/demo.yaml"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from channels.registry import CHANNELS
+
     try:
-        return load_settings(args.config)
+        settings = load_settings(args.config)
+        problems = CHANNELS.problems(settings)
+        if problems:
+            raise ConfigError([f"{args.config or '<defaults>'}: {p}" for p in problems])
+        return settings
     except ConfigError as exc:
         print("configuration is not valid:", file=sys.stderr)
         for problem in exc.problems:
@@ -205,6 +211,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from channels.registry import CHANNELS
+    from gateway.registry import Simulation
     from gateway.simulate import (
         SimulationError,
         deliver,
@@ -214,12 +222,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
 
     settings = _settings(args)
-    if args.channel == "call":
+    how = CHANNELS.simulation(args.channel)
+    if how is Simulation.CALL:
         return _simulate_call(settings, args)
     if not args.text:
         print(f'say what the customer writes: simulate {args.channel} "Hello"', file=sys.stderr)
         return 2
-    if args.channel == "email":
+    if how is Simulation.SMTP:
         try:
             answer = asyncio.run(send_email(settings, args.email_from, args.subject, args.text))
         except SimulationError as exc:
@@ -231,7 +240,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"email -> {settings.email.host}:{settings.email.port}: {answer}")
         return 0
     try:
-        if args.channel in ("sms", "whatsapp"):
+        if how is Simulation.TWILIO:
             webhook = twilio_webhook(settings, args.channel, args.sender, args.to, args.text)
         else:
             webhook = telegram_webhook(settings, args.chat_id, args.name, args.text)
@@ -297,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="send a running gateway a signed SMS, WhatsApp, Telegram message, or an email",
     )
-    simulate.add_argument("channel", choices=["sms", "whatsapp", "telegram", "email", "call"])
+    from channels.registry import CHANNELS
+
+    simulate.add_argument("channel", choices=CHANNELS.simulated())
     simulate.add_argument(
         "text",
         nargs="?",

@@ -14,6 +14,7 @@ from gateway.jobs import JobWorker
 from gateway.media import MediaSource
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxRelay
+from gateway.registry import Channels
 from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.customers import CustomerStore
@@ -33,6 +34,7 @@ from routing.service import Router
 SETTINGS = web.AppKey("settings", Settings)
 INSTANCE_ID = web.AppKey("instance_id", str)
 METRICS = web.AppKey("metrics", Metrics)
+CHANNELS = web.AppKey("channels", Channels)  # the channel registry
 DATABASE = web.AppKey("database", Database)
 INTAKE = web.AppKey("intake", IntakeWriter)
 USERS = web.AppKey("users", UserStore)

@@ -255,7 +255,8 @@ class IvrSettings(Section):
 
     ``channels`` maps a channel to the menu its new contacts go through first, e.g.
     ``{voice: main, sms: main}``; a channel not listed goes straight to routing. Voice calls
-    come in through Twilio (the ``twilio`` section's account)."""
+    come in through Twilio (the ``twilio`` section's account). Which channels can have a menu
+    is the channel registry's to say (checked by ``contact-gateway`` and ``create_app``)."""
 
     directory: str | None = None
     channels: dict[str, str] = {}
@@ -270,15 +271,6 @@ class IvrSettings(Section):
     callback_key: str = Field("1", pattern=r"^[0-9*#]$")  # pressed while waiting: call me back
     voice_languages: dict[str, str] = {"en": "en-US", "es": "es-US", "de": "de-DE"}
     text_session_hours: float = Field(24.0, gt=0)  # a text customer silent longer starts over
-
-    @field_validator("channels")
-    @classmethod
-    def _known_channels(cls, value: dict[str, str]) -> dict[str, str]:
-        known = {"voice", "sms", "whatsapp", "telegram", "webchat"}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"no IVR for channel(s) {', '.join(unknown)} (one of {sorted(known)})")
-        return value
 
 
 class DemoSettings(Section):

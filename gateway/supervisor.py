@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.auth import require
 from gateway.http import fail
-from gateway.keys import DATABASE, LIVE_ROUTING, RELAY, ROUTING_STATE, SETTINGS, USERS
+from gateway.keys import CHANNELS, DATABASE, LIVE_ROUTING, RELAY, ROUTING_STATE, SETTINGS, USERS
 from gateway.model import Role
 from gateway.pages import page
 from gateway.storage.overview import Overview
@@ -17,7 +17,7 @@ async def overview(request: web.Request) -> web.Response:
     await require(request, Role.SUPERVISOR)
     threshold = request.app[SETTINGS].routing.service_level_seconds
     config = await request.app[LIVE_ROUTING].current()
-    snapshot = await Overview(request.app[DATABASE]).snapshot(
+    snapshot = await Overview(request.app[DATABASE], request.app[CHANNELS].media_of).snapshot(
         threshold, queues=tuple(config.queues), wrapup_seconds=config.policy.wrapup_seconds
     )
     return web.json_response(snapshot)

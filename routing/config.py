@@ -125,21 +125,6 @@ class RoutingConfig(_Model):
         return self.model_dump(mode="json", exclude_defaults=True)
 
 
-# What kind of work a channel's contact is, for capacity: a web chat is live, an SMS is not.
-MEDIA_OF_CHANNEL: dict[str, Media] = {
-    "webchat": Media.CHAT,
-    "sms": Media.MESSAGING,
-    "whatsapp": Media.MESSAGING,
-    "telegram": Media.MESSAGING,
-    "email": Media.EMAIL,
-    "voice": Media.VOICE,
-}
-
-
-def media_of(channel: str) -> Media:
-    return MEDIA_OF_CHANNEL.get(channel, Media.MESSAGING)
-
-
 def single_queue(queue: str, chat_capacity: int = 3) -> RoutingConfig:
     """What a gateway without a rules file routes by: one queue that reaches everyone."""
     return RoutingConfig(

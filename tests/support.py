@@ -21,6 +21,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from channels.registry import CHANNELS
 from gateway.settings import Settings, load_settings
 from routing.topology import FETCHES, Names, outbound_queues, remove
 
@@ -100,17 +101,16 @@ def provider_queues(settings: Settings) -> tuple[str, ...]:
     provider channels."""
     names = Names(settings.amqp.prefix)
     queues: list[str] = []
-    if settings.twilio.enabled:
-        delays = settings.twilio.retry_delays_seconds
-        for channel in ("sms", "whatsapp"):
-            queues += outbound_queues(names, channel, delays)
-        queues += outbound_queues(names, "twilio", delays, FETCHES)
-    if settings.telegram.enabled:
-        delays = settings.telegram.retry_delays_seconds
-        queues += outbound_queues(names, "telegram", delays)
-        queues += outbound_queues(names, "telegram", delays, FETCHES)
-    if settings.email.enabled:
-        queues += outbound_queues(names, "email", settings.email.retry_delays_seconds)
+    sources: dict[str, tuple[float, ...]] = {}
+    for spec in CHANNELS:
+        if spec.retry_delays is None or not spec.enabled(settings):
+            continue
+        delays = spec.retry_delays(settings)
+        queues += outbound_queues(names, spec.name, delays)
+        if spec.media_source is not None:
+            sources.setdefault(spec.media_source, delays)
+    for source, delays in sources.items():
+        queues += outbound_queues(names, source, delays, FETCHES)
     return tuple(queues)
 
 

@@ -8,6 +8,7 @@ two routers or a redelivered tick, moves a contact once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,6 @@ from gateway.storage.schema import (
     users,
 )
 from gateway.storage.system_messages import tell_customer
-from routing.config import media_of
 from routing.escalation import Placement
 from routing.strategy import Media, WaitingContact
 
@@ -92,8 +92,9 @@ def _attributes(channel: str, stored: Any) -> dict[str, str]:
 
 
 class RuleStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, media_of: Callable[[str], Media]) -> None:
         self.db = db
+        self.media_of = media_of  # the channel registry's: what kind of work a channel is
 
     # -- reading -------------------------------------------------------------------------
 
@@ -212,7 +213,7 @@ class RuleStore:
                 r.priority,
                 r.waiting_since,
                 frozenset(refused[r.id]),
-                media_of(r.channel),
+                self.media_of(r.channel),
                 preferred_operator=preferred,
                 affinity_until=until,
             )
@@ -287,7 +288,7 @@ class RuleStore:
                     )
                 )
                 for row in await conn.execute(held.union_all(offered)):
-                    media = media_of(row.channel)
+                    media = self.media_of(row.channel)
                     mine = load[row.operator_id]
                     mine[media] = mine.get(media, 0) + 1
                 for row in await conn.execute(

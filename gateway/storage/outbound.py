@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from gateway.events import outbound_event
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import STATUS_RANK, Direction, MessageStatus, utcnow
-from gateway.storage.conversations import outbound_event
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, identities, messages, outbox
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.events import Event, conversation_ref
 from gateway.model import (
     Channel,
     ConversationStatus,
@@ -24,9 +25,8 @@ from gateway.model import (
     OperatorState,
     utcnow,
 )
-from gateway.storage.conversations import CLOSED_EVENT
 from gateway.storage.database import Database
-from gateway.storage.routing_state import TRANSFER_EVENT, emit, record_event
+from gateway.storage.routing_state import emit, record_event
 from gateway.storage.schema import (
     conversations,
     messages,
@@ -37,8 +37,6 @@ from gateway.storage.schema import (
 from gateway.storage.system_messages import tell_customer
 from routing.escalation import Placement
 from routing.strategy import Media, WaitingContact
-
-FINAL_EVENT = "routing.final"
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,11 +381,11 @@ class RuleStore:
             await record_event(conn, conversation_id, "final", None, action=action, text=text or "")
             await emit(
                 conn,
-                FINAL_EVENT,
+                Event.FINAL,
                 {"conversation_id": conversation_id, "action": action, "channel": channel},
             )
             if placement is None:
-                await emit(conn, CLOSED_EVENT, {"conversation_id": conversation_id})
+                await emit(conn, Event.CLOSED, conversation_ref(conversation_id))
         return True
 
     async def send_back(
@@ -441,7 +439,7 @@ class RuleStore:
             await record_event(
                 conn, conversation_id, "sent_back", operator_id, step=to.step, reason=reason
             )
-            await emit(conn, TRANSFER_EVENT, payload)
+            await emit(conn, Event.TRANSFER, payload)
         return payload
 
     async def unroute(self, conversation_id: int, rule: str) -> bool:

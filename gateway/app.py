@@ -79,7 +79,7 @@ from gateway.storage.users import UserExists, UserStore
 from gateway.text_menus import text_menus
 from routing.live import LiveRouting
 from routing.service import Router
-from routing.topology import Names
+from gateway.topology import Names
 
 log = structlog.get_logger()
 

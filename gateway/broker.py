@@ -15,7 +15,7 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
-from routing.topology import Names, Topology, declare
+from gateway.topology import Names, Topology, declare
 
 log = structlog.get_logger()
 

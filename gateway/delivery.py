@@ -22,7 +22,7 @@ from gateway.events import Event, conversation_id_of, outbound_event
 from gateway.logs import ids_from_headers
 from gateway.model import MessageStatus
 from gateway.storage.routing_state import RoutingState
-from routing.topology import Names
+from gateway.topology import Names
 
 log = structlog.get_logger()
 

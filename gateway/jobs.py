@@ -18,7 +18,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from gateway.broker import Broker, BrokerUnavailable
 from gateway.logs import ids_from_headers
-from routing.topology import SENDS, JobKind, declare_outbound
+from gateway.topology import SENDS, JobKind, declare_outbound
 
 log = structlog.get_logger()
 

@@ -19,7 +19,7 @@ import structlog
 from gateway.broker import Broker, BrokerUnavailable
 from gateway.jobs import JobError, JobWorker, TemporaryFailure
 from gateway.storage.files import FileStore, MessageFiles
-from routing.topology import FETCHES
+from gateway.topology import FETCHES
 
 log = structlog.get_logger()
 

@@ -23,7 +23,7 @@ import pytest
 
 from channels.registry import CHANNELS
 from gateway.settings import Settings, load_settings
-from routing.topology import FETCHES, Names, outbound_queues, remove
+from gateway.topology import FETCHES, Names, outbound_queues, remove
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN_URL = os.environ.get(

@@ -21,7 +21,7 @@ from gateway.sockets import PushSocket
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_state import RoutingState
 from routing.service import offer_frames
-from routing.topology import Names
+from gateway.topology import Names
 
 log = structlog.get_logger()
 

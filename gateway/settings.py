@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,28 +24,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.errors import ConfigError as ConfigError  # re-exported: callers catch it here
+from gateway.yamlfile import read_yaml
+
 ENV_PREFIX = "CG_"
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased for the admin (file, key, reason)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file's content, or ConfigError naming the file (and the line, for bad YAML)."""
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError([f"{path}:{line}: {problem}"]) from None
 
 
 class Section(BaseModel):

@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.settings import ConfigError, read_yaml
+from gateway.errors import ConfigError
+from gateway.yamlfile import read_yaml
 from routing.strategy import Choice, Media, Policy, Step
 
 Level = Field(ge=1, le=5)

@@ -77,9 +77,9 @@ from gateway.storage.routing_state import RoutingState
 from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserExists, UserStore
 from gateway.text_menus import text_menus
+from gateway.topology import Names
 from routing.live import LiveRouting
 from routing.service import Router
-from gateway.topology import Names
 
 log = structlog.get_logger()
 

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from gateway.console.hub import OperatorHub
+from gateway.errors import Refused
 from gateway.metrics import Metrics
 from gateway.model import OperatorState, Role, utcnow
 from gateway.outbox import OutboxRelay
@@ -33,12 +34,8 @@ MAX_REPLY_CHARS = 4000
 MAX_NOTE_CHARS = 500
 
 
-class ActionError(Exception):
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
+class ActionError(Refused):
+    """An operator's action that is refused (the HTTP status, a code, a reason)."""
 
 
 AcceptHook = Callable[[dict[str, Any], User], Awaitable[dict[str, Any] | None]]

@@ -20,8 +20,8 @@ from gateway.broker import Broker, BrokerUnavailable
 from gateway.sockets import PushSocket
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_state import RoutingState
-from routing.service import offer_frames
 from gateway.topology import Names
+from routing.service import offer_frames
 
 log = structlog.get_logger()
 

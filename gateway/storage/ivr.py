@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
+from gateway.errors import Conflict
 from gateway.model import utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
@@ -22,7 +23,7 @@ from gateway.storage.schema import ivr_menus, ivr_sessions, messages, routing_ev
 _ADVISORY_LOCK = 0x43470002  # serialises menu publishers on PostgreSQL
 
 
-class MenuVersionConflict(Exception):
+class MenuVersionConflict(Conflict):
     def __init__(self, current: int | None) -> None:
         super().__init__(f"the menu is now at version {current}")
         self.current = current
@@ -198,7 +199,7 @@ class Session:
     created_at: datetime | None = None
 
 
-class SessionConflict(Exception):
+class SessionConflict(Conflict):
     """Another webhook of the same session wrote first: read it again and redo the step."""
 
 

@@ -22,8 +22,8 @@ from gateway import admin, auth, customer_api, ivr_admin, ops, pages, supervisor
 from gateway.broker import Broker
 from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
+from gateway.console.delivery import InstanceDelivery, presence_loop, tick_loop
 from gateway.console.hub import OperatorHub
-from gateway.delivery import InstanceDelivery, presence_loop, tick_loop
 from gateway.dispatch import DispatchMetrics, OutboundWorker
 from gateway.http import request_context, security_headers
 from gateway.ivr_menus import LiveMenus

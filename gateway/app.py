@@ -18,7 +18,7 @@ from aiohttp import WSCloseCode, web
 
 from channels.registry import CHANNELS as ALL_CHANNELS
 from channels.webchat.hub import WebchatHub
-from gateway import admin, auth, customer_api, ivr_admin, ops, pages, supervisor
+from gateway import auth, ivr_admin, ops, pages
 from gateway.broker import Broker
 from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
@@ -62,6 +62,7 @@ from gateway.metrics import Metrics
 from gateway.model import Role
 from gateway.outbox import OutboxRelay
 from gateway.registry import Channels
+from gateway.screens import admin, customer_api, supervisor
 from gateway.settings import ConfigError, Settings, mask_url
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.customers import CustomerStore

@@ -18,7 +18,7 @@ from aiohttp import WSCloseCode, web
 
 from channels.registry import CHANNELS as ALL_CHANNELS
 from channels.webchat.hub import WebchatHub
-from gateway import auth, ivr_admin, ops, pages
+from gateway import auth, ops, pages
 from gateway.broker import Broker
 from gateway.console import routes as console
 from gateway.console.actions import ConsoleActions
@@ -26,7 +26,6 @@ from gateway.console.delivery import InstanceDelivery, presence_loop, tick_loop
 from gateway.console.hub import OperatorHub
 from gateway.dispatch import DispatchMetrics, OutboundWorker
 from gateway.http import request_context, security_headers
-from gateway.ivr_menus import LiveMenus
 from gateway.jobs import JobWorker
 from gateway.keys import (
     ACCEPT_HOOKS,
@@ -58,6 +57,9 @@ from gateway.keys import (
     WORKERS,
 )
 from gateway.media import MediaWorker
+from gateway.menus import ivr_admin
+from gateway.menus.ivr_menus import LiveMenus
+from gateway.menus.text_menus import text_menus
 from gateway.metrics import Metrics
 from gateway.model import Role
 from gateway.outbox import OutboxRelay
@@ -77,7 +79,6 @@ from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserExists, UserStore
-from gateway.text_menus import text_menus
 from gateway.topology import Names
 from routing.live import LiveRouting
 from routing.service import Router

@@ -11,9 +11,9 @@ from aiohttp import web
 
 from gateway.keys import INTAKE, METRICS, RELAY, SETTINGS
 from gateway.logs import trace_headers
+from gateway.menus.text_menus import TEXT_MENUS
 from gateway.model import InboundMessage
 from gateway.storage.intake import Accepted
-from gateway.text_menus import TEXT_MENUS
 
 
 async def accept_from_channel(

@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"(demo site {settings.http.public_url}/demo, console {settings.http.public_url}/console)",
         file=sys.stderr,
     )
-    from gateway.ivr_menus import MenuProblems
+    from gateway.menus.ivr_menus import MenuProblems
     from routing.config import RoutingConfigError
 
     try:
@@ -110,7 +110,7 @@ def _check_ivr(
     """Validate the IVR menus (``ivr.directory``, else the ``ivr`` directory next to the
     routing rules file or the configuration file) against the routing's queues and skills,
     and that every channel's menu exists."""
-    from gateway.ivr_menus import default_directory
+    from gateway.menus.ivr_menus import default_directory
     from ivr.validate import check_directory
 
     directory = settings.ivr.directory or default_directory(settings.routing.rules_file, config)

@@ -9,9 +9,9 @@ from gateway.broker import Broker
 from gateway.console.actions import AcceptHook
 from gateway.console.hub import OperatorHub
 from gateway.dispatch import Sender
-from gateway.ivr_menus import LiveMenus
 from gateway.jobs import JobWorker
 from gateway.media import MediaSource
+from gateway.menus.ivr_menus import LiveMenus
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxRelay
 from gateway.registry import Channels

@@ -20,8 +20,6 @@ from aiohttp import web
 from channels.twilio.adapter import TWILIO
 from channels.voice.calls import Call, Recording
 from gateway.channel_intake import accept_from_channel
-from gateway.ivr_driver import settle
-from gateway.ivr_menus import LiveMenu
 from gateway.keys import (
     CONVERSATIONS,
     IVR_SESSIONS,
@@ -32,6 +30,8 @@ from gateway.keys import (
     SETTINGS,
     USERS,
 )
+from gateway.menus.ivr_driver import settle
+from gateway.menus.ivr_menus import LiveMenu
 from gateway.model import Attachment, Channel, ConversationStatus, InboundMessage, utcnow
 from gateway.settings import IvrSettings
 from gateway.storage.ivr import Session

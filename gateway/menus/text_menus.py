@@ -20,8 +20,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from gateway.ivr_driver import settle
 from gateway.keys import CHANNELS, DATABASE, IVR_SESSIONS, LIVE_MENUS, RELAY, SETTINGS
+from gateway.menus.ivr_driver import settle
 from gateway.model import ConversationStatus, InboundMessage, utcnow
 from gateway.registry import ChannelSpec, Menus
 from gateway.storage.intake import Accepted

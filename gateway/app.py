@@ -17,18 +17,17 @@ import structlog
 from aiohttp import WSCloseCode, web
 
 from channels.registry import CHANNELS as ALL_CHANNELS
-from channels.webchat.hub import WebchatHub
+from channels.webchat.hub import WEBCHAT_HUB, WebchatHub
 from gateway import auth, ops, pages
 from gateway.broker import Broker
 from gateway.console import routes as console
-from gateway.console.actions import ConsoleActions
+from gateway.console.actions import ACCEPT_HOOKS, ConsoleActions
 from gateway.console.delivery import InstanceDelivery, presence_loop, tick_loop
-from gateway.console.hub import OperatorHub
+from gateway.console.hub import OPERATOR_HUB, OperatorHub
 from gateway.dispatch import DispatchMetrics, OutboundWorker
 from gateway.http import request_context, security_headers
 from gateway.jobs import JobWorker
 from gateway.keys import (
-    ACCEPT_HOOKS,
     BROKER,
     CHANNELS,
     CONVERSATIONS,
@@ -38,14 +37,10 @@ from gateway.keys import (
     INSTANCE_ID,
     INTAKE,
     IVR_SESSIONS,
-    LIVE_MENUS,
-    LIVE_ROUTING,
     MEDIA_SOURCES,
     METRICS,
-    OPERATOR_HUB,
     OUTBOUND,
     RELAY,
-    ROUTER,
     ROUTING_CONFIGS,
     ROUTING_STATE,
     RULES,
@@ -53,12 +48,11 @@ from gateway.keys import (
     SETTINGS,
     THREADS,
     USERS,
-    WEBCHAT_HUB,
     WORKERS,
 )
 from gateway.media import MediaWorker
 from gateway.menus import ivr_admin
-from gateway.menus.ivr_menus import LiveMenus
+from gateway.menus.ivr_menus import LIVE_MENUS, LiveMenus
 from gateway.menus.text_menus import text_menus
 from gateway.metrics import Metrics
 from gateway.model import Role
@@ -80,8 +74,8 @@ from gateway.storage.routing_state import RoutingState
 from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserExists, UserStore
 from gateway.topology import Names
-from routing.live import LiveRouting
-from routing.service import Router
+from routing.live import LIVE_ROUTING, LiveRouting
+from routing.service import ROUTER, Router
 
 log = structlog.get_logger()
 
@@ -209,7 +203,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     attached = asyncio.Event()
     app[RELAY], app[ROUTER] = relay, router
     app[OPERATOR_HUB], app[WEBCHAT_HUB] = operator_hub, webchat_hub
-    app[ops.DELIVERY] = delivery
+    consumers: list[ops.Consumer] = [router, delivery]
+    app[ops.CONSUMERS] = consumers
     app[console.ACTIONS] = ConsoleActions(
         app[CONVERSATIONS],
         app[ROUTING_STATE],

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aiohttp import web
 from prometheus_client import Counter
 
 from gateway.broker import Broker, BrokerUnavailable
@@ -362,3 +363,6 @@ async def _settle(message: AbstractIncomingMessage, requeue: bool | None) -> Non
             await message.reject(requeue=requeue)
     except Exception as exc:
         log.info("router.settle.lost", error=str(exc))
+
+
+ROUTER = web.AppKey("router", Router)

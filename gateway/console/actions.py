@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from aiohttp import web
 
 from gateway.console.hub import OperatorHub
 from gateway.errors import Refused
@@ -239,3 +240,7 @@ class ConsoleActions:
     async def list(self, user: User) -> list[dict[str, Any]]:
         owner = None if user.role.at_least(Role.SUPERVISOR) else user.id
         return [c.as_json() for c in await self.conversations.for_operator(owner)]
+
+
+# What happens after an operator takes a conversation, per channel (voice: put the call through).
+ACCEPT_HOOKS = web.AppKey("accept_hooks", list[AcceptHook])

@@ -162,3 +162,6 @@ class OperatorHub:
         for socks in list(self.sockets.values()):
             for sock in list(socks):
                 await sock.ws.close(code=code, message=reason)
+
+
+OPERATOR_HUB = web.AppKey("operator_hub", OperatorHub)

@@ -11,9 +11,9 @@ from aiohttp import WSMsgType, web
 
 from gateway.auth import Principal, authenticate, origin_allowed, require
 from gateway.console.actions import ActionError, ConsoleActions
-from gateway.console.hub import OperatorSocket
+from gateway.console.hub import OPERATOR_HUB, OperatorSocket
 from gateway.http import fail, json_body
-from gateway.keys import INSTANCE_ID, METRICS, OPERATOR_HUB, ROUTING_STATE, SETTINGS
+from gateway.keys import INSTANCE_ID, METRICS, ROUTING_STATE, SETTINGS
 from gateway.model import Role
 
 log = structlog.get_logger()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from aiohttp import web
 
 from gateway.storage.ivr import IvrMenuStore, MenuVersion
 from ivr.loader import LoadedMenu, menu_files, parse_menu
@@ -171,3 +172,6 @@ def default_directory(rules_file: str | None, config_file: str | None) -> str | 
         return None
     directory = Path(beside).parent / "ivr"
     return str(directory) if directory.is_dir() else None
+
+
+LIVE_MENUS = web.AppKey("live_menus", LiveMenus)  # the IVR menus in force

@@ -20,8 +20,10 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from gateway.keys import CHANNELS, DATABASE, IVR_SESSIONS, LIVE_MENUS, RELAY, SETTINGS
+from gateway.channel_intake import MENUS
+from gateway.keys import CHANNELS, DATABASE, IVR_SESSIONS, RELAY, SETTINGS
 from gateway.menus.ivr_driver import settle
+from gateway.menus.ivr_menus import LIVE_MENUS
 from gateway.model import ConversationStatus, InboundMessage, utcnow
 from gateway.registry import ChannelSpec, Menus
 from gateway.storage.intake import Accepted
@@ -177,5 +179,6 @@ TEXT_MENUS = web.AppKey("text_menus", TextMenus)
 async def text_menus(app: web.Application) -> AsyncIterator[None]:
     runner = TextMenus(app, MenuContacts(app[DATABASE]))
     app[TEXT_MENUS] = runner
+    app[MENUS] = runner  # what channels' intake asks
     yield
     await runner.close()

@@ -6,11 +6,12 @@ from aiohttp import web
 
 from gateway.auth import require
 from gateway.http import fail
-from gateway.keys import CHANNELS, DATABASE, LIVE_ROUTING, RELAY, ROUTING_STATE, SETTINGS, USERS
+from gateway.keys import CHANNELS, DATABASE, RELAY, ROUTING_STATE, SETTINGS, USERS
 from gateway.model import Role
 from gateway.pages import page
 from gateway.storage.overview import Overview
 from gateway.waiting import wait_estimate
+from routing.live import LIVE_ROUTING
 
 
 async def overview(request: web.Request) -> web.Response:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from channels.registry import CHANNELS
-from gateway.model import Channel
+from gateway.app import create_app
+from gateway.cli import main
+from gateway.errors import ConfigError
+from gateway.model import REPLY_CHANNELS, Channel
 from gateway.registry import Channels, Menus, Simulation
 from gateway.settings import Settings
+from gateway.storage.customers import PHONE_CHANNELS
 from routing.strategy import Media
+from tests.support import write_config
 
 SECURITY = {"secret_key": "k" * 32}
 
@@ -82,3 +89,27 @@ def test_a_menu_on_a_channel_without_menus_is_a_configuration_problem() -> None:
         "ivr.channels: no IVR for channel(s) email, fax "
         "(one of ['sms', 'telegram', 'voice', 'webchat', 'whatsapp'])"
     ]
+
+
+def test_check_config_refuses_a_menu_on_a_channel_without_menus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path, ivr={"channels": {"email": "main"}}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", config, "check-config"])
+    assert exit_.value.code == 2
+    assert f"{config}: ivr.channels: no IVR for channel(s) email" in capsys.readouterr().err
+    assert main(["--config", str(write_config(tmp_path)), "check-config"]) == 0
+
+
+def test_create_app_refuses_a_menu_on_a_channel_without_menus() -> None:
+    settings = Settings(security=SECURITY, ivr={"channels": {"email": "main"}})
+    with pytest.raises(ConfigError, match="no IVR for channel"):
+        create_app(settings)
+
+
+def test_the_stores_channel_sets_agree_with_the_registry() -> None:
+    """The store keeps two channel sets of its own (it has no app to ask): they must say what
+    the specs say, so a new channel's spec and these sets cannot drift apart."""
+    assert set(PHONE_CHANNELS) == CHANNELS.having(phone=True)
+    assert {s.name.value for s in CHANNELS if s.retry_delays is not None} == REPLY_CHANNELS

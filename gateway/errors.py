@@ -3,7 +3,9 @@
 Why one tree: a handler, a worker or the CLI catches the kind of failure it can answer
 (refuse the request, tell the admin, read again, retry later, give up) instead of a list of
 look-alike classes. This module imports nothing, so every layer (pure packages included) may
-raise from it. The old names stay where callers import them from::
+raise from it. The old names stay where callers import them from. (The pure packages' own
+ValueErrors, ``routing.edits.EditError`` and ``ivr.simulation.SimulationError``, stay outside:
+they import no gateway.)::
 
     GatewayError
     ├── Refused(status, code, reason)      a request refused with an HTTP 4xx and a reason
@@ -18,6 +20,10 @@ raise from it. The old names stay where callers import them from::
     │   ├── SessionConflict                gateway/storage/ivr.py: an IVR session's step
     │   └── UserExists                     gateway/storage/users.py
     ├── BrokerUnavailable                  gateway/broker.py: RabbitMQ did not take a message
+    ├── ReplyTargetError                   gateway/storage/conversations.py: a reply's identity
+    ├── MenuProblems(problems)             gateway/menus/ivr_menus.py: a menu that may not go live
+    ├── FrameError, TokenError             channels/webchat/: a visitor's frame or token
+    ├── SimulationError                    gateway/simulate.py: nothing to simulate
     └── JobError(reason)                   a delivery job (send, file fetch) did not go through
         ├── TemporaryFailure(reason, retry_after)   worth trying again later
         └── PermanentFailure(reason)       trying again will not help

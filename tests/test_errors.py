@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from channels.common import WebhookError
+from channels.webchat.protocol import FrameError
+from channels.webchat.tokens import TokenError
 from gateway.broker import BrokerUnavailable
 from gateway.console.actions import ActionError
 from gateway.dispatch import PermanentFailure
@@ -18,7 +20,10 @@ from gateway.errors import (
 )
 from gateway.errors import PermanentFailure as AnyPermanentFailure
 from gateway.media import TooLarge
+from gateway.menus.ivr_menus import MenuProblems
 from gateway.settings import ConfigError as SettingsConfigError
+from gateway.simulate import SimulationError
+from gateway.storage.conversations import ReplyTargetError
 from gateway.storage.customers import LinkError
 from gateway.storage.ivr import MenuVersionConflict, SessionConflict
 from gateway.storage.routing_configs import VersionConflict
@@ -42,6 +47,11 @@ from routing.config import RoutingConfigError
         (TemporaryFailure("rate limited", retry_after=2.0), JobError),
         (PermanentFailure("blocked"), AnyPermanentFailure),
         (TooLarge(10), AnyPermanentFailure),
+        (ReplyTargetError("not the customer's"), GatewayError),
+        (MenuProblems([]), GatewayError),
+        (FrameError("bad_frame", "not JSON"), GatewayError),
+        (TokenError("expired"), GatewayError),
+        (SimulationError("not configured"), GatewayError),
     ],
 )
 def test_every_error_has_its_branch(error: GatewayError, branch: type[GatewayError]) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.errors import GatewayError
 from gateway.events import Event, outbound_event
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import (
@@ -400,7 +401,9 @@ class ConversationStore:
         return await _one_message(conn, messages.c.id == message_id)
 
 
-class ReplyTargetError(Exception):
+class ReplyTargetError(GatewayError):
+    """A reply addressed to an identity it cannot go to (not the customer's, no provider)."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

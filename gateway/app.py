@@ -1,5 +1,8 @@
 """The application factory: wires settings, storage, broker, router and channels together.
 
+The only core module that imports capabilities: the channels come from the registry
+(``channels/registry.py``), each capability adds its routes and cleanup contexts here.
+
 ``create_app`` only wires; every resource is opened and closed in a ``cleanup_ctx`` generator, in
 order: database, broker, services (relay, router, delivery, loops). Shutdown runs in reverse:
 websockets are closed with 1001 first (on_shutdown), then the loops stop, the outbox is flushed,

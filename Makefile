@@ -20,11 +20,12 @@ test: $(STAMP) rabbitmq chromium openssl lint
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests - failing" >&2; exit 1; fi; \
 	exit $$status
 
-# ruff (lint and format check) and mypy.
+# ruff (lint and format check), mypy, and the import contracts between the layers.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The end-to-end load benchmark with the raw limits of the parts.
 bench: $(STAMP) rabbitmq

@@ -35,7 +35,7 @@ from gateway.settings import load_settings
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.users import UserStore
-from routing.topology import Names, remove
+from gateway.topology import Names, remove
 
 ORIGIN = "http://bench.local"
 

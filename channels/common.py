@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import phonenumbers
 
+from gateway.errors import Refused
 
-class WebhookError(Exception):
+
+class WebhookError(Refused):
     """A webhook that is refused: the HTTP status, a short code and a reason for humans."""
-
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
 
 
 def normalize_number(raw: str, default_region: str) -> str:

@@ -1,5 +1,8 @@
 """The application factory: wires settings, storage, broker, router and channels together.
 
+The only core module that imports capabilities: the channels come from the registry
+(``channels/registry.py``), each capability adds its routes and cleanup contexts here.
+
 ``create_app`` only wires; every resource is opened and closed in a ``cleanup_ctx`` generator, in
 order: database, broker, services (relay, router, delivery, loops). Shutdown runs in reverse:
 websockets are closed with 1001 first (on_shutdown), then the loops stop, the outbox is flushed,
@@ -16,25 +19,20 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 from aiohttp import WSCloseCode, web
 
-from channels.email import adapter as email
-from channels.telegram import adapter as telegram
-from channels.twilio import adapter as twilio
-from channels.voice import adapter as voice
-from channels.webchat import adapter as webchat
-from channels.webchat.hub import WebchatHub
-from gateway import admin, auth, customer_api, ivr_admin, openapi, ops, pages, supervisor
+from channels.registry import CHANNELS as ALL_CHANNELS
+from channels.webchat.hub import WEBCHAT_HUB, WebchatHub
+from gateway import auth, openapi, ops, pages
 from gateway.broker import Broker
 from gateway.console import routes as console
-from gateway.console.actions import ConsoleActions
-from gateway.console.hub import OperatorHub
-from gateway.delivery import InstanceDelivery, presence_loop, tick_loop
+from gateway.console.actions import ACCEPT_HOOKS, ConsoleActions
+from gateway.console.delivery import InstanceDelivery, presence_loop, tick_loop
+from gateway.console.hub import OPERATOR_HUB, OperatorHub
 from gateway.dispatch import DispatchMetrics, OutboundWorker
 from gateway.http import request_context, security_headers
-from gateway.ivr_menus import LiveMenus
 from gateway.jobs import JobWorker
 from gateway.keys import (
-    ACCEPT_HOOKS,
     BROKER,
+    CHANNELS,
     CONVERSATIONS,
     CUSTOMERS,
     DATABASE,
@@ -42,29 +40,30 @@ from gateway.keys import (
     INSTANCE_ID,
     INTAKE,
     IVR_SESSIONS,
-    LIVE_MENUS,
-    LIVE_ROUTING,
     MEDIA_SOURCES,
     METRICS,
-    OPERATOR_HUB,
     OUTBOUND,
     RELAY,
-    ROUTER,
     ROUTING_CONFIGS,
     ROUTING_STATE,
     RULES,
     SENDERS,
     SETTINGS,
+    SIGN_OUT_HOOKS,
     THREADS,
     USERS,
-    WEBCHAT_HUB,
     WORKERS,
 )
 from gateway.media import MediaWorker
+from gateway.menus import ivr_admin
+from gateway.menus.ivr_menus import LIVE_MENUS, LiveMenus
+from gateway.menus.text_menus import text_menus
 from gateway.metrics import Metrics
 from gateway.model import Role
 from gateway.outbox import OutboxRelay
-from gateway.settings import Settings, mask_url
+from gateway.registry import Channels
+from gateway.screens import admin, customer_api, supervisor
+from gateway.settings import ConfigError, Settings, mask_url
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.customers import CustomerStore
 from gateway.storage.database import Database
@@ -78,10 +77,9 @@ from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserExists, UserStore
-from gateway.text_menus import text_menus
-from routing.live import LiveRouting
-from routing.service import Router
-from routing.topology import Names
+from gateway.topology import Names
+from routing.live import LIVE_ROUTING, LiveRouting
+from routing.service import ROUTER, Router
 
 log = structlog.get_logger()
 
@@ -101,7 +99,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = UserStore(db)
     app[CONVERSATIONS] = ConversationStore(db)
     app[ROUTING_STATE] = RoutingState(db)
-    app[RULES] = RuleStore(db)
+    app[RULES] = RuleStore(db, app[CHANNELS].media_of)
     app[OUTBOUND] = OutboundStore(db)
     app[CUSTOMERS] = CustomerStore(db)
     app[FILES] = FileStore(db)
@@ -188,6 +186,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         metrics.offers,
     )
     operator_hub = OperatorHub(broker, app[CONVERSATIONS], app[ROUTING_STATE])
+    app[SIGN_OUT_HOOKS].append(operator_hub.session_signed_out)
     webchat_hub = WebchatHub(app[CONVERSATIONS])
     delivery = InstanceDelivery(broker, operator_hub, webchat_hub)
     dispatch_metrics = DispatchMetrics(metrics.sent, metrics.send_failed, metrics.send_retried)
@@ -196,7 +195,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             sender,
             app[OUTBOUND],
             broker,
-            _retry_delays(settings, sender.channel),
+            app[CHANNELS].retry_delays(settings, sender.channel),
             dispatch_metrics,
         )
         for sender in app[SENDERS]
@@ -209,7 +208,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     attached = asyncio.Event()
     app[RELAY], app[ROUTER] = relay, router
     app[OPERATOR_HUB], app[WEBCHAT_HUB] = operator_hub, webchat_hub
-    app[ops.DELIVERY] = delivery
+    consumers: list[ops.Consumer] = [router, delivery]
+    app[ops.CONSUMERS] = consumers
     app[console.ACTIONS] = ConsoleActions(
         app[CONVERSATIONS],
         app[ROUTING_STATE],
@@ -253,16 +253,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     log.info("gateway.stopped", outbox_left=left)
 
 
-def _retry_delays(settings: Settings, channel: str) -> tuple[float, ...]:
-    if channel in ("sms", "whatsapp"):
-        return settings.twilio.retry_delays_seconds
-    if channel == "telegram":
-        return settings.telegram.retry_delays_seconds
-    if channel == "email":
-        return settings.email.retry_delays_seconds
-    raise ValueError(f"no retry delays configured for channel {channel!r}")
-
-
 async def _close_sockets(app: web.Application) -> None:
     if OPERATOR_HUB in app:
         await app[OPERATOR_HUB].close_all(WSCloseCode.GOING_AWAY, b"server shutting down")
@@ -270,28 +260,32 @@ async def _close_sockets(app: web.Application) -> None:
         await app[WEBCHAT_HUB].close_all(WSCloseCode.GOING_AWAY, b"server shutting down")
 
 
-def create_app(settings: Settings, instance_id: str | None = None) -> web.Application:
+def create_app(
+    settings: Settings, instance_id: str | None = None, channels: Channels = ALL_CHANNELS
+) -> web.Application:
+    problems = channels.problems(settings)
+    if problems:
+        raise ConfigError(problems)
     app = web.Application(
         middlewares=[request_context, security_headers], client_max_size=1_048_576
     )
     app[SETTINGS] = settings
     app[INSTANCE_ID] = instance_id or f"{settings.instance_name}-{uuid.uuid4().hex[:8]}"
     app[METRICS] = Metrics()
+    app[CHANNELS] = channels
     app[SENDERS] = []
     app[MEDIA_SOURCES] = []
     app[ACCEPT_HOOKS] = []
+    app[SIGN_OUT_HOOKS] = []
     app.cleanup_ctx.extend([_database, _broker, text_menus])
-    # Provider channels add their clients' cleanup contexts here, before the services start.
-    twilio.add_routes(app)
-    voice.add_routes(app)
-    telegram.add_routes(app)
-    email.add_routes(app)
+    # Channels add their clients' cleanup contexts here, before the services start.
+    for add_routes in channels.setups():
+        add_routes(app)
     app.cleanup_ctx.append(_services)
     app.on_shutdown.append(_close_sockets)
     ops.add_routes(app)
     auth.add_routes(app)
     console.add_routes(app)
-    webchat.add_routes(app)
     pages.add_routes(app)
     supervisor.add_routes(app)
     admin.add_routes(app)

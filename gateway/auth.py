@@ -18,7 +18,7 @@ from typing import NoReturn
 from aiohttp import web
 
 from gateway.http import fail, json_body, require_str
-from gateway.keys import OPERATOR_HUB, SETTINGS, USERS
+from gateway.keys import SETTINGS, SIGN_OUT_HOOKS, USERS
 from gateway.model import Role
 from gateway.ratelimit import KeyedBuckets
 from gateway.storage.users import User, UserStore, token_hash
@@ -204,10 +204,8 @@ async def logout(request: web.Request) -> web.Response:
     if principal.via == "session":
         await request.app[USERS].end_session(principal.credential)
         # The consoles this session has open, on every instance, close with it.
-        await request.app[OPERATOR_HUB].broadcast(
-            principal.user.id,
-            {"type": "logout", "session": principal.session_id, "reason": "signed out"},
-        )
+        for signed_out in request.app[SIGN_OUT_HOOKS]:
+            await signed_out(principal.user.id, principal.session_id)
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -15,7 +15,8 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
-from routing.topology import Names, Topology, declare
+from gateway.errors import BrokerUnavailable
+from gateway.topology import Names, Topology, declare
 
 log = structlog.get_logger()
 
@@ -23,10 +24,6 @@ ReconnectCallback = Callable[[], Coroutine[Any, Any, None]]
 
 
 CONNECT_TIMEOUT = 10.0  # seconds for one connection attempt, handshake included
-
-
-class BrokerUnavailable(Exception):
-    """The broker did not take a message (down, closed channel, no confirm in time)."""
 
 
 class Broker:

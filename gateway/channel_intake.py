@@ -6,6 +6,7 @@ customer's answer to it."""
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from aiohttp import web
 
@@ -13,7 +14,18 @@ from gateway.keys import INTAKE, METRICS, RELAY, SETTINGS
 from gateway.logs import trace_headers
 from gateway.model import InboundMessage
 from gateway.storage.intake import Accepted
-from gateway.text_menus import TEXT_MENUS
+
+
+class Menus(Protocol):
+    """What intake asks of the menus on text channels (gateway/menus/text_menus.py), which
+    register themselves under :data:`MENUS` when they run."""
+
+    def menu_id(self, channel: str) -> str | None: ...
+
+    def schedule(self, message: InboundMessage, accepted: Accepted) -> None: ...
+
+
+MENUS: web.AppKey[Menus] = web.AppKey("intake_menus")
 
 
 async def accept_from_channel(
@@ -21,7 +33,7 @@ async def accept_from_channel(
 ) -> Accepted:
     """Store ``message`` once (``dedupe_key`` makes a redelivery a duplicate) and count it."""
     channel = message.channel.value
-    menus = app.get(TEXT_MENUS)
+    menus = app.get(MENUS)
     started = time.perf_counter()
     accepted = await app[INTAKE].accept(
         message,

@@ -66,8 +66,14 @@ async def _checked_database(settings: Settings) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     args.config = config_path(args)
+    from channels.registry import CHANNELS
+
     try:
-        return load_settings(args.config)
+        settings = load_settings(args.config)
+        problems = CHANNELS.problems(settings)
+        if problems:
+            raise ConfigError([f"{args.config or '<defaults>'}: {p}" for p in problems])
+        return settings
     except ConfigError as exc:
         print("configuration is not valid:", file=sys.stderr)
         for problem in exc.problems:
@@ -90,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"(demo site {settings.http.public_url}/demo, console {settings.http.public_url}/console)",
         file=sys.stderr,
     )
-    from gateway.ivr_menus import MenuProblems
+    from gateway.menus.ivr_menus import MenuProblems
     from routing.config import RoutingConfigError
 
     try:
@@ -157,7 +163,7 @@ def _check_ivr(
     """Validate the IVR menus (``ivr.directory``, else the ``ivr`` directory next to the
     routing rules file or the configuration file) against the routing's queues and skills,
     and that every channel's menu exists."""
-    from gateway.ivr_menus import default_directory
+    from gateway.menus.ivr_menus import default_directory
     from ivr.validate import check_directory
 
     directory = settings.ivr.directory or default_directory(settings.routing.rules_file, config)
@@ -275,6 +281,8 @@ def _with_database(settings: Settings, work: Coroutine[Any, Any, int]) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from channels.registry import CHANNELS
+    from gateway.registry import Simulation
     from gateway.simulate import (
         SimulationError,
         deliver,
@@ -284,12 +292,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
 
     settings = _settings(args)
-    if args.channel == "call":
+    how = CHANNELS.simulation(args.channel)
+    if how is Simulation.CALL:
         return _simulate_call(settings, args)
     if not args.text:
         print(f'say what the customer writes: simulate {args.channel} "Hello"', file=sys.stderr)
         return 2
-    if args.channel == "email":
+    if how is Simulation.SMTP:
         try:
             answer = asyncio.run(send_email(settings, args.email_from, args.subject, args.text))
         except SimulationError as exc:
@@ -301,7 +310,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"email -> {settings.email.host}:{settings.email.port}: {answer}")
         return 0
     try:
-        if args.channel in ("sms", "whatsapp"):
+        if how is Simulation.TWILIO:
             webhook = twilio_webhook(settings, args.channel, args.sender, args.to, args.text)
         else:
             webhook = telegram_webhook(settings, args.chat_id, args.name, args.text)
@@ -394,7 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="send a running gateway a signed SMS, WhatsApp, Telegram message, or an email",
     )
-    simulate.add_argument("channel", choices=["sms", "whatsapp", "telegram", "email", "call"])
+    from channels.registry import CHANNELS
+
+    simulate.add_argument("channel", choices=CHANNELS.simulated())
     simulate.add_argument(
         "text",
         nargs="?",

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import Counter
 
+from gateway import errors
 from gateway.broker import Broker, BrokerUnavailable
-from gateway.jobs import JobError, JobWorker, TemporaryFailure, retry_delay
+from gateway.jobs import JobWorker, TemporaryFailure, retry_delay
 from gateway.model import MessageStatus
 from gateway.storage.outbound import OutboundJob, OutboundStore
 
@@ -32,7 +33,7 @@ log = structlog.get_logger()
 __all__ = ["OutboundWorker", "PermanentFailure", "Sender", "TemporaryFailure", "retry_delay"]
 
 
-class PermanentFailure(JobError):
+class PermanentFailure(errors.PermanentFailure):
     """Trying again will not help (bad number, blocked bot, message refused)."""
 
     def __init__(

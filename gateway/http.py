@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import structlog
 from aiohttp import web
 
+from gateway.ids import id_reason, parse_id
 from gateway.logs import REQUEST_ID_HEADER
 
 log = structlog.get_logger()
@@ -63,34 +64,6 @@ async def json_body(request: web.Request, max_bytes: int = 65_536) -> dict[str, 
 
 
 # Ids are stored in 64-bit signed columns; a larger number overflows the database driver.
-MAX_ID = 2**63 - 1
-_MAX_ID_DIGITS = len(str(MAX_ID))
-
-
-def parse_id(value: object, *, text: bool = False, minimum: int = 1) -> int | None:
-    """An id (``minimum``..2**63-1), or None when ``value`` is not one.
-
-    JSON values must be integers (not bools, floats or strings); with ``text`` (a path or query
-    parameter) the value must be plain ASCII digits: no sign, no spaces, no '²'."""
-    number: int
-    if text:
-        if not isinstance(value, str) or not (value.isascii() and value.isdigit()):
-            return None
-        if len(value.lstrip("0")) > _MAX_ID_DIGITS:
-            return None
-        number = int(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    else:
-        return None
-    return number if minimum <= number <= MAX_ID else None
-
-
-def id_reason(name: str, minimum: int = 1) -> str:
-    low = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
-    return f"'{name}' must be {low} below 2**63"
-
-
 def path_id(request: web.Request, name: str = "id", minimum: int = 1) -> int:
     """A path parameter naming a stored row; anything that cannot be one is not found."""
     found = parse_id(request.match_info[name], text=True, minimum=minimum)

@@ -17,26 +17,14 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from gateway.broker import Broker, BrokerUnavailable
+from gateway.errors import JobError as JobError  # re-exported: senders and fetchers raise it
+from gateway.errors import TemporaryFailure as TemporaryFailure
 from gateway.logs import ids_from_headers
-from routing.topology import SENDS, JobKind, declare_outbound
+from gateway.topology import SENDS, JobKind, declare_outbound
 
 log = structlog.get_logger()
 
 ATTEMPT_HEADER = "x-cg-attempt"
-
-
-class JobError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class TemporaryFailure(JobError):
-    """Worth trying again later (rate limited, provider down, timeout)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
 
 
 def retry_delay(delays: tuple[float, ...], attempt: int, retry_after: float | None) -> float:

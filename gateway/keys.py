@@ -1,19 +1,20 @@
-"""Typed application keys: what create_app wires together, found without string lookups."""
+"""Typed application keys of the core: what create_app wires together, found without string
+lookups. A capability declares its own keys beside its classes (e.g. ``routing.service.ROUTER``,
+``gateway.console.hub.OPERATOR_HUB``), so this module imports no capability."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
-from channels.webchat.hub import WebchatHub
 from gateway.broker import Broker
-from gateway.console.actions import AcceptHook
-from gateway.console.hub import OperatorHub
 from gateway.dispatch import Sender
-from gateway.ivr_menus import LiveMenus
 from gateway.jobs import JobWorker
 from gateway.media import MediaSource
 from gateway.metrics import Metrics
 from gateway.outbox import OutboxRelay
+from gateway.registry import Channels
 from gateway.settings import Settings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.customers import CustomerStore
@@ -27,12 +28,11 @@ from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.threads import ThreadStore
 from gateway.storage.users import UserStore
-from routing.live import LiveRouting
-from routing.service import Router
 
 SETTINGS = web.AppKey("settings", Settings)
 INSTANCE_ID = web.AppKey("instance_id", str)
 METRICS = web.AppKey("metrics", Metrics)
+CHANNELS = web.AppKey("channels", Channels)  # the channel registry
 DATABASE = web.AppKey("database", Database)
 INTAKE = web.AppKey("intake", IntakeWriter)
 USERS = web.AppKey("users", UserStore)
@@ -40,12 +40,8 @@ CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 ROUTING_STATE = web.AppKey("routing_state", RoutingState)
 RULES = web.AppKey("rules", RuleStore)
 ROUTING_CONFIGS = web.AppKey("routing_configs", RoutingConfigStore)
-LIVE_ROUTING = web.AppKey("live_routing", LiveRouting)
 BROKER = web.AppKey("broker", Broker)
 RELAY = web.AppKey("relay", OutboxRelay)
-ROUTER = web.AppKey("router", Router)
-OPERATOR_HUB = web.AppKey("operator_hub", OperatorHub)
-WEBCHAT_HUB = web.AppKey("webchat_hub", WebchatHub)
 OUTBOUND = web.AppKey("outbound", OutboundStore)
 # Provider channels' senders and file fetchers (filled by the channels' cleanup contexts), and
 # the workers that run them.
@@ -55,7 +51,9 @@ WORKERS = web.AppKey("job_workers", list[JobWorker])
 CUSTOMERS = web.AppKey("customers", CustomerStore)
 FILES = web.AppKey("files", FileStore)
 THREADS = web.AppKey("threads", ThreadStore)
-LIVE_MENUS = web.AppKey("live_menus", LiveMenus)  # the IVR menus in force
 IVR_SESSIONS = web.AppKey("ivr_sessions", IvrSessionStore)
-# What happens after an operator takes a conversation, per channel (voice: put the call through).
-ACCEPT_HOOKS = web.AppKey("accept_hooks", list[AcceptHook])
+
+# Called when a browser session signs out, with the user's id and the session's id: the console
+# closes that session's open sockets on every instance (the core knows no sockets).
+SignedOut = Callable[[int, str | None], Awaitable[None]]
+SIGN_OUT_HOOKS = web.AppKey("sign_out_hooks", list[SignedOut])

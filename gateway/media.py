@@ -17,9 +17,10 @@ from typing import Any, Protocol
 import structlog
 
 from gateway.broker import Broker, BrokerUnavailable
+from gateway.errors import PermanentFailure
 from gateway.jobs import JobError, JobWorker, TemporaryFailure
 from gateway.storage.files import FileStore, MessageFiles
-from routing.topology import FETCHES
+from gateway.topology import FETCHES
 
 log = structlog.get_logger()
 
@@ -49,7 +50,7 @@ class MediaSource:
     limit: int
 
 
-class TooLarge(JobError):
+class TooLarge(PermanentFailure):
     def __init__(self, limit: int) -> None:
         super().__init__(f"larger than the {limit} byte limit for files")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.http import MAX_ID
+from gateway.ids import MAX_ID
 from gateway.model import Role
 
 JSON = "application/json"

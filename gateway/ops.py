@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gateway.keys import BROKER, DATABASE, METRICS, RELAY, ROUTER
+from gateway.keys import BROKER, DATABASE, METRICS, RELAY
 
 log = structlog.get_logger()
 
-DELIVERY = web.AppKey("delivery_consumer", object)
+
+class Consumer(Protocol):
+    """A service that is attached once it consumes its queue (the router, the delivery queue)."""
+
+    consumer_tag: str | None
+
+
+# What must be consuming for the instance to be ready (create_app lists them).
+CONSUMERS = web.AppKey("ready_consumers", list[Consumer])
 
 
 async def livez(_request: web.Request) -> web.Response:
@@ -32,8 +41,7 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = f"failing: {type(exc).__name__}"
     broker = app[BROKER]
     checks["broker"] = "ok" if broker.is_connected else "disconnected"
-    router = app[ROUTER]
-    consumers_ok = router.consumer_tag is not None and getattr(app[DELIVERY], "consumer_tag", None)
+    consumers_ok = all(consumer.consumer_tag is not None for consumer in app[CONSUMERS])
     checks["consumers"] = "ok" if consumers_ok and broker.is_connected else "not attached"
     checks["outbox_backlog"] = (
         str(await app[RELAY].pending()) if checks["database"] == "ok" else "?"

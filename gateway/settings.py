@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,30 +24,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.errors import ConfigError as ConfigError  # re-exported: callers catch it here
 from gateway.secrets_check import weak_key_reason
+from gateway.yamlfile import read_yaml
 
 ENV_PREFIX = "CG_"
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased for the admin (file, key, reason)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file's content, or ConfigError naming the file (and the line, for bad YAML)."""
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError([f"{path}:{line}: {problem}"]) from None
 
 
 class Section(BaseModel):
@@ -275,7 +255,8 @@ class IvrSettings(Section):
 
     ``channels`` maps a channel to the menu its new contacts go through first, e.g.
     ``{voice: main, sms: main}``; a channel not listed goes straight to routing. Voice calls
-    come in through Twilio (the ``twilio`` section's account)."""
+    come in through Twilio (the ``twilio`` section's account). Which channels can have a menu
+    is the channel registry's to say (checked by ``contact-gateway`` and ``create_app``)."""
 
     directory: str | None = None
     channels: dict[str, str] = {}
@@ -290,15 +271,6 @@ class IvrSettings(Section):
     callback_key: str = Field("1", pattern=r"^[0-9*#]$")  # pressed while waiting: call me back
     voice_languages: dict[str, str] = {"en": "en-US", "es": "es-US", "de": "de-DE"}
     text_session_hours: float = Field(24.0, gt=0)  # a text customer silent longer starts over
-
-    @field_validator("channels")
-    @classmethod
-    def _known_channels(cls, value: dict[str, str]) -> dict[str, str]:
-        known = {"voice", "sms", "whatsapp", "telegram", "webchat"}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"no IVR for channel(s) {', '.join(unknown)} (one of {sorted(known)})")
-        return value
 
 
 class DemoSettings(Section):

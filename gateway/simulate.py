@@ -19,10 +19,11 @@ import aiohttp
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
+from gateway.errors import GatewayError
 from gateway.settings import Settings
 
 
-class SimulationError(Exception):
+class SimulationError(GatewayError):
     """The channel is not configured, or the input makes no sense for it."""
 
 

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.settings import ConfigError, read_yaml
+from gateway.errors import ConfigError
+from gateway.yamlfile import read_yaml
 from routing.strategy import Choice, Media, Policy, Step
 
 Level = Field(ge=1, le=5)
@@ -134,21 +135,6 @@ class RoutingConfig(_Model):
     def as_document(self) -> dict[str, Any]:
         """The configuration as plain data, as an admin would write it (defaults left out)."""
         return self.model_dump(mode="json", exclude_defaults=True)
-
-
-# What kind of work a channel's contact is, for capacity: a web chat is live, an SMS is not.
-MEDIA_OF_CHANNEL: dict[str, Media] = {
-    "webchat": Media.CHAT,
-    "sms": Media.MESSAGING,
-    "whatsapp": Media.MESSAGING,
-    "telegram": Media.MESSAGING,
-    "email": Media.EMAIL,
-    "voice": Media.VOICE,
-}
-
-
-def media_of(channel: str) -> Media:
-    return MEDIA_OF_CHANNEL.get(channel, Media.MESSAGING)
 
 
 def single_queue(queue: str, chat_capacity: int = 3) -> RoutingConfig:

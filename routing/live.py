@@ -9,6 +9,7 @@ restart.
 from __future__ import annotations
 
 import structlog
+from aiohttp import web
 
 from gateway.settings import RoutingSettings
 from gateway.storage.routing_configs import RoutingConfigStore
@@ -58,3 +59,6 @@ class LiveRouting:
                     log.info("routing.config.applied", version=stored.id)
                 self.version = stored.id
         return self.config
+
+
+LIVE_ROUTING = web.AppKey("live_routing", LiveRouting)  # the routing version in force

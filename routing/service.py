@@ -18,21 +18,17 @@ from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aiohttp import web
 from prometheus_client import Counter
 
 from gateway.broker import Broker, BrokerUnavailable
+from gateway.events import Event, conversation_id_of, operator_id_of
 from gateway.logs import ids_from_headers
 from gateway.model import ConversationStatus, utcnow
 from gateway.settings import RoutingSettings
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_rules import OperatorLoad, RuleStore
-from gateway.storage.routing_state import (
-    ASSIGN_EVENT,
-    LOGOUT_EVENT,
-    TRANSFER_EVENT,
-    OfferView,
-    RoutingState,
-)
+from gateway.storage.routing_state import OfferView, RoutingState
 from routing.config import RoutingConfig
 from routing.escalation import FinalStep, classify, due, operator_snapshot
 from routing.holdups import someone_could_take
@@ -41,7 +37,6 @@ from routing.strategy import OperatorSnapshot, plan_offers
 
 log = structlog.get_logger()
 
-TICK_EVENT = "router.tick"
 # An offer still unpublished this long after it was made lost its router on the way.
 UNPUSHED_AFTER_SECONDS = 2.0
 
@@ -142,26 +137,26 @@ class Router:
             await _settle(message, requeue=None)
 
     async def handle(self, key: str, payload: dict[str, Any]) -> None:
-        if key == TICK_EVENT:
+        if key == Event.ROUTER_TICK:
             if time.monotonic() - self._last_tick < self.settings.tick_seconds / 2:
                 return
             self._last_tick = time.monotonic()
             await self.on_tick()
-        elif key == "conversation.message":
+        elif key == Event.MESSAGE:
             if await self.on_message(payload) != ConversationStatus.WAITING.value:
                 return  # forwarded to its operator, or already offered: nobody's line changed
-        elif key == TRANSFER_EVENT:
+        elif key == Event.TRANSFER:
             await self.on_transfer(payload)
-        elif key == ASSIGN_EVENT:
+        elif key == Event.ASSIGN:
             await self.on_supervisor_offer(payload)
-        elif key == LOGOUT_EVENT:
+        elif key == Event.LOGOUT:
             await self.broker.publish_to_operator(
-                int(payload["operator_id"]),
+                operator_id_of(payload),
                 {"type": "logout", "reason": "signed out by a supervisor"},
             )
             return
-        elif key == "operator.state" and payload.get("state") != "available":
-            await self._revoke(await self.state.revoke_for(int(payload["operator_id"]), "away"))
+        elif key == Event.OPERATOR_STATE and payload.get("state") != "available":
+            await self._revoke(await self.state.revoke_for(operator_id_of(payload), "away"))
         self.request_assignment()
 
     def request_assignment(self) -> None:
@@ -182,7 +177,7 @@ class Router:
 
     async def on_message(self, payload: dict[str, Any]) -> str | None:
         """Forward a message on an assigned conversation to its operator; the status."""
-        conversation = await self.conversations.get(int(payload["conversation_id"]))
+        conversation = await self.conversations.get(conversation_id_of(payload))
         if conversation is None:
             return None
         if conversation.status == ConversationStatus.ASSIGNED.value and conversation.operator_id:
@@ -199,7 +194,7 @@ class Router:
 
     async def on_transfer(self, payload: dict[str, Any]) -> None:
         """Tell the previous operator the conversation left them; offer it to the named one."""
-        conversation_id = int(payload["conversation_id"])
+        conversation_id = conversation_id_of(payload)
         await self.broker.publish_to_operator(
             int(payload["from_operator"]),
             {"type": "closed", "conversation_id": conversation_id, "reason": "transferred"},
@@ -388,3 +383,6 @@ async def _settle(message: AbstractIncomingMessage, requeue: bool | None) -> Non
             await message.reject(requeue=requeue)
     except Exception as exc:
         log.info("router.settle.lost", error=str(exc))
+
+
+ROUTER = web.AppKey("router", Router)

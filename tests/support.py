@@ -26,10 +26,11 @@ import asyncpg
 import pytest
 from sqlalchemy import select
 
+from channels.registry import CHANNELS
 from gateway.settings import Settings, load_settings
 from gateway.storage.database import Database
 from gateway.storage.schema import metadata
-from routing.topology import FETCHES, Names, outbound_queues, remove
+from gateway.topology import FETCHES, Names, outbound_queues, remove
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN_URL = os.environ.get(
@@ -107,17 +108,16 @@ def provider_queues(settings: Settings) -> tuple[str, ...]:
     provider channels."""
     names = Names(settings.amqp.prefix)
     queues: list[str] = []
-    if settings.twilio.enabled:
-        delays = settings.twilio.retry_delays_seconds
-        for channel in ("sms", "whatsapp"):
-            queues += outbound_queues(names, channel, delays)
-        queues += outbound_queues(names, "twilio", delays, FETCHES)
-    if settings.telegram.enabled:
-        delays = settings.telegram.retry_delays_seconds
-        queues += outbound_queues(names, "telegram", delays)
-        queues += outbound_queues(names, "telegram", delays, FETCHES)
-    if settings.email.enabled:
-        queues += outbound_queues(names, "email", settings.email.retry_delays_seconds)
+    sources: dict[str, tuple[float, ...]] = {}
+    for spec in CHANNELS:
+        if spec.retry_delays is None or not spec.enabled(settings):
+            continue
+        delays = spec.retry_delays(settings)
+        queues += outbound_queues(names, spec.name, delays)
+        if spec.media_source is not None:
+            sources.setdefault(spec.media_source, delays)
+    for source, delays in sources.items():
+        queues += outbound_queues(names, source, delays, FETCHES)
     return tuple(queues)
 
 

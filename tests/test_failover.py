@@ -48,7 +48,7 @@ from gateway.storage.schema import (
     routing_events,
 )
 from gateway.storage.users import UserStore
-from routing.topology import Names
+from gateway.topology import Names
 from tests.conftest import RunningGateway
 from tests.processes import GatewayProcess
 from tests.support import (

@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.keys import LIVE_MENUS, USERS
+from gateway.keys import USERS
+from gateway.menus.ivr_menus import LIVE_MENUS
 from gateway.model import Role
 from gateway.settings import Settings
 from tests.conftest import RunningGateway

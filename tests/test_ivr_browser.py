@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from gateway.keys import LIVE_MENUS, USERS
+from gateway.keys import USERS
+from gateway.menus.ivr_menus import LIVE_MENUS
 from gateway.model import Role
 from tests.browsers import shot
 from tests.conftest import RunningGateway

@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from gateway.keys import DATABASE, LIVE_ROUTING, ROUTING_CONFIGS
+from gateway.keys import DATABASE, ROUTING_CONFIGS
 from gateway.settings import Settings
 from gateway.storage.schema import conversations, routing_events
+from routing.live import LIVE_ROUTING
 from tests.conftest import RunningGateway
 from tests.support import Customer, Operator, make_settings, wait_for
 

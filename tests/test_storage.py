@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from channels.registry import CHANNELS
 from gateway.model import Channel, InboundMessage, OperatorState, Role, utcnow
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.database import Database
@@ -95,7 +96,7 @@ async def test_conversation_threading_and_resolution(db: Database) -> None:
 
 async def _waiting(db: Database) -> list[WaitingContact]:
     """The waiting line, once every new contact has been put on the one rule's first step."""
-    rules = RuleStore(db)
+    rules = RuleStore(db, CHANNELS.media_of)
     first = Placement("default", 0, "general", 0)
     await rules.place([(u.conversation_id, first) for u in await rules.unrouted()])
     return [item.contact for item in await rules.in_line(affinity_seconds=0, cooldown_seconds=60)]
@@ -138,7 +139,9 @@ async def test_offer_accept_decline_are_compare_and_set(db: Database) -> None:
             )
         ).one()
     assert (row.status, row.operator_id) == ("assigned", grace.id)
-    operators = {op.operator_id: op for op in await RuleStore(db).available_operators()}
+    operators = {
+        op.operator_id: op for op in await RuleStore(db, CHANNELS.media_of).available_operators()
+    }
     assert operators[grace.id].load == {Media.CHAT: 1} and operators[ada.id].load == {}
 
     # A supervisor closing a conversation still on offer ends the offer as well.
@@ -241,7 +244,7 @@ async def test_group_intake_batches_and_dedupes(db: Database) -> None:
 
 
 async def test_a_long_line_in_one_queue_does_not_hide_another(db: Database) -> None:
-    rules = RuleStore(db)
+    rules = RuleStore(db, CHANNELS.media_of)
     placed = []
     for n in range(6):
         accepted = await accept_inbound(

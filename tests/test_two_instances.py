@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.keys import ROUTER, USERS
+from gateway.keys import USERS
 from gateway.model import Role
+from routing.service import ROUTER
 from tests.support import Customer, Operator, make_settings, postgres_database, wait_for
 
 

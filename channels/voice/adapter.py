@@ -22,8 +22,9 @@ from channels.voice import desk as paths
 from channels.voice.calls import parse_answer, parse_call, parse_recording, recording_event
 from channels.voice.desk import VoiceDesk, words
 from gateway.broker import BrokerUnavailable
+from gateway.console.actions import ACCEPT_HOOKS
 from gateway.http import parse_id
-from gateway.keys import ACCEPT_HOOKS, IVR_SESSIONS, SETTINGS
+from gateway.keys import IVR_SESSIONS, SETTINGS
 from gateway.model import Channel
 from gateway.storage.ivr import Session, SessionConflict
 from ivr import twiml

@@ -20,18 +20,9 @@ from aiohttp import web
 from channels.twilio.adapter import TWILIO
 from channels.voice.calls import Call, Recording
 from gateway.channel_intake import accept_from_channel
-from gateway.ivr_driver import settle
-from gateway.ivr_menus import LiveMenu
-from gateway.keys import (
-    CONVERSATIONS,
-    IVR_SESSIONS,
-    LIVE_MENUS,
-    LIVE_ROUTING,
-    RELAY,
-    ROUTING_STATE,
-    SETTINGS,
-    USERS,
-)
+from gateway.keys import CONVERSATIONS, IVR_SESSIONS, RELAY, ROUTING_STATE, SETTINGS, USERS
+from gateway.menus.ivr_driver import settle
+from gateway.menus.ivr_menus import LIVE_MENUS, LiveMenu
 from gateway.model import Attachment, Channel, ConversationStatus, InboundMessage, utcnow
 from gateway.settings import IvrSettings
 from gateway.storage.ivr import Reply, Session, SessionConflict
@@ -40,6 +31,7 @@ from gateway.waiting import wait_estimate
 from ivr import twiml
 from ivr.actions import Enqueue, Event, Hangup, Say, State, Step, Transfer
 from ivr.engine import advance, resume, start
+from routing.live import LIVE_ROUTING
 
 log = structlog.get_logger()
 

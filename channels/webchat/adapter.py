@@ -13,7 +13,7 @@ import time
 import structlog
 from aiohttp import WSMsgType, web
 
-from channels.webchat.hub import VisitorSocket
+from channels.webchat.hub import WEBCHAT_HUB, VisitorSocket
 from channels.webchat.protocol import (
     AskWait,
     FrameError,
@@ -27,7 +27,7 @@ from channels.webchat.tokens import TokenError, issue_token, new_visitor_id, ver
 from gateway.auth import origin_allowed
 from gateway.channel_intake import accept_from_channel
 from gateway.http import fail, json_body
-from gateway.keys import CONVERSATIONS, METRICS, ROUTING_STATE, SETTINGS, WEBCHAT_HUB
+from gateway.keys import CONVERSATIONS, METRICS, ROUTING_STATE, SETTINGS
 from gateway.model import Channel, InboundMessage
 from gateway.ratelimit import FrameLimiter
 from gateway.waiting import wait_estimate

@@ -105,3 +105,6 @@ class WebchatHub:
     async def close_all(self, code: int, reason: bytes) -> None:
         for sock in list(self.sockets):
             await sock.ws.close(code=code, message=reason)
+
+
+WEBCHAT_HUB = web.AppKey("webchat_hub", WebchatHub)

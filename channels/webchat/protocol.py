@@ -7,12 +7,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.http import id_reason, parse_id
+from gateway.errors import GatewayError
+from gateway.ids import id_reason, parse_id
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
-class FrameError(Exception):
+class FrameError(GatewayError):
+    """A visitor's frame that is refused: a short code and a reason (an error frame back)."""
+
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code

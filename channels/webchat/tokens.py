@@ -12,10 +12,12 @@ import hmac
 import re
 import secrets
 
+from gateway.errors import GatewayError
+
 _VISITOR_ID = re.compile(r"v_[A-Za-z0-9_-]{16,64}")
 
 
-class TokenError(Exception):
+class TokenError(GatewayError):
     """The token is missing, malformed or not signed by this gateway."""
 
 

@@ -13,8 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from aiohttp import web
 
 from gateway.console.hub import OperatorHub
+from gateway.errors import Refused
 from gateway.metrics import Metrics
 from gateway.model import ConversationStatus, OperatorState, Role, utcnow
 from gateway.outbox import OutboxRelay
@@ -24,7 +26,6 @@ from gateway.storage.outbound import OutboundStore
 from gateway.storage.routing_rules import RuleStore
 from gateway.storage.routing_state import RoutingState
 from gateway.storage.users import User, UserStore
-from routing.config import media_of
 from routing.escalation import as_waiting, operator_snapshot, previous, step_floor
 from routing.live import LiveRouting
 from routing.strategy import WaitingContact, qualifies
@@ -35,12 +36,8 @@ MAX_REPLY_CHARS = 4000
 MAX_NOTE_CHARS = 500
 
 
-class ActionError(Exception):
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
+class ActionError(Refused):
+    """An operator's action that is refused (the HTTP status, a code, a reason)."""
 
 
 AcceptHook = Callable[[dict[str, Any], User], Awaitable[dict[str, Any] | None]]
@@ -222,7 +219,9 @@ class ConsoleActions:
             return await self.transfer(user, conversation_id, operator_id, None, "")
         config = await self.live.current()
         need = as_waiting(
-            WaitingContact(conversation_id, 0, None, media=media_of(conversation.channel)),
+            WaitingContact(
+                conversation_id, 0, None, media=self.rules.media_of(conversation.channel)
+            ),
             config,
             conversation.queue,
             step_floor(config, place.rule, place.step),
@@ -304,3 +303,7 @@ class ConsoleActions:
     async def list(self, user: User) -> list[dict[str, Any]]:
         owner = None if user.role.at_least(Role.SUPERVISOR) else user.id
         return [c.as_json() for c in await self.conversations.for_operator(owner)]
+
+
+# What happens after an operator takes a conversation, per channel (voice: put the call through).
+ACCEPT_HOOKS = web.AppKey("accept_hooks", list[AcceptHook])

@@ -20,8 +20,8 @@ from gateway.broker import Broker, BrokerUnavailable
 from gateway.sockets import PushSocket
 from gateway.storage.conversations import ConversationStore
 from gateway.storage.routing_state import RoutingState
+from gateway.topology import Names
 from routing.service import offer_frames
-from routing.topology import Names
 
 log = structlog.get_logger()
 
@@ -122,6 +122,12 @@ class OperatorHub:
         except BrokerUnavailable:
             await self.push(operator_id, frame)
 
+    async def session_signed_out(self, operator_id: int, session_id: str | None) -> None:
+        """Close the consoles one browser session has open, on every instance."""
+        await self.broadcast(
+            operator_id, {"type": "logout", "session": session_id, "reason": "signed out"}
+        )
+
     async def push_to(self, sock: OperatorSocket, frame: dict[str, Any]) -> None:
         if frame.get("type") == "assigned":
             for message in frame["conversation"]["messages"]:
@@ -172,3 +178,6 @@ class OperatorHub:
         for socks in list(self.sockets.values()):
             for sock in list(socks):
                 await sock.ws.close(code=code, message=reason)
+
+
+OPERATOR_HUB = web.AppKey("operator_hub", OperatorHub)

@@ -11,9 +11,10 @@ from aiohttp import WSMsgType, web
 
 from gateway.auth import Principal, authenticate, check_console_origin, require, still_valid
 from gateway.console.actions import ActionError, ConsoleActions
-from gateway.console.hub import OperatorSocket
-from gateway.http import fail, id_reason, json_body, parse_id, path_id
-from gateway.keys import INSTANCE_ID, METRICS, OPERATOR_HUB, ROUTING_STATE, SETTINGS, USERS
+from gateway.console.hub import OPERATOR_HUB, OperatorSocket
+from gateway.http import fail, json_body, path_id
+from gateway.ids import id_reason, parse_id
+from gateway.keys import INSTANCE_ID, METRICS, ROUTING_STATE, SETTINGS, USERS
 from gateway.model import Role
 from gateway.storage.users import UserStore
 

@@ -14,6 +14,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.errors import GatewayError
+from gateway.events import Event, outbound_event
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import (
     REPLY_CHANNELS,
@@ -36,12 +38,6 @@ from gateway.storage.schema import (
     routing_events,
     users,
 )
-
-CLOSED_EVENT = "conversation.closed"
-
-
-def outbound_event(channel: str) -> str:
-    return f"outbound.{channel}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,7 +386,7 @@ class ConversationStore:
             )
             await conn.execute(
                 outbox.insert().values(
-                    routing_key=CLOSED_EVENT,
+                    routing_key=Event.CLOSED,
                     payload={"conversation_id": conversation_id},
                     headers={CONVERSATION_ID_HEADER: str(conversation_id)},
                     created_at=now,
@@ -405,7 +401,9 @@ class ConversationStore:
         return await _one_message(conn, messages.c.id == message_id)
 
 
-class ReplyTargetError(Exception):
+class ReplyTargetError(GatewayError):
+    """A reply addressed to an identity it cannot go to (not the customer's, no provider)."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.errors import Refused
 from gateway.model import ConversationStatus, OfferStatus, utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
@@ -28,12 +29,8 @@ from gateway.storage.schema import audit_log, conversations, customers, identiti
 PHONE_CHANNELS = ("sms", "whatsapp", "voice")
 
 
-class LinkError(Exception):
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
+class LinkError(Refused):
+    """A link, unlink or undo that is refused (the HTTP status, a code, a reason)."""
 
 
 async def phone_customer(conn: AsyncConnection, channel: str, address: str) -> int | None:

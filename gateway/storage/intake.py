@@ -15,6 +15,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.events import Event, media_event
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import (
     ConversationStatus,
@@ -33,13 +34,6 @@ from gateway.storage.schema import (
     outbox,
     routing_events,
 )
-
-MESSAGE_EVENT = "conversation.message"
-
-
-def media_event(fetcher: str) -> str:
-    """The routing key of a job that brings a customer's file in from the provider."""
-    return f"media.{fetcher}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +227,7 @@ async def write_batch(conn: AsyncConnection, batch: list[IntakeItem]) -> list[Ac
             )
             rows.append(
                 {
-                    "routing_key": MESSAGE_EVENT,
+                    "routing_key": Event.MESSAGE,
                     "payload": {
                         "conversation_id": conversation_id,
                         "message_id": message_id,

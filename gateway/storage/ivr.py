@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.errors import Conflict
 from gateway.model import utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
@@ -29,7 +30,7 @@ from gateway.storage.schema import (
 _ADVISORY_LOCK = 0x43470002  # serialises menu publishers on PostgreSQL
 
 
-class MenuVersionConflict(Exception):
+class MenuVersionConflict(Conflict):
     def __init__(self, current: int | None) -> None:
         super().__init__(f"the menu is now at version {current}")
         self.current = current
@@ -205,7 +206,7 @@ class Session:
     created_at: datetime | None = None
 
 
-class SessionConflict(Exception):
+class SessionConflict(Conflict):
     """Another webhook of the same session wrote first: read it again and redo the step."""
 
 

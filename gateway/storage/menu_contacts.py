@@ -11,14 +11,12 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select, update
 
+from gateway.events import Event, conversation_ref
 from gateway.model import ConversationStatus, utcnow
-from gateway.storage.conversations import CLOSED_EVENT
 from gateway.storage.database import Database
 from gateway.storage.routing_state import emit, record_event
 from gateway.storage.schema import conversations
 from gateway.storage.system_messages import tell_customer
-
-MENU_DONE_EVENT = "routing.menu_done"  # wakes the router: a contact joined the line
 
 
 class MenuContacts:
@@ -75,7 +73,7 @@ class MenuContacts:
             await record_event(
                 conn, conversation_id, "menu_done", None, attributes=dict(attributes)
             )
-            await emit(conn, MENU_DONE_EVENT, {"conversation_id": conversation_id})
+            await emit(conn, Event.MENU_DONE, conversation_ref(conversation_id))
         return True
 
     async def close(self, conversation_id: int) -> bool:
@@ -93,5 +91,5 @@ class MenuContacts:
             if done.rowcount != 1:
                 return False
             await record_event(conn, conversation_id, "menu_ended", None)
-            await emit(conn, CLOSED_EVENT, {"conversation_id": conversation_id})
+            await emit(conn, Event.CLOSED, conversation_ref(conversation_id))
         return True

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from gateway.events import outbound_event
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.message_status import advance
 from gateway.model import STATUS_RANK, ConversationStatus, Direction, MessageStatus, utcnow
-from gateway.storage.conversations import outbound_event
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, identities, messages, outbox
 

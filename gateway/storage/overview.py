@@ -6,6 +6,7 @@ any instance can answer, and the numbers agree with what the router acts on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from gateway.model import ConversationStatus, OfferStatus, OperatorState, Role, utcnow
 from gateway.storage.database import Database
 from gateway.storage.schema import conversations, offers, operator_presence, routing_events, users
-from routing.config import media_of
+from routing.strategy import Media
 
 IN_LINE = (ConversationStatus.WAITING.value, ConversationStatus.OFFERED.value)
 CONTACTS_PER_QUEUE = 25
@@ -41,8 +42,9 @@ def service_level(waits: list[float], threshold_seconds: float) -> ServiceLevel:
 
 
 class Overview:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, media_of: Callable[[str], Media]) -> None:
         self.db = db
+        self.media_of = media_of  # the channel registry's: what kind of work a channel is
 
     async def snapshot(
         self,
@@ -155,7 +157,7 @@ class Overview:
                 .where(conversations.c.status == ConversationStatus.ASSIGNED.value)
                 .group_by(conversations.c.operator_id, conversations.c.channel)
             ):
-                media = media_of(row[1]).value
+                media = self.media_of(row[1]).value
                 mine = load.setdefault(row[0], {})
                 mine[media] = mine.get(media, 0) + row[2]
             last_closed = {
@@ -204,7 +206,7 @@ class Overview:
             or load.get(s.id)
             or pending.get(s.id)
         ]
-        board = _queues(line, answered, now, threshold_seconds, queues)
+        board = _queues(line, answered, now, threshold_seconds, queues, self.media_of)
         for q in board:
             q["contacts"] = []
             q["abandoned"] = abandoned.get(q["name"], 0)  # callers who hung up in line
@@ -214,7 +216,9 @@ class Overview:
         for row in final_closes:
             home = by_name.get(row.queue)
             if home is None:
-                home = by_name[row.queue] = _queues([], [], now, threshold_seconds, (row.queue,))[0]
+                home = by_name[row.queue] = _queues(
+                    [], [], now, threshold_seconds, (row.queue,), self.media_of
+                )[0]
                 home.update(contacts=[], abandoned=0, closed_by_final_action=0, final_closes=[])
                 board.append(home)
             home["closed_by_final_action"] += 1
@@ -235,7 +239,7 @@ class Overview:
                     {
                         "id": row.id,
                         "channel": row.channel,
-                        "media": media_of(row.channel).value,
+                        "media": self.media_of(row.channel).value,
                         "status": row.status,
                         "priority": row.priority,
                         "rule": row.rule,
@@ -288,7 +292,12 @@ def _activity(
 
 
 def _queues(
-    line: Any, answered: Any, now: datetime, threshold_seconds: float, configured: tuple[str, ...]
+    line: Any,
+    answered: Any,
+    now: datetime,
+    threshold_seconds: float,
+    configured: tuple[str, ...],
+    media_of: Callable[[str], Media],
 ) -> list[dict[str, Any]]:
     queues: dict[str, dict[str, Any]] = {}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
+from gateway.errors import Conflict
 from gateway.model import utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
@@ -24,7 +25,7 @@ from gateway.storage.schema import audit_log, routing_configs
 _ADVISORY_LOCK = 0x43470001  # serialises config writers on PostgreSQL
 
 
-class VersionConflict(Exception):
+class VersionConflict(Conflict):
     """Someone else saved a newer version since the one the change was made against."""
 
     def __init__(self, current: int | None) -> None:

@@ -8,6 +8,7 @@ two routers or a redelivered tick, moves a contact once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.events import Event, conversation_ref
 from gateway.model import (
     Channel,
     ConversationStatus,
@@ -23,9 +25,8 @@ from gateway.model import (
     OperatorState,
     utcnow,
 )
-from gateway.storage.conversations import CLOSED_EVENT
 from gateway.storage.database import Database
-from gateway.storage.routing_state import TRANSFER_EVENT, emit, record_event
+from gateway.storage.routing_state import emit, record_event
 from gateway.storage.schema import (
     conversations,
     messages,
@@ -35,11 +36,10 @@ from gateway.storage.schema import (
     users,
 )
 from gateway.storage.system_messages import tell_customer
-from routing.config import RoutingConfig, media_of
+from routing.config import RoutingConfig
 from routing.escalation import Placement, as_waiting, operator_snapshot, step_floor
 from routing.strategy import Media, OperatorSnapshot, WaitingContact
 
-FINAL_EVENT = "routing.final"
 # Offers closed because their operator passed the contact on: that operator is not offered it
 # again (a missed or declined offer only keeps them out for the policy's cool-down).
 PASSED_ON = ("transferred", "sent_back")
@@ -113,8 +113,9 @@ def _attributes(channel: str, stored: Any) -> dict[str, str]:
 
 
 class RuleStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, media_of: Callable[[str], Media]) -> None:
         self.db = db
+        self.media_of = media_of  # the channel registry's: what kind of work a channel is
 
     # -- reading -------------------------------------------------------------------------
 
@@ -253,7 +254,7 @@ class RuleStore:
                 r.priority,
                 r.waiting_since,
                 frozenset(refused[r.id]),
-                media_of(r.channel),
+                self.media_of(r.channel),
                 preferred_operator=preferred,
                 affinity_until=until,
                 cooling_down=frozenset(cooling[r.id] - refused[r.id]),
@@ -425,7 +426,7 @@ class RuleStore:
                     )
                 )
                 for row in await conn.execute(held.union_all(offered)):
-                    media = media_of(row.channel)
+                    media = self.media_of(row.channel)
                     mine = load[row.operator_id]
                     mine[media] = mine.get(media, 0) + 1
                     if row.pending:
@@ -532,11 +533,11 @@ class RuleStore:
             await record_event(conn, conversation_id, "final", None, action=action, text=text or "")
             await emit(
                 conn,
-                FINAL_EVENT,
+                Event.FINAL,
                 {"conversation_id": conversation_id, "action": action, "channel": channel},
             )
             if placement is None:
-                await emit(conn, CLOSED_EVENT, {"conversation_id": conversation_id})
+                await emit(conn, Event.CLOSED, conversation_ref(conversation_id))
         return True
 
     async def send_back(
@@ -590,7 +591,7 @@ class RuleStore:
             await record_event(
                 conn, conversation_id, "sent_back", operator_id, step=to.step, reason=reason
             )
-            await emit(conn, TRANSFER_EVENT, payload)
+            await emit(conn, Event.TRANSFER, payload)
         return payload
 
     async def unroute(self, conversation_id: int, rule: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.events import Event, conversation_ref, logout, operator_state
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import ConversationStatus, OfferStatus, OperatorState, utcnow
 from gateway.storage.database import Database
@@ -24,16 +25,6 @@ from gateway.storage.schema import (
     outbox,
     routing_events,
 )
-
-REQUEUE_EVENT = "routing.requeue"
-# An operator answered their last pending offer: they may be offered the next contact now
-# (pending-offer limit) rather than at the router's next tick.
-ACCEPTED_EVENT = "routing.accepted"
-TRANSFER_EVENT = "routing.transfer"
-LOGOUT_EVENT = "operator.logout"
-# A supervisor gave a waiting or offered contact to a named operator (as an offer).
-ASSIGN_EVENT = "routing.assign"
-STATE_EVENT = "operator.state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +263,7 @@ class RoutingState:
             if not left:  # every offer answered: wake the router (else the next tick will)
                 await emit(
                     conn,
-                    ACCEPTED_EVENT,
+                    Event.ACCEPTED,
                     {"conversation_id": row.conversation_id, "operator_id": operator_id},
                 )
             await _answered(conn, operator_id)
@@ -295,7 +286,7 @@ class RoutingState:
             await record_event(
                 conn, row.conversation_id, "declined", operator_id, offer_id=offer_id
             )
-            await emit(conn, REQUEUE_EVENT, {"conversation_id": row.conversation_id})
+            await emit(conn, Event.REQUEUE, conversation_ref(row.conversation_id))
             await _answered(conn, operator_id)
         return int(row.conversation_id)
 
@@ -376,7 +367,7 @@ class RoutingState:
             }
             detail = {k: v for k, v in payload.items() if k != "conversation_id"}
             await record_event(conn, conversation_id, "transferred", row.operator_id, **detail)
-            await emit(conn, TRANSFER_EVENT, payload)
+            await emit(conn, Event.TRANSFER, payload)
         return payload
 
     async def offer_to(
@@ -439,7 +430,7 @@ class RoutingState:
             await record_event(
                 conn, conversation_id, "supervisor_offered", operator_id, offer_id=offer_id, by=by
             )
-            await emit(conn, ASSIGN_EVENT, payload)
+            await emit(conn, Event.ASSIGN, payload)
         return payload
 
     async def force_offline(self, user_id: int, by: int) -> bool:
@@ -452,8 +443,8 @@ class RoutingState:
             )
             if done.rowcount != 1:
                 return False
-            await emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
-            await emit(conn, LOGOUT_EVENT, {"operator_id": user_id, "by": by})
+            await emit(conn, Event.OPERATOR_STATE, operator_state(user_id, "offline"))
+            await emit(conn, Event.LOGOUT, logout(user_id, by))
         return True
 
     async def away_after_missed(self, missed: list[OfferView], limit: int) -> list[int]:
@@ -485,8 +476,8 @@ class RoutingState:
                     )
                     await emit(
                         conn,
-                        STATE_EVENT,
-                        {"operator_id": operator_id, "state": "away", "reason": "missed_offers"},
+                        Event.OPERATOR_STATE,
+                        {**operator_state(operator_id, "away"), "reason": "missed_offers"},
                     )
                     gone.append(operator_id)
         return gone
@@ -566,7 +557,7 @@ class RoutingState:
                 .where(operator_presence.c.user_id == user_id)
                 .values(**values)
             )
-            await emit(conn, STATE_EVENT, {"operator_id": user_id, "state": state.value})
+            await emit(conn, Event.OPERATOR_STATE, operator_state(user_id, state.value))
 
     async def disconnected(self, user_id: int, instance_id: str) -> bool:
         """The operator's last socket on ``instance_id`` closed: offline, unless they have
@@ -581,7 +572,7 @@ class RoutingState:
                 .values(state=OperatorState.OFFLINE.value, state_since=utcnow())
             )
             if gone.rowcount == 1:
-                await emit(conn, STATE_EVENT, {"operator_id": user_id, "state": "offline"})
+                await emit(conn, Event.OPERATOR_STATE, operator_state(user_id, "offline"))
         return gone.rowcount == 1
 
     async def touch(self, user_ids: list[int], instance_id: str) -> None:

@@ -9,9 +9,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.events import outbound_event
 from gateway.logs import CONVERSATION_ID_HEADER
 from gateway.model import Direction, MessageStatus
-from gateway.storage.conversations import outbound_event
 from gateway.storage.intake import message_json
 from gateway.storage.schema import messages, outbox
 

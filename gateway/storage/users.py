@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.errors import Conflict
 from gateway.model import Role, utcnow
 from gateway.storage.database import Database
 from gateway.storage.schema import api_tokens, sessions, users
@@ -25,8 +26,8 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-password")
 
 
-class UserExists(Exception):
-    pass
+class UserExists(Conflict):
+    """A user with that name is already there."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
-# Routing keys the router listens to: new messages, requeues, presence changes, ticks.
-ROUTER_BINDINGS = ("conversation.#", "routing.#", "operator.#", "router.tick")
+from gateway.events import ROUTER_BINDINGS, Family
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +108,8 @@ class JobKind:
         return f"{self.key_prefix}.{name}"
 
 
-SENDS = JobKind("out", "outbound")  # replies to send on a provider channel
-FETCHES = JobKind("media", "media")  # customers' files to bring in from a provider
+SENDS = JobKind("out", Family.OUTBOUND)  # replies to send on a provider channel
+FETCHES = JobKind("media", Family.MEDIA)  # customers' files to bring in from a provider
 
 
 async def declare_outbound(

@@ -21,8 +21,8 @@ from aiohttp import web
 
 from gateway.auth import require
 from gateway.http import body_id, fail, json_body, optional_body_id, path_id
-from gateway.ivr_menus import LiveMenus, MenuProblems
-from gateway.keys import LIVE_MENUS, USERS
+from gateway.keys import USERS
+from gateway.menus.ivr_menus import LIVE_MENUS, LiveMenus, MenuProblems
 from gateway.model import Role
 from gateway.pages import page
 from gateway.storage.ivr import MenuVersion, MenuVersionConflict

@@ -12,7 +12,7 @@ from aiohttp import web
 from channels.common import WebhookError, normalize_number
 from gateway.auth import Principal, require
 from gateway.http import body_id, fail, json_body, path_id
-from gateway.keys import CUSTOMERS, FILES, SETTINGS
+from gateway.keys import CHANNELS, CUSTOMERS, FILES, SETTINGS
 from gateway.model import Role
 from gateway.storage.customers import Actor, LinkError
 
@@ -105,20 +105,17 @@ async def attachment(request: web.Request) -> web.Response:
     )
 
 
-PHONE = frozenset({"sms", "whatsapp", "voice"})
-CHANNELS = frozenset({"sms", "whatsapp", "voice", "telegram", "email", "webchat"})
-
-
 async def find_identity(request: web.Request) -> web.Response:
     """An identity by channel and address (a phone number in any usual form), to link it."""
     principal = await require(request, Role.OPERATOR)
     channel = request.query.get("channel", "")
     address = request.query.get("address", "").strip()
-    if channel not in CHANNELS:
-        fail(422, "bad_field", f"'channel' must be one of {', '.join(sorted(CHANNELS))}")
+    channels = request.app[CHANNELS]
+    if channel not in channels:
+        fail(422, "bad_field", f"'channel' must be one of {', '.join(sorted(channels.names))}")
     if not address or len(address) > 200:
         fail(422, "bad_field", "'address' must be 1 to 200 characters")
-    if channel in PHONE:
+    if channels[channel].phone:
         try:
             address = normalize_number(address, request.app[SETTINGS].twilio.default_region)
         except WebhookError as exc:

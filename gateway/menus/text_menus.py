@@ -20,9 +20,12 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from gateway.ivr_driver import settle
-from gateway.keys import DATABASE, IVR_SESSIONS, LIVE_MENUS, RELAY, SETTINGS
-from gateway.model import Channel, ConversationStatus, InboundMessage, utcnow
+from gateway.channel_intake import MENUS
+from gateway.keys import CHANNELS, DATABASE, IVR_SESSIONS, RELAY, SETTINGS
+from gateway.menus.ivr_driver import settle
+from gateway.menus.ivr_menus import LIVE_MENUS
+from gateway.model import ConversationStatus, InboundMessage, utcnow
+from gateway.registry import ChannelSpec, Menus
 from gateway.storage.intake import Accepted
 from gateway.storage.ivr import Session, SessionConflict
 from gateway.storage.menu_contacts import MenuContacts
@@ -33,15 +36,10 @@ from ivr.model import Menu, VoicemailNode
 
 log = structlog.get_logger()
 
-BUTTON_CHANNELS = frozenset({Channel.TELEGRAM.value, Channel.WEBCHAT.value})
-TEXT_CHANNELS = frozenset(
-    {Channel.SMS.value, Channel.WHATSAPP.value, Channel.TELEGRAM.value, Channel.WEBCHAT.value}
-)
 
-
-def render(channel: str, step: Step) -> tuple[str, list[dict[str, str]]]:
+def render(spec: ChannelSpec, step: Step) -> tuple[str, list[dict[str, str]]]:
     """The step as the channel shows it: a text, and buttons where the channel has them."""
-    if channel in BUTTON_CHANNELS:
+    if spec.buttons:
         shown = text.buttons(step)
         return shown.text, [{"label": b.label, "value": b.value} for b in shown.buttons]
     return text.numbered(step), []
@@ -85,7 +83,7 @@ class TextMenus:
                 self.locks.pop(key, None)
 
     def menu_id(self, channel: str) -> str | None:
-        if channel not in TEXT_CHANNELS:
+        if channel not in self.app[CHANNELS].having(menus=Menus.TEXT):
             return None
         return self.app[SETTINGS].ivr.channels.get(channel)
 
@@ -154,7 +152,7 @@ class TextMenus:
         await sessions.save(
             session, step.state.to_json(), status="ended" if ends or enqueue else "menu"
         )
-        shown, buttons = render(channel, step)
+        shown, buttons = render(self.app[CHANNELS][channel], step)
         if any(isinstance(a, Record) for a in step.actions) and not shown:
             shown = "Please write your message."
         if shown:
@@ -181,5 +179,6 @@ TEXT_MENUS = web.AppKey("text_menus", TextMenus)
 async def text_menus(app: web.Application) -> AsyncIterator[None]:
     runner = TextMenus(app, MenuContacts(app[DATABASE]))
     app[TEXT_MENUS] = runner
+    app[MENUS] = runner  # what channels' intake asks
     yield
     await runner.close()

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from gateway.auth import Principal, require
 from gateway.http import body_id, fail, json_body, optional_body_id, query_id
-from gateway.keys import LIVE_ROUTING, ROUTING_CONFIGS, USERS
+from gateway.keys import ROUTING_CONFIGS, USERS
 from gateway.model import Role
 from gateway.storage.routing_configs import ConfigVersion, VersionConflict
 from routing.config import RoutingConfigError, parse_routing
@@ -30,6 +30,7 @@ from routing.edits import (
     replace_policy,
     replace_rules,
 )
+from routing.live import LIVE_ROUTING
 
 MAX_BODY = 512 * 1024
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from aiohttp import web
 
+from gateway.errors import GatewayError
 from gateway.storage.ivr import IvrMenuStore, MenuVersion
 from ivr.loader import LoadedMenu, menu_files, parse_menu
 from ivr.model import Menu, Problem
@@ -24,7 +26,7 @@ log = structlog.get_logger()
 REFRESH_SECONDS = 1.0  # how stale a menu may be on one instance after a publish elsewhere
 
 
-class MenuProblems(Exception):
+class MenuProblems(GatewayError):
     """A menu that may not go live, with every problem (file, node, line)."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -171,3 +173,6 @@ def default_directory(rules_file: str | None, config_file: str | None) -> str | 
         return None
     directory = Path(beside).parent / "ivr"
     return str(directory) if directory.is_dir() else None
+
+
+LIVE_MENUS = web.AppKey("live_menus", LiveMenus)  # the IVR menus in force

@@ -18,12 +18,11 @@ from aio_pika.abc import AbstractIncomingMessage
 from channels.webchat.hub import WebchatHub
 from gateway.broker import Broker, BrokerUnavailable
 from gateway.console.hub import OperatorHub
+from gateway.events import Event, conversation_id_of, outbound_event
 from gateway.logs import ids_from_headers
 from gateway.model import MessageStatus
-from gateway.storage.conversations import CLOSED_EVENT, outbound_event
 from gateway.storage.routing_state import RoutingState
-from routing.service import TICK_EVENT
-from routing.topology import Names
+from gateway.topology import Names
 
 log = structlog.get_logger()
 
@@ -45,7 +44,7 @@ class InstanceDelivery:
             auto_delete=True,
         )
         await queue.bind(self.broker.names.events, outbound_event("webchat"))
-        await queue.bind(self.broker.names.events, CLOSED_EVENT)
+        await queue.bind(self.broker.names.events, Event.CLOSED)
         self.operators.delivery_queue = queue
         # Operators who connected before the broker did (binding twice is harmless).
         for operator_id in self.operators.operator_ids:
@@ -84,8 +83,8 @@ class InstanceDelivery:
                                 "status": MessageStatus.SENT.value,
                             },
                         )
-                elif message.routing_key == CLOSED_EVENT:
-                    await self.webchat.closed(int(payload["conversation_id"]))
+                elif message.routing_key == Event.CLOSED:
+                    await self.webchat.closed(conversation_id_of(payload))
             except Exception:
                 log.exception("delivery.push.failed", key=message.routing_key)
             try:
@@ -111,4 +110,4 @@ async def tick_loop(broker: Broker, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         with contextlib.suppress(BrokerUnavailable):
-            await broker.publish_event(TICK_EVENT, {}, expiration=max(every * 3, 1.0))
+            await broker.publish_event(Event.ROUTER_TICK, {}, expiration=max(every * 3, 1.0))

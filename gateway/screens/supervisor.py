@@ -10,7 +10,7 @@ from gateway.auth import require
 from gateway.console.actions import ActionError
 from gateway.console.routes import ACTIONS
 from gateway.http import body_id, fail, json_body, path_id
-from gateway.keys import DATABASE, LIVE_ROUTING, RELAY, ROUTING_STATE, RULES, SETTINGS, USERS
+from gateway.keys import CHANNELS, DATABASE, RELAY, ROUTING_STATE, RULES, SETTINGS, USERS
 from gateway.model import Role
 from gateway.pages import page
 from gateway.storage.overview import Overview
@@ -19,6 +19,7 @@ from gateway.waiting import wait_estimate
 from routing.config import RoutingConfig
 from routing.escalation import as_waiting, has_later_step, step_floor
 from routing.holdups import explain
+from routing.live import LIVE_ROUTING
 from routing.strategy import Media, WaitingContact, qualifies
 
 
@@ -26,7 +27,7 @@ async def overview(request: web.Request) -> web.Response:
     await require(request, Role.SUPERVISOR)
     threshold = request.app[SETTINGS].routing.service_level_seconds
     config = await request.app[LIVE_ROUTING].current()
-    snapshot = await Overview(request.app[DATABASE]).snapshot(
+    snapshot = await Overview(request.app[DATABASE], request.app[CHANNELS].media_of).snapshot(
         threshold, queues=tuple(config.queues), wrapup_seconds=config.policy.wrapup_seconds
     )
     await _explain(request.app[RULES], config, snapshot)

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gateway.storage.intake import MESSAGE_EVENT
+from gateway.events import Event
 from tests.conftest import RunningGateway
 from tests.support import EventTap, make_settings, rabbitmqctl, wait_for
 
@@ -36,7 +36,7 @@ async def _broker_down(gateway: RunningGateway) -> dict[str, str] | None:
 async def test_broker_restart_loses_and_doubles_nothing(start_gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path, routing={"chat_capacity": 10, "offer_timeout_seconds": 30})
     gateway: RunningGateway = await start_gateway(settings)
-    tap = EventTap(settings.amqp.prefix, MESSAGE_EVENT)
+    tap = EventTap(settings.amqp.prefix, Event.MESSAGE)
     await tap.start()
     ada = await gateway.operator("ada")
     ada.auto_accept = True
@@ -122,7 +122,7 @@ async def test_gateway_starts_and_takes_messages_while_the_broker_is_down(
     await wait_for(lambda: {a["id"] for a in acks} <= set(ada.messages), timeout=60)
     assert len(ada.message_frames) == len(set(ada.message_frames))
     # What the outbox held went out once the broker was back: the broker saw it published.
-    tap = EventTap(settings.amqp.prefix, MESSAGE_EVENT)
+    tap = EventTap(settings.amqp.prefix, Event.MESSAGE)
     try:
         # The gateway's own queues took the events; the test's queue sees a fresh message.
         await tap.start()

@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from gateway.events import Event
 from gateway.model import Role
 from gateway.settings import load_settings
 from gateway.storage.database import Database
-from gateway.storage.intake import MESSAGE_EVENT
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.schema import messages, outbox
 from gateway.storage.users import UserStore
@@ -64,7 +64,7 @@ async def _stored_id(db: Database, client_id: str) -> int | None:
 async def _outbox_message_ids(db: Database) -> set[int]:
     async with db.read() as conn:
         rows = (await conn.execute(select(outbox.c.routing_key, outbox.c.payload))).all()
-    return {int(r.payload["message_id"]) for r in rows if r.routing_key == MESSAGE_EVENT}
+    return {int(r.payload["message_id"]) for r in rows if r.routing_key == Event.MESSAGE}
 
 
 async def _outbox_size(db: Database) -> int:
@@ -96,7 +96,7 @@ async def test_sigkill_loses_and_doubles_nothing(tmp_path: Path) -> None:
 
     gateway = GatewayProcess(config, tmp_path / "gateway.log")
     http = aiohttp.ClientSession()
-    tap = EventTap(settings.amqp.prefix, MESSAGE_EVENT)
+    tap = EventTap(settings.amqp.prefix, Event.MESSAGE)
     proxy = ReplyHoldingProxy("127.0.0.1", port)
     try:
         await gateway.start(base)

@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 import gateway.model
 from channels.email.adapter import SMTP_SERVER
-from gateway.keys import DATABASE, ROUTER
+from gateway.keys import DATABASE
 from gateway.settings import Settings
 from gateway.storage.schema import conversations, routing_events
+from routing.service import ROUTER
 from tests.conftest import RunningGateway
 from tests.support import Operator, free_port, make_settings, wait_for
 

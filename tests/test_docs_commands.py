@@ -282,8 +282,10 @@ def _python(command: DocCommand) -> str | None:
     words = command.words
     if not (VENV_BIN / Path(words[0]).name).exists():
         return f"{words[0]} does not exist"
+    if "-m" in words:
+        return _python_module(words[words.index("-m") + 1 :])
     if "-c" not in words:
-        return "only `python -c` commands are checked"
+        return "only `python -c` and `python -m` commands are checked"
     code = words[words.index("-c") + 1]
     try:
         tree = ast.parse(code)
@@ -301,6 +303,22 @@ def _python(command: DocCommand) -> str | None:
         check=False,
     )
     return None if checked.returncode == 0 else f"its imports fail: {checked.stderr[-1000:]}"
+
+
+def _python_module(words: list[str]) -> str | None:
+    """``python -m module args [> file]``: the module runs with those arguments and succeeds
+    (its output is read, not written over the file the docs name)."""
+    if ">" in words:
+        words = words[: words.index(">")]
+    ran = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", *words],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return None if ran.returncode == 0 else f"exit {ran.returncode}: {ran.stderr[-1000:]}"
 
 
 # -- the tests --------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from gateway.registry import Channels, Menus, Simulation
 from gateway.settings import Settings
 from gateway.storage.customers import PHONE_CHANNELS
 from routing.strategy import Media
-from tests.support import write_config
+from tests.support import SECRET, write_config
 
-SECURITY = {"secret_key": "k" * 32}
+SECURITY = {"secret_key": SECRET}
 
 
 def test_every_channel_is_declared_once() -> None:

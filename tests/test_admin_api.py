@@ -208,6 +208,9 @@ async def test_a_profile_change_routes_the_next_contact(gateway: RunningGateway)
     await other.say("my router blinks red")
     await wait_for(lambda: grace.offers)
     assert [o["preview"] for o in grace.offers.values()] == ["my router blinks red"]
+    # She takes it: one unanswered offer at a time, so the next one waits for her answer.
+    (tech_offer,) = grace.offers.values()
+    assert (await grace.act({"type": "accept", "offer_id": tech_offer["id"]}))["ok"]
     status, _ = await admin.call(
         "PUT",
         "/api/admin/routing/operators/grace",

@@ -151,12 +151,13 @@ async def test_an_operator_links_and_undoes_between_customers_they_serve(
     gateway: RunningGateway,
 ) -> None:
     ada = await gateway.operator("ada")
+    ada.auto_accept = True  # one unanswered offer at a time: she takes each as it comes
     first, second = await gateway.customer(), await gateway.customer()
     await first.say("on my laptop")
     await second.say("and now on my phone")
     await wait_for(lambda: len(ada.offers) == 2)
     one, other = (int(o["conversation_id"]) for o in ada.offers.values())
-    # Offered to her: she serves both customers, and may put them together.
+    # Both are hers: she serves both customers, and may put them together.
     first_id, _, _ = await _owner(gateway, one)
     _, other_identity, _ = await _owner(gateway, other)
     status, linked = await _call(

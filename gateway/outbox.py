@@ -104,14 +104,13 @@ class OutboxRelay:
 
     async def _delete(self, ids: list[int]) -> None:
         """Delete published rows (SQLite), waiting for the writer at most ``write_wait`` seconds
-        at a time. A try cut short may have committed already: deleting again is harmless."""
+        at a time; once the transaction has started it runs to its end."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                async with asyncio.timeout(self.write_wait):
-                    async with self.db.write() as conn:
-                        await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+                async with self.db.write(wait=self.write_wait) as conn:
+                    await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
                 return
             except TimeoutError:
                 if self.stalled is not None:

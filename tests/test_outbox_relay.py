@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from structlog.testing import capture_logs
 
 from gateway.broker import Broker
@@ -96,4 +96,37 @@ async def test_a_writer_held_too_long_is_reported_and_the_outbox_still_drains(
         await tap.close()
         await broker.close()
         await delete_broker_objects(prefix)
+        await db.dispose()
+
+
+async def test_a_bounded_write_gives_up_only_before_it_has_started(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/wait.sqlite3"
+    await upgrade_async(url)
+    db = Database(url)
+    row = {"routing_key": ROUTING_KEY, "payload": {}, "created_at": utcnow()}
+    try:
+        held, release = asyncio.Event(), asyncio.Event()
+
+        async def hold_the_writer() -> None:
+            async with db.write():
+                held.set()
+                await release.wait()
+
+        holder = asyncio.create_task(hold_the_writer())
+        await held.wait()
+        try:
+            async with db.write(wait=0.1) as conn:
+                await conn.execute(insert(outbox), [row])
+            raise AssertionError("the write started while the writer was held")
+        except TimeoutError:
+            pass
+        release.set()
+        await holder
+        # Started in time, the transaction runs to its end however long its block takes.
+        async with db.write(wait=0.1) as conn:
+            await asyncio.sleep(0.3)
+            await conn.execute(insert(outbox), [row])
+        async with db.read() as conn:
+            assert (await conn.execute(select(func.count()).select_from(outbox))).scalar_one() == 1
+    finally:
         await db.dispose()

@@ -175,7 +175,13 @@ async def _attach_broker(
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     metrics, broker = app[METRICS], app[BROKER]
-    relay = OutboxRelay(app[DATABASE], broker, metrics.outbox_published, metrics.outbox_backlog)
+    relay = OutboxRelay(
+        app[DATABASE],
+        broker,
+        metrics.outbox_published,
+        metrics.outbox_backlog,
+        stalled=metrics.outbox_write_stalls,
+    )
     router = Router(
         app[ROUTING_STATE],
         app[RULES],

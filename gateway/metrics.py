@@ -37,6 +37,11 @@ class Metrics:
         self.outbox_backlog = Gauge(
             "cg_outbox_backlog", "Outbox rows not yet published", registry=r
         )
+        self.outbox_write_stalls = Counter(
+            "cg_outbox_write_stalls_total",
+            "Times the outbox relay waited too long for the database writer",
+            registry=r,
+        )
         self.offers = Counter("cg_offers_total", "Offers made by the active router", registry=r)
         self.sockets = Gauge("cg_websockets", "Open websockets", ["kind"], registry=r)
         self.sent = Counter(

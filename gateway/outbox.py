@@ -5,6 +5,11 @@ makes "stored" become "published" whenever the broker is reachable, with publish
 A row is deleted only after its confirm, so a crash between the two publishes it again: every
 consumer is idempotent. On PostgreSQL several instances share the work (SKIP LOCKED); on SQLite
 there is one instance by construction.
+
+SQLite has one writer connection, so the delete after a publish waits for whoever holds it. That
+wait is bounded: past ``write_wait`` seconds the relay logs ``outbox.write.stalled``, counts it
+and asks again, so a writer held too long shows up in the logs and metrics instead of silently
+stopping the relay, and the delete goes through as soon as the writer is free.
 """
 
 from __future__ import annotations
@@ -33,12 +38,16 @@ class OutboxRelay:
         published: Counter,
         backlog: Gauge,
         batch: int = 200,
+        stalled: Counter | None = None,
+        write_wait: float = 5.0,
     ) -> None:
         self.db = db
         self.broker = broker
         self.batch = batch
         self.published = published
         self.backlog = backlog
+        self.stalled = stalled
+        self.write_wait = write_wait
         self._wake = asyncio.Event()
         self._locking = not db.is_sqlite
 
@@ -89,19 +98,43 @@ class OutboxRelay:
                 rows = (await conn.execute(query)).all()
             await self._publish(rows)
             if rows:
-                async with self.db.write() as conn:
-                    await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+                await self._delete([r.id for r in rows])
         self.published.inc(len(rows))
         return len(rows)
 
-    async def _publish(self, rows: Sequence[Any]) -> None:
-        if rows:
-            await asyncio.gather(
-                *(
-                    self.broker.publish_event(row.routing_key, row.payload, headers=row.headers)
-                    for row in rows
+    async def _delete(self, ids: list[int]) -> None:
+        """Delete published rows (SQLite), waiting for the writer at most ``write_wait`` seconds
+        at a time; once the transaction has started it runs to its end."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.db.write(wait=self.write_wait) as conn:
+                    await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+                return
+            except TimeoutError:
+                if self.stalled is not None:
+                    self.stalled.inc()
+                log.warning(
+                    "outbox.write.stalled", rows=len(ids), waited=self.write_wait, attempt=attempt
                 )
-            )
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        """Publish every row and wait until each publish has settled (each is bounded by the
+        broker's publish timeout), so no publish of this batch is still running when the next
+        batch starts or, on PostgreSQL, when its transaction ends; then raise the first failure."""
+        if not rows:
+            return
+        results = await asyncio.gather(
+            *(
+                self.broker.publish_event(row.routing_key, row.payload, headers=row.headers)
+                for row in rows
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def pending(self) -> int:
         async with self.db.read() as conn:

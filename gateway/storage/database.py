@@ -9,6 +9,7 @@ needs no such split.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -88,10 +89,16 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits when the block ends and rolls back on an exception."""
-        async with self.writer.begin() as conn:
-            yield conn
+    async def write(self, wait: float | None = None) -> AsyncIterator[AsyncConnection]:
+        """A transaction that commits when the block ends and rolls back on an exception.
+
+        ``wait``: give up with ``TimeoutError`` when the transaction has not started within that
+        many seconds (on SQLite, the one writer connection is busy elsewhere). Once it has
+        started, the block itself is not cut short."""
+        async with asyncio.timeout(wait) as started_within:
+            async with self.writer.begin() as conn:
+                started_within.reschedule(None)
+                yield conn
 
     async def dispose(self) -> None:
         await self.writer.dispose()

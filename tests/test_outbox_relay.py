@@ -17,7 +17,7 @@ from gateway.outbox import OutboxRelay
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade_async
 from gateway.storage.schema import outbox
-from routing.topology import Names
+from gateway.topology import Names
 from tests.support import AMQP_URL, EventTap, delete_broker_objects, wait_for
 
 ROUTING_KEY = "outbox.relay.test"

@@ -110,7 +110,12 @@ class Broker:
             expiration=expiration,
         )
         try:
-            await exchange.publish(message, routing_key=routing_key, timeout=self.publish_timeout)
+            # The whole call is bounded, not only the wait for the confirm: aio-pika first waits
+            # for a reconnecting connection to be ready, with no limit of its own.
+            async with asyncio.timeout(self.publish_timeout):
+                await exchange.publish(
+                    message, routing_key=routing_key, timeout=self.publish_timeout
+                )
         except (
             TimeoutError,
             aio_pika.exceptions.AMQPError,

@@ -490,3 +490,12 @@ def snapshot_message_ids(operator: Operator) -> set[int]:
         for conversation in frame["conversations"]
         for message in conversation["messages"]
     }
+
+
+def served_at(port: int) -> dict[str, dict[str, Any]]:
+    """Settings sections for a gateway that a browser opens at its own origin on ``port``."""
+    origin = f"http://127.0.0.1:{port}"
+    return {
+        "http": {"host": "127.0.0.1", "port": port, "public_url": origin},
+        "security": {"allowed_origins": [origin]},
+    }

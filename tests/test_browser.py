@@ -20,7 +20,7 @@ from routing.config import load_routing
 from tests.browsers import shot
 from tests.conftest import RunningGateway
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, message_sid, signed, sms_params
-from tests.support import ORIGIN, free_port, make_settings, wait_for
+from tests.support import ORIGIN, free_port, make_settings, served_at, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -31,8 +31,7 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
     origin = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
-        http={"host": "127.0.0.1", "port": port, "public_url": origin},
-        security={"allowed_origins": [origin]},
+        **served_at(port),
         # The page's own origin, plus the one the protocol-level test clients send.
         webchat={"allowed_origins": [origin, ORIGIN]},
     )
@@ -224,8 +223,7 @@ async def test_a_failed_sms_reply_shows_and_can_be_resent(
     gateway = await start_gateway(
         make_settings(
             tmp_path,
-            http={"host": "127.0.0.1", "port": port, "public_url": origin},
-            security={"allowed_origins": [origin]},
+            **served_at(port),
             twilio={
                 "account_sid": ACCOUNT_SID,
                 "auth_token": AUTH_TOKEN,
@@ -270,8 +268,7 @@ async def test_an_email_with_attachments_in_the_console(
     gateway = await start_gateway(
         make_settings(
             tmp_path,
-            http={"host": "127.0.0.1", "port": port, "public_url": origin},
-            security={"allowed_origins": [origin]},
+            **served_at(port),
             email={"enabled": True, "port": 0, "max_attachment_bytes": 5_000},
         ),
         port=port,
@@ -314,8 +311,7 @@ async def test_files_arrive_live_and_a_reply_can_go_to_another_channel(
     gateway = await start_gateway(
         make_settings(
             tmp_path,
-            http={"host": "127.0.0.1", "port": port, "public_url": origin},
-            security={"allowed_origins": [origin]},
+            **served_at(port),
             twilio={
                 "account_sid": ACCOUNT_SID,
                 "auth_token": AUTH_TOKEN,
@@ -424,8 +420,7 @@ async def test_the_widget_shows_the_menu_as_quick_replies(
     gateway = await start_gateway(
         make_settings(
             tmp_path,
-            http={"host": "127.0.0.1", "port": port, "public_url": origin},
-            security={"allowed_origins": [origin]},
+            **served_at(port),
             webchat={"allowed_origins": [origin, ORIGIN]},
             ivr={"directory": str(menus), "channels": {"webchat": "chat"}},
         ),

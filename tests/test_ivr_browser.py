@@ -18,7 +18,7 @@ from gateway.menus.ivr_menus import LIVE_MENUS
 from gateway.model import Role
 from tests.browsers import shot
 from tests.conftest import RunningGateway
-from tests.support import free_port, make_settings
+from tests.support import free_port, make_settings, served_at
 
 pytestmark = pytest.mark.browser
 
@@ -29,11 +29,9 @@ MAIN = (CONFIG / "ivr" / "main.yaml").read_text(encoding="utf-8")
 @pytest.fixture
 async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type: ignore[no-untyped-def]
     port = free_port()
-    origin = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
-        http={"host": "127.0.0.1", "port": port, "public_url": origin},
-        security={"allowed_origins": [origin]},
+        **served_at(port),
         ivr={"directory": str(CONFIG / "ivr")},
         routing={"rules_file": str(CONFIG / "routing.yaml")},
     )

@@ -13,7 +13,7 @@ from gateway.keys import USERS
 from gateway.model import Role
 from tests.browsers import shot
 from tests.conftest import RunningGateway
-from tests.support import ORIGIN, free_port, make_settings, wait_for
+from tests.support import ORIGIN, free_port, make_settings, served_at, wait_for
 from tests.test_supervisor_line import RULES
 
 pytestmark = pytest.mark.browser
@@ -27,8 +27,7 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
     rules.write_text(json.dumps(RULES))
     settings = make_settings(
         tmp_path,
-        http={"host": "127.0.0.1", "port": port, "public_url": origin},
-        security={"allowed_origins": [origin]},
+        **served_at(port),
         webchat={"allowed_origins": [origin, ORIGIN]},
         routing={"rules_file": str(rules)},
     )

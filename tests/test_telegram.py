@@ -40,7 +40,7 @@ from tests.fakes.telegram import (
     message_variant,
     text_update,
 )
-from tests.support import Operator, free_port, make_settings, wait_for
+from tests.support import Operator, free_port, make_settings, served_at, wait_for
 
 SECRET = "s3cret-token-for-the-webhook_0123"
 CHAT = 987654321
@@ -657,8 +657,7 @@ async def test_the_console_shows_that_the_customer_blocked_the_bot(
     origin = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
-        http={"host": "127.0.0.1", "port": port, "public_url": origin},
-        security={"allowed_origins": [origin]},
+        **served_at(port),
         telegram={
             "bot_token": BOT_TOKEN,
             "webhook_secret": SECRET,

@@ -32,7 +32,7 @@ from tests.fakes.twilio import (
     sms_params,
     status_params,
 )
-from tests.support import Operator, free_port, make_settings, wait_for
+from tests.support import Operator, free_port, make_settings, served_at, wait_for
 
 CUSTOMER = "+4915123456789"
 OUR_NUMBER = "+15550001111"
@@ -762,8 +762,7 @@ async def test_the_console_shows_why_an_sms_was_not_delivered(
     origin = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
-        http={"host": "127.0.0.1", "port": port, "public_url": origin},
-        security={"allowed_origins": [origin]},
+        **served_at(port),
         twilio={
             "account_sid": ACCOUNT_SID,
             "auth_token": AUTH_TOKEN,

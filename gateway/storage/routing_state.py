@@ -91,6 +91,20 @@ async def _back_to_waiting(
     return True
 
 
+async def _take_waiting(conn: AsyncConnection, conversation_id: int) -> bool:
+    """Compare-and-set ``waiting → offered``: whether this transaction took the contact (a
+    router, a supervisor or another instance may have moved it since it was read)."""
+    taken = await conn.execute(
+        update(conversations)
+        .where(
+            conversations.c.id == conversation_id,
+            conversations.c.status == ConversationStatus.WAITING.value,
+        )
+        .values(status=ConversationStatus.OFFERED.value)
+    )
+    return bool(taken.rowcount == 1)
+
+
 async def _insert_offer(
     conn: AsyncConnection,
     conversation_id: int,
@@ -163,15 +177,7 @@ class RoutingState:
         self, conn: AsyncConnection, conversation_id: int, operator_id: int, expires_at: datetime
     ) -> int | None:
         now = utcnow()
-        taken = await conn.execute(
-            update(conversations)
-            .where(
-                conversations.c.id == conversation_id,
-                conversations.c.status == ConversationStatus.WAITING.value,
-            )
-            .values(status=ConversationStatus.OFFERED.value)
-        )
-        if taken.rowcount != 1:
+        if not await _take_waiting(conn, conversation_id):
             return None
         offer_id = await _insert_offer(conn, conversation_id, operator_id, expires_at)
         await conn.execute(
@@ -406,15 +412,7 @@ class RoutingState:
                     revoked.append({"offer_id": int(p.id), "operator_id": int(p.operator_id)})
             elif row.status != ConversationStatus.WAITING.value:
                 return None
-            taken = await conn.execute(
-                update(conversations)
-                .where(
-                    conversations.c.id == conversation_id,
-                    conversations.c.status == ConversationStatus.WAITING.value,
-                )
-                .values(status=ConversationStatus.OFFERED.value)
-            )
-            if taken.rowcount != 1:
+            if not await _take_waiting(conn, conversation_id):
                 await conn.rollback()
                 return None
             offer_id = await _insert_offer(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from channels.twilio.adapter import add_routes
 from gateway.model import Channel
 from gateway.registry import ChannelSpec, Menus, Simulation
@@ -24,14 +26,5 @@ SMS = ChannelSpec(
     phone=True,
     simulate=Simulation.TWILIO,
 )
-WHATSAPP = ChannelSpec(
-    name=Channel.WHATSAPP,
-    media=Media.MESSAGING,
-    settings="twilio",
-    add_routes=add_routes,
-    retry_delays=retry_delays,
-    media_source="twilio",
-    menus=Menus.TEXT,
-    phone=True,
-    simulate=Simulation.TWILIO,
-)
+# WhatsApp is SMS's twin at Twilio: same account, webhooks, sender and file fetcher.
+WHATSAPP = replace(SMS, name=Channel.WHATSAPP)

@@ -680,6 +680,7 @@ async def test_two_operators_racing_for_one_contact_in_the_store(pg_url: str) ->
         expected_assignments: dict[int, int] = {}
         rounds = 40
         n = 0
+        offer_ttl = 0.05  # the expiring offer's lifetime in the "expired" rounds
 
         async def new_contact() -> int:
             nonlocal n
@@ -734,16 +735,18 @@ async def test_two_operators_racing_for_one_contact_in_the_store(pg_url: str) ->
             expected_assignments[cid] = 1
 
             # X's offer runs out while X accepts; the router's tick expires it and offers Y.
+            # X clicks at a random moment around the deadline (before it about half the time,
+            # whatever a round trip to the store costs on this machine); the tick comes after it.
             cid = await new_contact()
-            offer_x = await state.create_offer(cid, x.id, later(0.01))
+            offer_x = await state.create_offer(cid, x.id, later(offer_ttl))
             assert offer_x is not None
 
             async def x_accepts_late(offer_id: int = offer_x) -> AcceptResult:
-                await asyncio.sleep(random.uniform(0, 0.02))
+                await asyncio.sleep(random.uniform(0, 2 * offer_ttl))
                 return await state.accept(offer_id, x.id)
 
             async def tick_then_y(cid: int = cid) -> AcceptResult | None:
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(offer_ttl + 0.01)
                 await state.expire_due()
                 return await offer_and_accept(cid, y.id)
 

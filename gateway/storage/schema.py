@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -306,5 +307,196 @@ voice_replies = Table(
     Column("session_id", Id, ForeignKey("ivr_sessions.id"), primary_key=True),
     Column("step", Integer, primary_key=True, autoincrement=False),
     Column("twiml", Text, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+)
+
+# -- appeals (appeals/, docs/appeals.md) ---------------------------------------------------------
+
+# A registered request, complaint or incident: its number, topic, where it is on its topic's
+# route, who owns it, the topic's fields, and its deadlines. Every change is a compare-and-set on
+# ``version`` with an appeal_history row and an outbox row in the same transaction.
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("reference", String(16), nullable=False, unique=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("topic", String(64), nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("priority", String(10), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("stage", Integer, nullable=False, default=0),
+    Column("queue", String(64), nullable=False),
+    Column("owner_id", Id, ForeignKey("users.id"), nullable=True, index=True),
+    Column("fields", JSON, nullable=False, default=dict),
+    Column("summary", String(500), nullable=False, default=""),
+    Column("language", String(8), nullable=False, default="en"),
+    Column("channel", String(20), nullable=True),  # where it was opened
+    # The conversation that opened it: one new appeal per conversation at most.
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=True, unique=True),
+    # An integrator's key: the same key twice is the same appeal.
+    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    # The stage's clock: since when, the warning instant, the deadline, and when each passed.
+    Column("stage_since", Stamp, nullable=False),
+    Column("stage_warn_at", Stamp, nullable=True),
+    Column("stage_due_at", Stamp, nullable=True),
+    Column("stage_warned_at", Stamp, nullable=True),
+    Column("stage_breached_at", Stamp, nullable=True),
+    # Set when the appeal was sent back to this stage: what the previous owner asked for.
+    Column("returned_reason", String(1000), nullable=True),
+    # SLA: first human answer to the customer, and resolution (business time, paused while
+    # pending customer or third party: the business seconds left are kept while paused).
+    Column("first_response_at", Stamp, nullable=True),
+    Column("first_response_warn_at", Stamp, nullable=True),
+    Column("first_response_due_at", Stamp, nullable=True),
+    Column("first_response_warned_at", Stamp, nullable=True),
+    Column("first_response_breached_at", Stamp, nullable=True),
+    Column("resolution_warn_at", Stamp, nullable=True),
+    Column("resolution_due_at", Stamp, nullable=True),
+    Column("resolution_warned_at", Stamp, nullable=True),
+    Column("resolution_breached_at", Stamp, nullable=True),
+    Column("paused_at", Stamp, nullable=True),
+    Column("first_response_left", Float, nullable=True),
+    Column("resolution_left", Float, nullable=True),
+    Column("resolved_at", Stamp, nullable=True),
+    Column("closed_at", Stamp, nullable=True),
+    Index("ix_appeals_status_queue", "status", "queue"),
+    Index("ix_appeals_stage_due", "stage_due_at"),
+)
+
+# Every conversation an appeal gathered (on any channel).
+appeal_conversations = Table(
+    "appeal_conversations",
+    metadata,
+    Column("appeal_id", Id, ForeignKey("appeals.id"), primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), primary_key=True, index=True),
+    Column("linked_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("linked_at", Stamp, nullable=False),
+)
+
+# What happened to an appeal: who, when, what, why, from which channel. Rows are only added.
+appeal_history = Table(
+    "appeal_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("appeal_id", Id, ForeignKey("appeals.id"), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("actor_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("actor", String(100), nullable=False),  # a username, "customer", "system", "api:<name>"
+    Column("action", String(40), nullable=False),
+    Column("from_status", String(24), nullable=True),
+    Column("to_status", String(24), nullable=True),
+    Column("stage", Integer, nullable=True),
+    Column("queue", String(64), nullable=True),
+    Column("reason", String(1000), nullable=True),
+    Column("channel", String(20), nullable=True),
+    Column("detail", JSON, nullable=False, default=dict),
+    Index("ix_appeal_history_appeal", "appeal_id", "id"),
+)
+
+# Staff-only notes on an appeal (never shown to the customer).
+appeal_notes = Table(
+    "appeal_notes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("appeal_id", Id, ForeignKey("appeals.id"), nullable=False, index=True),
+    Column("author_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+)
+
+# Files attached to an appeal (stored once in attachment_files).
+appeal_attachments = Table(
+    "appeal_attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("appeal_id", Id, ForeignKey("appeals.id"), nullable=False, index=True),
+    Column("file_id", Id, ForeignKey("attachment_files.id"), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=True),
+    Column("added_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("created_at", Stamp, nullable=False),
+)
+
+# Warnings and breaches of stage deadlines and SLA targets, kept for the supervisor page and
+# the reports. One row per appeal, kind, stage and deadline: the ticker on every instance may
+# find the same one, the unique key keeps it once. Staff notices are held until ``notify_at``
+# (the calendar's next opening) and marked when sent.
+appeal_alerts = Table(
+    "appeal_alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("appeal_id", Id, ForeignKey("appeals.id"), nullable=False, index=True),
+    Column("kind", String(30), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("due_at", Stamp, nullable=False),
+    Column("action", String(20), nullable=True),  # what was done: warn, escalate, notify
+    Column("created_at", Stamp, nullable=False),
+    Column("notify_at", Stamp, nullable=True),
+    Column("notified_at", Stamp, nullable=True),
+    UniqueConstraint("appeal_id", "kind", "stage", "due_at"),
+)
+
+# Each time the SLA clocks stopped (pending customer or third party), why, and what ended it.
+appeal_pauses = Table(
+    "appeal_pauses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("appeal_id", Id, ForeignKey("appeals.id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # "customer" or "third_party"
+    Column("reason", String(1000), nullable=False),
+    Column("started_at", Stamp, nullable=False),
+    Column("ended_at", Stamp, nullable=True),
+    Column("ended_by", String(100), nullable=True),
+)
+
+# Notices to the customer about their appeal: one per appeal and event (``key``), tried on the
+# channels of its fallback chain in turn; ``attempt`` is the index in ``chain``.
+appeal_notices = Table(
+    "appeal_notices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("appeal_id", Id, ForeignKey("appeals.id"), nullable=False, index=True),
+    Column("key", String(80), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("chain", JSON, nullable=False, default=list),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("channel", String(20), nullable=True),
+    Column("identity_id", Id, ForeignKey("identities.id"), nullable=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=True, index=True),
+    Column("state", String(20), nullable=False),
+    Column("error", String(300), nullable=True),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+    UniqueConstraint("appeal_id", "key"),
+)
+
+# Status queries by number that found nothing, per asker, for the rate limit (every instance
+# counts the same rows).
+appeal_lookups = Table(
+    "appeal_lookups",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("asker", String(340), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Index("ix_appeal_lookups_asker", "asker", "created_at"),
+)
+
+# Every version of the topics document (topics, their fields, routes, SLA, calendars, notices);
+# the newest is in force. Versions come from config/topics.yaml at start-up or the admin API.
+topic_configs = Table(
+    "topic_configs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("document", JSON, nullable=False),
+    Column("source_text", Text, nullable=True),  # the YAML as the admin wrote it
+    Column("source", String(20), nullable=False),  # "file", "api" or "rollback"
+    Column("file_hash", String(64), nullable=True),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=True),
     Column("created_at", Stamp, nullable=False),
 )

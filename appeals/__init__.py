@@ -5,3 +5,36 @@ A capability package: its pure core (statuses and transitions, reference numbers
 time, topics and their forms) imports no I/O; its store, service and routes build on the core
 (`gateway/`), which wires the package in through ``setup(app)``.
 """
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from appeals import routes
+from appeals.routes import APPEAL_STORE
+from appeals.service import APPEAL_EVENTS, TICKS, AppealEvents, ticker
+from appeals.store import AppealStore
+from gateway.keys import BROKER, DATABASE, WORKER_FACTORIES
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    app[APPEAL_STORE] = AppealStore(app[DATABASE])
+    yield
+
+
+def _events(app: web.Application) -> AppealEvents:
+    events = AppealEvents(app, app[BROKER])
+    app[APPEAL_EVENTS] = events
+    return events
+
+
+def setup(app: web.Application) -> None:
+    """Wire appeals into a gateway: the store (once the database is open), the event
+    consumer (started with the other workers), the deadline ticker and the routes."""
+    app[TICKS] = []
+    app.cleanup_ctx.append(_store)
+    app[WORKER_FACTORIES].append(_events)
+    app.cleanup_ctx.append(ticker)
+    routes.add_routes(app)

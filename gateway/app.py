@@ -52,6 +52,7 @@ from gateway.keys import (
     SIGN_OUT_HOOKS,
     THREADS,
     USERS,
+    WORKER_FACTORIES,
     WORKERS,
 )
 from gateway.media import MediaWorker
@@ -210,6 +211,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         MediaWorker(source.fetcher, app[FILES], broker, source.delays, source.limit)
         for source in app[MEDIA_SOURCES]
     ]
+    workers += [make(app) for make in app[WORKER_FACTORIES]]
     app[WORKERS] = workers
     attached = asyncio.Event()
     app[RELAY], app[ROUTER] = relay, router
@@ -283,6 +285,7 @@ def create_app(
     app[MEDIA_SOURCES] = []
     app[ACCEPT_HOOKS] = []
     app[SIGN_OUT_HOOKS] = []
+    app[WORKER_FACTORIES] = []
     app.cleanup_ctx.extend([_database, _broker, text_menus])
     # Channels add their clients' cleanup contexts here, before the services start.
     for add_routes in channels.setups():

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from appeals import routes
 from appeals.routes import APPEAL_STORE
-from appeals.service import APPEAL_EVENTS, TICKS, AppealEvents, ticker
+from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
 from appeals.store import AppealStore
 from gateway.keys import BROKER, DATABASE, WORKER_FACTORIES
 
@@ -25,7 +25,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 def _events(app: web.Application) -> AppealEvents:
-    events = AppealEvents(app, app[BROKER])
+    events = AppealEvents(app, app[BROKER], app[HANDLERS])
     app[APPEAL_EVENTS] = events
     return events
 
@@ -34,6 +34,7 @@ def setup(app: web.Application) -> None:
     """Wire appeals into a gateway: the store (once the database is open), the event
     consumer (started with the other workers), the deadline ticker and the routes."""
     app[TICKS] = []
+    app[HANDLERS] = {}
     app.cleanup_ctx.append(_store)
     app[WORKER_FACTORIES].append(_events)
     app.cleanup_ctx.append(ticker)

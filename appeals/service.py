@@ -47,13 +47,12 @@ class AppealEvents(JobWorker):
     """Consumes the appeals queue and hands each event to the handlers registered for its
     routing key (exact key, or the family prefix such as ``outbound``)."""
 
-    def __init__(self, app: web.Application, broker: Broker) -> None:
+    def __init__(
+        self, app: web.Application, broker: Broker, handlers: dict[str, list[Handler]]
+    ) -> None:
         super().__init__("appeals", broker, ())
         self.app = app
-        self.handlers: dict[str, list[Handler]] = {}
-
-    def on(self, key: str, handler: Handler) -> None:
-        self.handlers.setdefault(key, []).append(handler)
+        self.handlers = handlers
 
     async def start(self) -> None:
         assert self.broker.connection is not None
@@ -93,7 +92,19 @@ class AppealEvents(JobWorker):
 
 
 APPEAL_EVENTS = web.AppKey("appeal_events", AppealEvents)
+# What the appeals' parts registered in setup: event handlers by routing key (or family) and
+# ticks of the deadline loop.
+HANDLERS = web.AppKey("appeal_handlers", dict[str, list[Handler]])
 TICKS = web.AppKey("appeal_ticks", list[Tick])
+
+
+def on_event(app: web.Application, key: str, handler: Handler) -> None:
+    """Call ``handler(app, routing_key, payload)`` for each event with this key (or family)."""
+    app[HANDLERS].setdefault(key, []).append(handler)
+
+
+def on_tick(app: web.Application, tick: Tick) -> None:
+    app[TICKS].append(tick)
 
 
 async def tick_loop(app: web.Application, interval: float) -> None:

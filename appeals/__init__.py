@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from appeals import routes
+from appeals import notices, routes
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
 from appeals.store import AppealStore
@@ -36,6 +36,7 @@ def setup(app: web.Application) -> None:
     app[TICKS] = []
     app[HANDLERS] = {}
     app.cleanup_ctx.append(_store)
+    notices.setup(app)
     app[WORKER_FACTORIES].append(_events)
     app.cleanup_ctx.append(ticker)
     routes.add_routes(app)

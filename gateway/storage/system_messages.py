@@ -23,9 +23,16 @@ async def tell_customer(
     text: str,
     now: datetime,
     buttons: Sequence[dict[str, str]] = (),
+    *,
+    identity_id: int | None = None,
+    dedupe_key: str | None = None,
 ) -> int:
     """Store a message to the customer and its outbox row; its id. ``buttons`` (label and
-    value each) become quick replies where the channel has them (Telegram, web chat)."""
+    value each) become quick replies where the channel has them (Telegram, web chat).
+
+    ``identity_id`` sends it to another of the customer's identities than the conversation's
+    (``channel`` is that identity's), as an operator's reply on another channel; ``dedupe_key``
+    makes storing it twice impossible (the insert fails), for a message that must go once."""
     raw = {"buttons": list(buttons)} if buttons else None
     message_id = (
         await conn.execute(
@@ -34,7 +41,8 @@ async def tell_customer(
                 conversation_id=conversation_id,
                 direction=Direction.OUT.value,
                 channel=channel,
-                dedupe_key=f"system:{conversation_id}:{uuid.uuid4().hex}",
+                identity_id=identity_id,
+                dedupe_key=dedupe_key or f"system:{conversation_id}:{uuid.uuid4().hex}",
                 author_user_id=None,
                 text=text,
                 attachments=[],

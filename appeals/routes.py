@@ -376,7 +376,7 @@ async def act(request: web.Request, principal: Principal) -> web.Response:
     appeal = await _visible_appeal(request, principal)
     data = await json_body(request)
     try:
-        action = Action(data.get("action"))
+        action = Action(str(data.get("action")))
     except ValueError:
         fail(422, "bad_field", f"'action' must be one of: {', '.join(a.value for a in Action)}")
     if action == Action.REGISTER:

@@ -18,7 +18,7 @@ from appeals.fields import validate_fields
 from appeals.live import TOPICS
 from appeals.model import Action, Priority
 from appeals.numbers import parse_reference
-from appeals.store import Actor, Appeal, AppealChanged, AppealStore, MAX_NOTE_CHARS
+from appeals.store import MAX_NOTE_CHARS, Actor, Appeal, AppealChanged, AppealStore
 from appeals.topics import Topic, TopicsConfig
 from appeals.views import OPEN, appeal_json, plan_of, topic_json, urgency
 from gateway.auth import Principal, require
@@ -95,7 +95,9 @@ def _topic(config: TopicsConfig, name: str) -> Topic:
     return topic
 
 
-async def _names(app: web.Application, appeals: list[Appeal]) -> tuple[dict[int, str], dict[int, str]]:
+async def _names(
+    app: web.Application, appeals: list[Appeal]
+) -> tuple[dict[int, str], dict[int, str]]:
     users = {u.id: u.display_name for u in await app[USERS].list()}
     ids = {a.customer_id for a in appeals}
     found: dict[int, str] = {}
@@ -123,12 +125,18 @@ async def _present(
     return out
 
 
+async def _sees(app: web.Application, user: User, appeal: Appeal) -> bool:
+    return await app[APPEAL_STORE].visible(appeal, user.id, await queues_of(app, user))
+
+
 async def _visible_appeal(request: web.Request, principal: Principal) -> Appeal:
     store = request.app[APPEAL_STORE]
     appeal = await store.get(path_id(request))
     if appeal is not None and (
         _supervises(principal.user)
-        or await store.visible(appeal, principal.user.id, await queues_of(request.app, principal.user))
+        or await store.visible(
+            appeal, principal.user.id, await queues_of(request.app, principal.user)
+        )
     ):
         return appeal
     fail(404, "not_found", "no appeal of yours with this id")
@@ -187,7 +195,11 @@ async def _customer_of(request: web.Request, data: dict[str, Any]) -> int:
             return customer_id
         channel, address = data.get("channel"), data.get("address")
         if not isinstance(channel, str) or not isinstance(address, str):
-            fail(422, "bad_field", "give 'conversation_id', 'customer_id', or 'channel' and 'address'")
+            fail(
+                422,
+                "bad_field",
+                "give 'conversation_id', 'customer_id', or 'channel' and 'address'",
+            )
         row = (
             await conn.execute(
                 select(identities.c.customer_id).where(
@@ -327,7 +339,9 @@ async def by_reference(request: web.Request, principal: Principal) -> web.Respon
     appeal = await store.by_reference(reference) if reference else None
     if appeal is not None and (
         _supervises(principal.user)
-        or await store.visible(appeal, principal.user.id, await queues_of(request.app, principal.user))
+        or await store.visible(
+            appeal, principal.user.id, await queues_of(request.app, principal.user)
+        )
     ):
         return web.json_response({"appeal": await _detail(request.app, appeal)})
     fail(404, "not_found", "no appeal of yours with this number")
@@ -362,7 +376,7 @@ async def act(request: web.Request, principal: Principal) -> web.Response:
     appeal = await _visible_appeal(request, principal)
     data = await json_body(request)
     try:
-        action = Action(data.get("action"))
+        action = Action(str(data.get("action")))
     except ValueError:
         fail(422, "bad_field", f"'action' must be one of: {', '.join(a.value for a in Action)}")
     if action == Action.REGISTER:
@@ -443,9 +457,7 @@ async def add_note(request: web.Request, principal: Principal) -> web.Response:
     text = _text(data, "text", MAX_NOTE_CHARS)
     if not text:
         fail(422, "bad_field", "'text' must not be empty")
-    note_id = await request.app[APPEAL_STORE].add_note(
-        appeal.id, _actor(principal), text, utcnow()
-    )
+    note_id = await request.app[APPEAL_STORE].add_note(appeal.id, _actor(principal), text, utcnow())
     return web.json_response({"note_id": note_id}, status=201)
 
 

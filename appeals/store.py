@@ -166,6 +166,10 @@ def _appeal(row: Any) -> Appeal:
     return Appeal(**{name: mapping[name] for name in _COLUMNS})
 
 
+async def _load(conn: AsyncConnection, appeal_id: int) -> Appeal:
+    return _appeal((await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one())
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What the store needs to know of an appeal's topic to register and move it: its route,
@@ -570,7 +574,9 @@ class AppealStore:
                         linked_at=now,
                     )
                 )
-            appeal = _appeal((await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one())
+            appeal = _appeal(
+                (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
+            )
             await self._record(
                 conn,
                 appeal,
@@ -830,7 +836,9 @@ class AppealStore:
                 detail["summary"] = summary
             if priority is not None and priority.value != current.priority:
                 values["priority"] = priority.value
-                values.update(self._reprioritized(current, Priority(current.priority), priority, plan, now))
+                values.update(
+                    self._reprioritized(current, Priority(current.priority), priority, plan, now)
+                )
                 detail["priority"] = {"from": current.priority, "to": priority.value}
             if not values:
                 return current
@@ -897,7 +905,9 @@ class AppealStore:
             note_id = (
                 await conn.execute(
                     appeal_notes.insert()
-                    .values(appeal_id=appeal_id, author_id=author.user_id, text=text, created_at=now)
+                    .values(
+                        appeal_id=appeal_id, author_id=author.user_id, text=text, created_at=now
+                    )
                     .returning(appeal_notes.c.id)
                 )
             ).scalar_one()
@@ -963,27 +973,32 @@ class AppealStore:
 
     async def due_for_ticker(self, now: datetime, limit: int = 200) -> list[Appeal]:
         """Open appeals with a warning or deadline that has passed and not been handled."""
-        stage_running = appeals.c.status.in_([Status.AWAITING.value, Status.IN_PROGRESS.value])
-        running = appeals.c.paused_at.is_(None)
+        c = appeals.c
+
+        def passed(at: Any, done: Any) -> Any:
+            return and_(at <= now, done.is_(None))
+
+        stage_running = c.status.in_([Status.AWAITING.value, Status.IN_PROGRESS.value])
+        running = c.paused_at.is_(None)
         conditions = [
-            and_(stage_running, appeals.c.stage_warn_at <= now, appeals.c.stage_warned_at.is_(None)),
-            and_(stage_running, appeals.c.stage_due_at <= now, appeals.c.stage_breached_at.is_(None)),
+            and_(stage_running, passed(c.stage_warn_at, c.stage_warned_at)),
+            and_(stage_running, passed(c.stage_due_at, c.stage_breached_at)),
             and_(
                 running,
-                appeals.c.first_response_at.is_(None),
+                c.first_response_at.is_(None),
                 or_(
-                    and_(appeals.c.first_response_warn_at <= now, appeals.c.first_response_warned_at.is_(None)),
-                    and_(appeals.c.first_response_due_at <= now, appeals.c.first_response_breached_at.is_(None)),
+                    passed(c.first_response_warn_at, c.first_response_warned_at),
+                    passed(c.first_response_due_at, c.first_response_breached_at),
                 ),
             ),
             and_(
                 running,
                 or_(
-                    and_(appeals.c.resolution_warn_at <= now, appeals.c.resolution_warned_at.is_(None)),
-                    and_(appeals.c.resolution_due_at <= now, appeals.c.resolution_breached_at.is_(None)),
+                    passed(c.resolution_warn_at, c.resolution_warned_at),
+                    passed(c.resolution_due_at, c.resolution_breached_at),
                 ),
             ),
-        ]  # fmt: skip
+        ]
         query = (
             select(appeals)
             .where(appeals.c.status.in_([s.value for s in OPEN_STATUSES]), or_(*conditions))
@@ -993,4 +1008,3 @@ class AppealStore:
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
         return [_appeal(r) for r in rows]
-

@@ -24,7 +24,7 @@ from channels.webchat.hub import WEBCHAT_HUB, WebchatHub
 from gateway import auth, openapi, ops, pages
 from gateway.broker import Broker
 from gateway.console import routes as console
-from gateway.console.actions import ACCEPT_HOOKS, ConsoleActions
+from gateway.console.actions import ACCEPT_HOOKS, DISPOSITIONS, ConsoleActions
 from gateway.console.delivery import InstanceDelivery, presence_loop, tick_loop
 from gateway.console.hub import OPERATOR_HUB, OperatorHub
 from gateway.dispatch import DispatchMetrics, OutboundWorker
@@ -230,6 +230,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[LIVE_ROUTING],
         app[OUTBOUND],
         app[ACCEPT_HOOKS],
+        app[DISPOSITIONS],
     )
     tasks = [
         asyncio.create_task(
@@ -286,6 +287,7 @@ def create_app(
     app[ACCEPT_HOOKS] = []
     app[SIGN_OUT_HOOKS] = []
     app[WORKER_FACTORIES] = []
+    app[DISPOSITIONS] = []
     app.cleanup_ctx.extend([_database, _broker, text_menus])
     # Channels add their clients' cleanup contexts here, before the services start.
     for add_routes in channels.setups():

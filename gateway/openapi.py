@@ -273,10 +273,12 @@ OPERATIONS: tuple[Op, ...] = (
     Op(
         "post",
         "/api/conversations/{id}/resolve",
-        "Close the conversation.",
+        "Close the conversation, with an optional wrap-up code (one of `dispositions` in "
+        "`GET /api/appeal-topics`).",
         "console",
-        result=obj({"conversation_id": ID, "status": STR}),
-        errors=(400, 404, 413),
+        result=obj({"conversation_id": ID, "status": STR, "disposition": nullable(STR)}),
+        body=obj(disposition={"type": "string", "maxLength": 64}),
+        errors=(400, 404, 413, 422),
     ),
     Op(
         "post",

@@ -800,7 +800,14 @@ class AppealStore:
         """A history row (with its ``appeal.changed`` event) for something that happened to the
         appeal without changing it: a notice to the customer, a call-back task."""
         return await self._record(
-            conn, appeal, action, actor, now, from_status=appeal.status, reason=reason, detail=detail
+            conn,
+            appeal,
+            action,
+            actor,
+            now,
+            from_status=appeal.status,
+            reason=reason,
+            detail=detail,
         )
 
     async def update_details(

@@ -87,12 +87,17 @@ def notice_text(
     event: NoticeEvent,
     appeal: Appeal,
     customer: str | None,
+    status: str | None = None,
+    stage: int | None = None,
 ) -> str:
     """The notice in the appeal's language: the topic's own wording for the event (in that
-    language, its base language, or English), else the built-in one (appeals.texts)."""
+    language, its base language, or English), else the built-in one (appeals.texts).
+    ``status`` and ``stage``: the appeal's as the event saw them (default: as it is now)."""
+    status = status or appeal.status
+    stage = appeal.stage if stage is None else stage
     languages = _languages(appeal.language or texts.DEFAULT_LANGUAGE)
     title = topic.title_in(*languages) if topic is not None else topic_name
-    stage = topic.route[appeal.stage].name if topic and appeal.stage < len(topic.route) else None
+    stage_name = topic.route[stage].name if topic and 0 <= stage < len(topic.route) else None
     templates = topic.notices.get(event, {}) if topic is not None else {}
     template = next((templates[code] for code in languages if code in templates), None)
     if template is not None:
@@ -100,17 +105,17 @@ def notice_text(
             template,
             reference=format_reference(appeal.reference),
             topic=title,
-            status=texts.status_name(appeal.language, appeal.status),
-            stage=stage,
+            status=texts.status_name(appeal.language, status),
+            stage=stage_name,
             customer=customer,
         )
     if event == NoticeEvent.REGISTERED:
         return texts.registered(appeal.language, appeal.reference, title)
     if event == NoticeEvent.RESOLVED:
         return texts.resolved(appeal.language, appeal.reference, title)
-    text = texts.changed(appeal.language, appeal.reference, title, appeal.status)
-    if event == NoticeEvent.STAGE_CHANGED and stage:
-        text += texts.WORDS[texts.language_of(appeal.language)].stage.format(stage=stage)
+    text = texts.changed(appeal.language, appeal.reference, title, status)
+    if event == NoticeEvent.STAGE_CHANGED and stage_name:
+        text += texts.WORDS[texts.language_of(appeal.language)].stage.format(stage=stage_name)
     return text
 
 
@@ -171,7 +176,16 @@ async def on_appeal_changed(app: web.Application, _key: str, payload: dict[str, 
     notices = app[NOTICES]
     recipient = await notices.recipient(appeal)
     chain = build_chain(recipient, config.settings.notice_channels, sending_channels(app))
-    text = notice_text(topic, appeal.topic, event, appeal, recipient.name)
+    stage = payload.get("stage")
+    text = notice_text(
+        topic,
+        appeal.topic,
+        event,
+        appeal,
+        recipient.name,
+        status=str(payload.get("status") or appeal.status),
+        stage=stage if isinstance(stage, int) else None,
+    )
     key = f"{event.value}:{int(payload['history_id'])}"
     started = await notices.start(
         appeal,

@@ -9,6 +9,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,13 @@ from appeals.notices import (
     build_chain,
     move_unreached,
     notice_event,
+    notice_text,
     on_appeal_changed,
 )
 from appeals.numbers import format_reference
 from appeals.service import HANDLERS
-from appeals.topics import NoticeEvent
+from appeals.store import Appeal
+from appeals.topics import NoticeEvent, load_topics_text
 from gateway.events import Event
 from gateway.keys import DATABASE, INTAKE, OUTBOUND, RELAY, USERS
 from gateway.model import Channel, InboundMessage, Role, utcnow
@@ -498,3 +501,50 @@ def test_the_chain_starts_with_the_conversation_and_follows_the_channel_order() 
         ("sms", 2)
     ]
     assert json.dumps([r.as_json() for r in build_chain(person(), order, senders)]) == "[]"
+
+
+def test_the_wording_is_the_topics_in_the_appeals_language_else_the_built_in_one() -> None:
+    config = load_topics_text(
+        """
+topics:
+  outage:
+    title: {en: No internet, de: Kein Internet}
+    category: incident
+    route:
+      - {name: First line, queue: general, max: 30m, may_resolve: true}
+      - {name: Engineers, queue: tech, max: 4h, may_resolve: true}
+    notify_on: [registered, stage_changed, resolved]
+    notices:
+      registered: {en: "Appeal {reference} ({topic}) is in, {customer}."}
+      stage_changed: {ru: "Обращение {reference}: {stage}, {status}."}
+""",
+        "topics.yaml",
+        None,
+    )
+    topic = config.topic("outage")
+
+    def appeal(language: str) -> Appeal:
+        values: dict[str, Any] = {f.name: None for f in fields(Appeal)}
+        values.update(reference="123456786", language=language, status="awaiting", stage=1)
+        return Appeal(**values)
+
+    registered, moved = NoticeEvent.REGISTERED, NoticeEvent.STAGE_CHANGED
+    # A template in the appeal's language, its base language, else English.
+    assert notice_text(topic, "outage", registered, appeal("de"), "Lena") == (
+        "Appeal 123-456-786 (Kein Internet) is in, Lena."
+    )
+    assert notice_text(topic, "outage", moved, appeal("ru-RU"), None) == (
+        "Обращение 123-456-786: Engineers, зарегистрировано, ожидает обработки."
+    )
+    # No template for the event: the built-in wording in the appeal's language.
+    assert notice_text(topic, "outage", moved, appeal("de"), None) == (
+        "Ihr Anliegen 123-456-786 zum Thema Kein Internet: registriert, wartet auf "
+        "Bearbeitung. Aktuelle Stufe: Engineers."
+    )
+    assert notice_text(topic, "outage", NoticeEvent.RESOLVED, appeal("en"), None, "resolved") == (
+        "Your appeal 123-456-786 about No internet has been resolved. Thank you for your patience."
+    )
+    # A topic no longer in the document: its name stands for its title.
+    assert notice_text(None, "outage", registered, appeal("en"), None).startswith(
+        "We registered your appeal 123-456-786 about outage."
+    )

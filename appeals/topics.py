@@ -54,6 +54,7 @@ MAX_DURATION = 366 * 86_400  # a stage or an SLA target longer than a year is a 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _SECONDS = re.compile(r"\d+(\.\d+)?")
 PLACEHOLDERS = ("reference", "topic", "status", "stage", "customer")
+QUEUE_PATTERN = r"^\S(.*\S)?$"  # routing's queue names: any text without outer spaces
 
 
 class NoticeEvent(StrEnum):
@@ -152,7 +153,7 @@ class TopicSettings(_Model):
 
 class StageConfig(_Model):
     name: Title
-    queue: str
+    queue: Annotated[str, StringConstraints(pattern=QUEUE_PATTERN)]  # one of routing's
     max: Duration
     may_resolve: bool = False
     on_timeout: TimeoutAction = TimeoutAction.WARN
@@ -381,6 +382,8 @@ def _from_pydantic(error: Any, raw: Any) -> tuple[Path_, Path_, str]:
                 f"{error['input']!r} is not a name: lower-case letters, digits and _, "
                 "starting with a letter (at most 40)"
             )
+        case "string_pattern_mismatch" if error["ctx"]["pattern"] == QUEUE_PATTERN:
+            message = f"{error['input']!r} is not a queue name"
         case "string_pattern_mismatch" if error["ctx"]["pattern"] == LANGUAGE_PATTERN:
             message = f"{error['input']!r} is not a language code such as en, ru or pt-BR"
     return loc, loc, message

@@ -304,6 +304,12 @@ def test_the_demo_configuration_names_a_topics_file_that_loads() -> None:
             "max, may_resolve, on_timeout)",
         ),
         (
+            "queue: general, max: 4h",
+            'queue: " ", max: 4h',
+            'queue: " "',
+            "topics.billing_dispute.route[0].queue: ' ' is not a queue name",
+        ),
+        (
             "on_timeout: warn}",
             "on_timeout: shout}",
             "on_timeout: shout",

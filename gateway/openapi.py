@@ -135,6 +135,26 @@ SCHEMAS: dict[str, Schema] = {
         source_text=STR,
         author=nullable(STR),
     ),
+    "TopicProblem": obj(
+        {"line": nullable(INT), "key": STR, "message": STR, "text": STR},
+    ),
+    "TopicsVersion": obj(
+        {"version": ID, "source": STR, "created_by": nullable(ID), "created_at": TIME},
+        author=nullable(STR),
+        document=ANY_OBJ,
+        yaml=STR,
+    ),
+    "Topics": obj(
+        {
+            "version": nullable(ID),
+            "source": STR,
+            "created_by": nullable(ID),
+            "created_at": nullable(TIME),
+            "document": ANY_OBJ,
+            "yaml": STR,
+            "topics": array(ANY_OBJ),
+        }
+    ),
 }
 
 # --- operations -----------------------------------------------------------------------------
@@ -144,6 +164,7 @@ PATH_PARAMS: dict[str, Schema] = {
     "id": ID,
     "identity_id": ID,
     "version_id": ID,
+    "version": ID,
     "index": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     "section": {"enum": ["skills", "operators", "queues"]},
     "name": NAME,
@@ -173,6 +194,9 @@ def _version_body(key: str, value: Schema) -> Schema:
 
 _ROUTING = "admin: routing"
 _IVR = "admin: IVR menus"
+_TOPICS = "admin: appeal topics"
+# A topics draft: the file's YAML text, or the same document as JSON (one of the two).
+_TOPICS_DRAFT: Schema = obj(yaml=STR, document=ANY_OBJ)
 
 OPERATIONS: tuple[Op, ...] = (
     # signing in
@@ -625,6 +649,63 @@ OPERATIONS: tuple[Op, ...] = (
         role=Role.ADMIN,
         body=obj({"source_text": STR}),
         errors=(400, 413, 422),
+    ),
+    # admin: appeal topics
+    Op(
+        "get",
+        "/api/admin/topics",
+        "The topics in force: version, document, YAML text and the list of topics.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("Topics"),
+    ),
+    Op(
+        "put",
+        "/api/admin/topics",
+        "Publish topics (YAML text or the document as JSON), checked against the routing in "
+        "force; 422 lists every problem with its line, 409 when the version moved.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("Topics"),
+        body=obj(yaml=STR, document=ANY_OBJ, expected_version=nullable(ID)),
+        errors=(400, 409, 413, 422),
+    ),
+    Op(
+        "post",
+        "/api/admin/topics/validate",
+        "Would these topics go live? Nothing is stored.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=obj({"ok": BOOL, "problems": array(ref("TopicProblem")), "topics": array(ANY_OBJ)}),
+        body=_TOPICS_DRAFT,
+        errors=(400, 413, 422),
+    ),
+    Op(
+        "get",
+        "/api/admin/topics/versions",
+        "The last 100 versions, newest first.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=obj({"versions": array(ref("TopicsVersion"))}),
+    ),
+    Op(
+        "get",
+        "/api/admin/topics/versions/{version}",
+        "One version, with its document and YAML text.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("TopicsVersion"),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/api/admin/topics/rollback",
+        "Make an earlier version the one in force again (as a new version).",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("Topics"),
+        body=obj({"version": ID}, expected_version=nullable(ID)),
+        errors=(400, 404, 409, 413, 422),
     ),
 )
 

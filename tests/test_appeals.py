@@ -66,9 +66,7 @@ async def desk(tmp_path: Path, start_gateway: Any) -> RunningGateway:
 async def _call(
     gw: RunningGateway, method: str, path: str, who: Any, body: Any = None
 ) -> tuple[int, dict[str, Any]]:
-    async with gw.http.request(
-        method, f"{gw.base}{path}", headers=who.headers, json=body
-    ) as resp:
+    async with gw.http.request(method, f"{gw.base}{path}", headers=who.headers, json=body) as resp:
         return resp.status, await resp.json()
 
 

@@ -90,7 +90,7 @@ async def test_an_operator_registers_an_appeal_from_a_conversation_once(
     async with nothing_stored(desk.app[DATABASE]):
         status, body = await _call(desk, "POST", "/api/appeals", ada, bad)
     assert status == 422, body
-    assert body["error"] == "invalid_fields"
+    assert body["error"] == "invalid_fields", body
     assert set(body["problems"]) == {"account", "amount"}
 
     good = {

@@ -12,7 +12,7 @@ import pytest
 from appeals.numbers import parse_reference
 from gateway.keys import DATABASE
 from gateway.model import Role
-from gateway.storage.schema import appeal_history, appeal_pauses, appeals
+from gateway.storage.schema import appeal_history, appeal_pauses, appeals, routing_events
 from tests.conftest import RunningGateway
 from tests.support import make_settings, nothing_stored, wait_for
 
@@ -33,6 +33,10 @@ rules:
 """
 
 TOPICS = """
+settings:
+  dispositions:
+    solved: {en: Solved on first contact, ru: Решено сразу}
+    appeal_opened: {en: Appeal opened}
 topics:
   billing_dispute:
     title: {en: Billing dispute, ru: Спор по счёту}
@@ -272,5 +276,31 @@ async def test_pending_customer_pauses_the_clock_and_is_recorded(desk: RunningGa
         assert len((await conn.execute(appeal_pauses.select())).all()) == 1
         actions = [r.action for r in (await conn.execute(appeal_history.select())).all()]
     assert actions == ["register", "take", "wait_customer", "resume"]
+    await customer.close()
+    await ada.close()
+
+
+async def test_a_conversation_is_closed_with_a_known_wrap_up_code(desk: RunningGateway) -> None:
+    ada = await desk.operator("ada")
+    customer, conversation_id = await _served_conversation(desk, ada)
+    topics = await ada.get("/api/appeal-topics?language=ru")
+    assert topics["dispositions"] == [
+        {"code": "solved", "label": "Решено сразу"},
+        {"code": "appeal_opened", "label": "Appeal opened"},
+    ]
+    assert [t["name"] for t in topics["topics"]] == ["billing_dispute"]
+    path = f"/api/conversations/{conversation_id}/resolve"
+    async with nothing_stored(desk.app[DATABASE]):
+        status, refused = await _call(desk, "POST", path, ada, {"disposition": "lost"})
+    assert status == 422 and "solved" in refused["reason"]
+    result = await ada.act(
+        {"type": "resolve", "conversation_id": conversation_id, "disposition": "solved"}
+    )
+    assert result["ok"], result
+    async with desk.app[DATABASE].read() as conn:
+        rows = (
+            await conn.execute(routing_events.select().where(routing_events.c.kind == "resolved"))
+        ).all()
+    assert [r.detail for r in rows] == [{"disposition": "solved"}]
     await customer.close()
     await ada.close()

@@ -10,9 +10,9 @@ event like every other change.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from sqlalchemy import select

@@ -8,14 +8,16 @@ time, topics and their forms) imports no I/O; its store, service and routes buil
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import notices, routes
+from appeals import admin_routes, attachments, notices, routes
+from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
 from appeals.store import AppealStore
+from gateway.console.actions import DISPOSITIONS
 from gateway.keys import BROKER, DATABASE, WORKER_FACTORIES
 
 
@@ -30,13 +32,26 @@ def _events(app: web.Application) -> AppealEvents:
     return events
 
 
+def _dispositions(app: web.Application) -> Callable[[], Awaitable[list[str]]]:
+    async def codes() -> list[str]:
+        return list((await app[TOPICS].current()).settings.dispositions)
+
+    return codes
+
+
 def setup(app: web.Application) -> None:
-    """Wire appeals into a gateway: the store (once the database is open), the event
-    consumer (started with the other workers), the deadline ticker and the routes."""
+    """Wire appeals into a gateway: the topics in force (after the routing in force, which the
+    database context creates), the store, the event consumer (started with the other workers
+    once the broker is attached), the deadline ticker, the wrap-up codes for the console, and
+    the routes."""
     app[TICKS] = []
     app[HANDLERS] = {}
+    app.cleanup_ctx.append(live_topics)
     app.cleanup_ctx.append(_store)
     notices.setup(app)
     app[WORKER_FACTORIES].append(_events)
+    app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)
     routes.add_routes(app)
+    admin_routes.add_routes(app)
+    attachments.add_routes(app)

@@ -223,7 +223,9 @@ async def create_appeal(request: web.Request, principal: Principal) -> web.Respo
     key = data.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY):
         fail(422, "bad_field", f"'idempotency_key' must be a string of 1 to {MAX_KEY} characters")
-    if principal.via == "token" and key is None:
+    if principal.via == "token" and key is None and data.get("conversation_id") is None:
+        # A conversation opens one appeal at most; anything else needs the client's own key,
+        # so that a retried request registers nothing twice.
         fail(422, "bad_field", "an API client must send an 'idempotency_key'")
     raw_fields = data.get("fields", {})
     if not isinstance(raw_fields, dict):

@@ -111,6 +111,8 @@ async def tick_loop(app: web.Application, interval: float) -> None:
     """Run every registered tick (deadlines, held staff notices, notice fallbacks) now and
     then; a failing tick is logged and tried again at the next turn."""
     while True:
+        # Sleep first: the services the ticks use start after this loop does.
+        await asyncio.sleep(interval)
         now = utcnow()
         for tick in app[TICKS]:
             try:
@@ -119,7 +121,6 @@ async def tick_loop(app: web.Application, interval: float) -> None:
                 raise
             except Exception:
                 log.exception("appeals.tick.failed", tick=getattr(tick, "__name__", str(tick)))
-        await asyncio.sleep(interval)
 
 
 async def ticker(app: web.Application) -> AsyncIterator[None]:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 from aiohttp import WSCloseCode, web
 
+import appeals
 from channels.registry import CHANNELS as ALL_CHANNELS
 from channels.webchat.hub import WEBCHAT_HUB, WebchatHub
 from gateway import auth, openapi, ops, pages
@@ -289,6 +290,7 @@ def create_app(
     app[WORKER_FACTORIES] = []
     app[DISPOSITIONS] = []
     app.cleanup_ctx.extend([_database, _broker, text_menus])
+    appeals.setup(app)  # after _database (the routing in force), before the services
     # Channels add their clients' cleanup contexts here, before the services start.
     for add_routes in channels.setups():
         add_routes(app)

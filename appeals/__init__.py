@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import admin_routes, deadlines, routes
+from appeals import admin_routes, deadlines, replies, routes
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
@@ -52,5 +52,6 @@ def setup(app: web.Application) -> None:
     app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)
     deadlines.setup(app)
+    replies.setup(app)
     routes.add_routes(app)
     admin_routes.add_routes(app)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import admin_routes, deadlines, pushes, replies, routes
+from appeals import admin_routes, deadlines, overview, pushes, replies, routes
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
@@ -54,5 +54,6 @@ def setup(app: web.Application) -> None:
     deadlines.setup(app)
     replies.setup(app)
     pushes.setup(app)
+    overview.add_routes(app)
     routes.add_routes(app)
     admin_routes.add_routes(app)

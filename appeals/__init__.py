@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import admin_routes, deadlines, overview, pushes, replies, routes
+from appeals import admin_routes, attachments, deadlines, overview, pushes, replies, routes
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
@@ -57,3 +57,4 @@ def setup(app: web.Application) -> None:
     overview.add_routes(app)
     routes.add_routes(app)
     admin_routes.add_routes(app)
+    attachments.add_routes(app)

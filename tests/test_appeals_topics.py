@@ -383,7 +383,7 @@ def test_the_demo_configuration_names_a_topics_file_that_loads() -> None:
             "warn_share: 0.8\n  colour: red",
             "colour: red",
             "settings: unknown field 'colour' (it takes: warn_share, reopen_hours, "
-            "notice_channels, callback_queue)",
+            "notice_channels, callback_queue, dispositions)",
         ),
         (
             "route:\n      - {name: First line, queue: general, max: 1h30m, may_resolve: true}",

@@ -128,14 +128,14 @@ class AlertStore:
                         )
                     )
                 ).first()
+                mark = update(appeals).where(*_still_due(appeal, passed))
+                mark = mark.values({passed.kind.mark_column: now})
                 if inserted is None:
+                    # Recorded before: the appeal carries its mark too (else the ticker
+                    # would find this deadline again and again).
+                    await conn.execute(mark)
                     return False
-                marked = await conn.execute(
-                    update(appeals)
-                    .where(*_still_due(appeal, passed))
-                    .values({passed.kind.mark_column: now})
-                )
-                if marked.rowcount != 1:
+                if (await conn.execute(mark)).rowcount != 1:
                     raise _Lost
                 fresh = _appeal(
                     (await conn.execute(select(appeals).where(appeals.c.id == appeal.id))).one()

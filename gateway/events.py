@@ -65,6 +65,9 @@ class Family(StrEnum):
 # What the router's queue is bound to: new messages, requeues, presence changes, ticks.
 ROUTER_BINDINGS = ("conversation.#", "routing.#", "operator.#", Event.ROUTER_TICK.value)
 
+# Events only a capability's own queue hears (it binds them itself, see appeals/service.py).
+CAPABILITY_EVENTS = frozenset({Event.APPEAL_CHANGED})
+
 
 def outbound_event(channel: str) -> str:
     """The routing key of a reply to send on ``channel``."""

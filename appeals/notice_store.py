@@ -20,6 +20,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from appeals.alerts_store import alert_json
+from appeals.model import Status
 from appeals.store import Actor, Appeal, AppealStore
 from gateway.model import Channel, ConversationStatus, MessageStatus
 from gateway.storage.database import Database
@@ -27,6 +29,7 @@ from gateway.storage.schema import (
     appeal_alerts,
     appeal_conversations,
     appeal_notices,
+    appeals,
     conversations,
     customers,
     identities,
@@ -35,6 +38,9 @@ from gateway.storage.schema import (
 from gateway.storage.system_messages import tell_customer
 
 MAX_ERROR_CHARS = 300
+CALLBACK_KIND = "callback"  # the kind of a call-back task's row in appeal_alerts
+# A call-back task stands until its appeal is closed or cancelled.
+_FINISHED = (Status.CLOSED.value, Status.CANCELLED.value)
 # Final states of a message that did not reach the customer.
 NOT_REACHED = (MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value)
 
@@ -146,6 +152,30 @@ class NoticeStore:
                 )
             ).scalar()
         return Recipient(own, conversation_open, tuple(_identity(r) for r in rows), name)
+
+    async def callbacks(
+        self, queues: Sequence[str] | None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The call-back tasks that stand (their appeal neither closed nor cancelled), newest
+        first, in ``queues`` (None: all), shaped like the overview's alerts."""
+        query = (
+            select(
+                appeal_alerts,
+                appeals.c.reference,
+                appeals.c.topic,
+                appeals.c.status,
+                appeals.c.owner_id,
+            )
+            .join(appeals, appeals.c.id == appeal_alerts.c.appeal_id)
+            .where(appeal_alerts.c.kind == CALLBACK_KIND, appeals.c.status.not_in(_FINISHED))
+            .order_by(appeal_alerts.c.id.desc())
+            .limit(limit)
+        )
+        if queues is not None:
+            query = query.where(appeal_alerts.c.queue.in_(list(queues)))
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [alert_json(r) | {"status": r.status} for r in rows]
 
     # -- starting a notice ------------------------------------------------------------------
 
@@ -452,7 +482,7 @@ class NoticeStore:
         await conn.execute(
             appeal_alerts.insert().values(
                 appeal_id=appeal.id,
-                kind="callback",
+                kind=CALLBACK_KIND,
                 stage=appeal.stage,
                 queue=callback_queue,
                 due_at=now,

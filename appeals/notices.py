@@ -30,13 +30,14 @@ from appeals import texts
 from appeals.live import TOPICS
 from appeals.notice_store import Identity, NoticeStore, Reach, Recipient
 from appeals.numbers import format_reference
-from appeals.routes import APPEAL_STORE
+from appeals.routes import APPEAL_STORE, queues_of
 from appeals.service import on_event, on_tick
 from appeals.store import Appeal
 from appeals.topics import NoticeEvent, Topic, TopicsConfig
+from gateway.auth import require
 from gateway.events import Event
 from gateway.keys import DATABASE, RELAY, SENDERS
-from gateway.model import Channel, utcnow
+from gateway.model import Channel, Role, utcnow
 
 log = structlog.get_logger()
 
@@ -236,6 +237,19 @@ async def move_unreached(app: web.Application, now: datetime) -> None:
         )
 
 
+async def callbacks(request: web.Request) -> web.Response:
+    """``GET /api/appeals/callbacks[?queue=]``: the call-back tasks that stand; an operator's
+    are those of the queues they work in."""
+    principal = await require(request, Role.OPERATOR)
+    wanted_queue = request.query.get("queue")
+    if principal.user.role.at_least(Role.SUPERVISOR):
+        queues = [wanted_queue] if wanted_queue else None
+    else:
+        mine = await queues_of(request.app, principal.user)
+        queues = [q for q in mine if q == wanted_queue] if wanted_queue else mine
+    return web.json_response({"callbacks": await request.app[NOTICES].callbacks(queues)})
+
+
 async def _store(app: web.Application) -> AsyncIterator[None]:
     app[NOTICES] = NoticeStore(app[DATABASE], app[APPEAL_STORE])
     yield
@@ -243,7 +257,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Register the notices: their store (after the appeals' store), the ``appeal.changed``
-    handler and the tick that moves unreached notices on."""
+    handler, the tick that moves unreached notices on, and the call-back tasks' list (before
+    ``/api/appeals/{id}``)."""
     app.cleanup_ctx.append(_store)
     on_event(app, Event.APPEAL_CHANGED, on_appeal_changed)
     on_tick(app, move_unreached)
+    app.router.add_get("/api/appeals/callbacks", callbacks)

@@ -352,6 +352,13 @@ async def test_no_channel_reaching_the_customer_makes_a_callback_task(
     assert task["detail"]["queue"] == "general"
     [alert] = [a for a in appeal["alerts"] if a["kind"] == "callback"]
     assert (alert["queue"], alert["stage"]) == ("general", 0)
+    # In the call-back queue's list and the supervisors' overview.
+    [listed] = (await sue.call("GET", "/api/appeals/callbacks?queue=general"))["callbacks"]
+    assert (listed["appeal_id"], listed["queue"]) == (opened["id"], "general")
+    assert listed["reference_display"] == format_reference(opened["reference"])
+    assert (await sue.call("GET", "/api/appeals/callbacks?queue=billing"))["callbacks"] == []
+    overview = await sue.call("GET", "/api/appeals/overview")
+    assert [t["appeal_id"] for t in overview["callbacks"]] == [opened["id"]]
     steps = [(h["channel"], h["detail"]["state"]) for h in _history(appeal, "notice")]
     assert steps == [
         ("telegram", "sent"),
@@ -386,6 +393,11 @@ async def test_a_web_chat_visitor_is_told_while_there_and_called_back_when_gone(
     [task] = _history(appeal, "callback_needed")
     assert task["detail"]["event"] == "resolved"
     assert [a["kind"] for a in appeal["alerts"]] == ["callback"]
+    # A resolved appeal's call-back task stands until the appeal is closed.
+    listed = (await sue.call("GET", "/api/appeals/callbacks"))["callbacks"]
+    assert [(t["appeal_id"], t["status"]) for t in listed] == [(opened["id"], "resolved")]
+    await sue.act(appeal, "close")
+    assert (await sue.call("GET", "/api/appeals/callbacks"))["callbacks"] == []
 
 
 # -- language, and an appeal without a conversation ---------------------------------------------

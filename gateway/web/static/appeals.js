@@ -613,7 +613,7 @@
 
       // Head: number, topic, status, priority, close.
       const head = el("header", "ap-head");
-      const back = button("←", "btn ghost ap-back", "appeal-close");
+      const back = button(ctx.closeIcon || "←", "btn ghost ap-back", "appeal-close");
       back.setAttribute("aria-label", ctx.closeLabel || "Close the appeal");
       back.addEventListener("click", () => ctx.onClose && ctx.onClose());
       const titles = el("div", "ap-titles");

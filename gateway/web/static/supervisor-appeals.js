@@ -46,6 +46,7 @@
     me: () => me,
     toast: (text, kind) => notice(text, kind),
     closeLabel: "Close the appeal",
+    closeIcon: "✕",
     onClose: () => viewDialog.close(),
     onChanged: () => poll(true),
     operators: loadOperators,
@@ -174,7 +175,7 @@
     box.dataset.queue = queue;
     const title = el("h3");
     title.id = `sv-appeals-q-${queue.replace(/[^a-z0-9_-]/gi, "_")}`;
-    title.append(el("span", "", `Queue ${queue}`), el("span", "muted small", `${appeals.length}`));
+    title.append(el("span", "", `Queue ${queue}`), el("span", "muted small", appeals.length === 1 ? "1 appeal" : `${appeals.length} appeals`));
     const late = appeals.filter((a) => deadline(a).state === "late").length;
     const warn = appeals.filter((a) => deadline(a).state === "warn").length;
     if (late) {

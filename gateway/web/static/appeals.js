@@ -528,8 +528,9 @@
     function usableActions() {
       const allowed = new Set(appeal.allowed_actions || []);
       const mine = appeal.owner_id != null && appeal.owner_id === me().id;
+      const mayTake = () => !ctx.canTake || ctx.canTake(appeal);
       return ACTION_ORDER.filter((a) => allowed.has(a)
-        && (supervisor() || a === "take" || (mine && OWNER_ACTIONS.has(a))));
+        && (supervisor() || (a === "take" && mayTake()) || (mine && OWNER_ACTIONS.has(a))));
     }
 
     async function runAction(action, trigger) {
@@ -928,6 +929,7 @@
     let stripTicket = 0;
     let listTimer = null;
     let operatorsCache = null;
+    let myQueues = null; // the queues this operator works in, as the stage list's answer says
 
     const view = AppealView(ui.paneAppeal, {
       api,
@@ -942,6 +944,8 @@
         return ok;
       },
       operators: loadOperators,
+      // An operator takes appeals waiting in the queues they work in.
+      canTake: (a) => !myQueues || myQueues.includes(a.queue),
     });
 
     async function loadOperators() {
@@ -968,6 +972,7 @@
     // ---- the appeal view in the pane ----
     async function openView(id, message) {
       const shown = await view.open(id, message);
+      scheduleLists(); // what was read just now is fresher than the lists
       if (!shown) return;
       ui.paneAppeal.hidden = false;
       ui.app.classList.add("has-appeal");
@@ -1002,10 +1007,11 @@
 
     async function loadLists() {
       const [waiting, own] = await Promise.all([
-        api("GET", "/api/appeals?status=awaiting"),
-        api("GET", "/api/appeals?owner=me"),
+        api("GET", "/api/appeals?status=awaiting&queue=mine"),
+        api("GET", "/api/appeals?owner=me&status=open"),
       ]);
       if (!waiting.ok && !own.ok) return;
+      if (waiting.ok && waiting.data && Array.isArray(waiting.data.queues)) myQueues = waiting.data.queues;
       const mineList = listOf(own.data, "appeals").filter((a) => OPEN.has(a.status)).sort(byUrgency);
       const mineIds = new Set(mineList.map((a) => a.id));
       const takeList = listOf(waiting.data, "appeals")
@@ -1309,7 +1315,8 @@
       if (shownConversation && shownConversation.customer && shownConversation.customer.id === a.customer_id) refreshStrip();
     });
 
-    // Keep the lists' deadlines honest even without pushes (a deadline passes on its own).
-    setInterval(() => { if (!ui.app.hidden && document.visibilityState === "visible") scheduleLists(); }, 30000);
+    // The lists are read again now and then too: a deadline passes on its own, and a push
+    // can be missed while the socket reconnects.
+    setInterval(() => { if (!ui.app.hidden && document.visibilityState === "visible") scheduleLists(); }, 20000);
   }
 })();

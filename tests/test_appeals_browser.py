@@ -302,12 +302,21 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
         ).get_by_test_id("sv-appeal-owner")
     ).to_have_text("Ada Lovelace")
 
+    # Late only: the other one (due in hours) leaves the list, and comes back.
+    await boss.get_by_test_id("sv-appeals-late").check()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-reference", late["reference"])
+    await boss.get_by_test_id("sv-appeals-late").uncheck()
+    await expect(rows).to_have_count(2)
+
     # The appeal view opens from the list in a dialog; Escape closes it again.
     await top.get_by_test_id("sv-appeal-open").click()
     opened = boss.get_by_test_id("sv-appeal-dialog")
     await expect(opened.get_by_test_id("appeal-reference")).to_have_text(late["reference_display"])
+    await expect(opened.locator(".ap-titles h2")).to_be_focused()
     await boss.keyboard.press("Escape")
     await expect(opened).to_be_hidden()
+    await expect(top.get_by_test_id("sv-appeal-open")).to_be_focused()  # back where it was
 
     # On a phone the supervisor page scrolls its tables inside their boxes, not sideways.
     await boss.set_viewport_size(PHONE)  # type: ignore[arg-type]

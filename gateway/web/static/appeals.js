@@ -1017,8 +1017,17 @@
       const takeList = listOf(waiting.data, "appeals")
         .filter((a) => (a.status === "awaiting" || a.status === "new") && !mineIds.has(a.id))
         .sort(byUrgency);
+      // A keyboard user keeps their place when the lists are drawn again.
+      const active = document.activeElement;
+      const item = active && ui.block.contains(active) ? active.closest(".ap-item") : null;
+      const place = item ? [item.dataset.appealId, active.className] : null;
       fillList(ui.toTake, ui.toTakeEmpty, takeList, true);
       fillList(ui.mine, ui.mineEmpty, mineList, false);
+      if (place) {
+        const again = Array.from(ui.block.querySelectorAll(`.ap-item[data-appeal-id="${place[0]}"] button`))
+          .find((b) => b.className === place[1]);
+        if (again) again.focus({ preventScroll: true });
+      }
       const late = [...takeList, ...mineList].filter((a) => deadline(a).state === "late").length;
       ui.lateCount.hidden = late === 0;
       ui.lateCount.textContent = String(late);

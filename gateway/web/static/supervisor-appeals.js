@@ -235,7 +235,15 @@
     // Queues with late appeals first, then the ones with nearly late, then by name.
     const worst = (list) => Math.min(...list.map((a) => ({ late: 0, warn: 1 })[deadline(a).state] ?? 2));
     const queues = Array.from(byQueue.keys()).sort((x, y) => worst(byQueue.get(x)) - worst(byQueue.get(y)) || x.localeCompare(y));
+    // A keyboard user keeps their place when the list is drawn again.
+    const active = document.activeElement;
+    const row = active && ui.groups.contains(active) ? active.closest("tr") : null;
+    const place = row ? [row.dataset.appealId, active.getAttribute("data-testid")] : null;
     ui.groups.replaceChildren(...queues.map((q) => group(q, byQueue.get(q))));
+    if (place) {
+      const again = ui.groups.querySelector(`tr[data-appeal-id="${place[0]}"] [data-testid="${place[1]}"]`);
+      if (again) again.focus();
+    }
     ui.empty.hidden = shown.length > 0;
   }
 
@@ -249,7 +257,7 @@
     }
     const query = new URLSearchParams();
     if (ui.queue.value) query.set("queue", ui.queue.value);
-    if (ui.status.value && ui.status.value !== "open") query.set("status", ui.status.value);
+    if (ui.status.value) query.set("status", ui.status.value);
     if (ui.late.checked) query.set("late", "1");
     try {
       if (!me.id) {

@@ -90,7 +90,7 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
         **served_at(port),
         webchat={"allowed_origins": [origin, ORIGIN]},
         routing={"rules_file": str(rules)},
-        appeals={"topics_file": str(topics)},
+        appeals={"topics_file": str(topics), "tick_seconds": 0.5},
     )
     return await start_gateway(settings, port=port)  # type: ignore[no-any-return]
 
@@ -186,6 +186,8 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     await view.get_by_test_id("appeal-close").click()
     await expect(ada.get_by_test_id("conv-appeal-link")).to_have_text(reference)
     await expect(ada.get_by_test_id("open-appeal")).to_have_count(0)
+    await ada.get_by_test_id("conv-appeal-link").click()  # and she keeps it open
+    await expect(view.get_by_test_id("appeal-stage")).to_contain_text("Billing")
 
     # Bob works in billing: the appeal waits in his stage list; he takes it and sends it back.
     bob = await _console(browser, base, "bob", PHONE)
@@ -235,12 +237,12 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     await expect(bobs.get_by_test_id("appeal-stage")).to_contain_text("First line")
     await _no_sideways_scroll(bob)
 
-    # Ada sees Billing's reason on top of the appeal.
-    await ada.get_by_test_id("conv-appeal-link").click()
-    returned = ada.get_by_test_id("appeal-view").get_by_test_id("appeal-returned")
+    # Ada's open appeal shows Billing's reason on top as it happens, and it is back in her
+    # list to take (pushed over her console's socket: nobody reloaded anything).
+    returned = view.get_by_test_id("appeal-returned")
     await expect(returned).to_contain_text("Sent back by Billing")
     await expect(returned).to_contain_text(reason)
-    # Back at her stage, waiting: it is in her list to take again.
+    await expect(view.get_by_test_id("appeal-stage")).to_contain_text("First line")
     back = ada.get_by_test_id("appeals-to-take").get_by_test_id("appeal-item")
     await expect(back).to_contain_text(reference)
     await expect(back.get_by_test_id("appeal-due")).to_contain_text("Due in")
@@ -288,6 +290,11 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     await expect(top).to_have_attribute("data-deadline", "late")
     await expect(top.get_by_test_id("appeal-due")).to_contain_text("Late by")
     await expect(rows.nth(1)).to_have_attribute("data-reference", reference.replace("-", ""))
+    # Above the lists: the numbers per queue, and the deadline the gateway saw pass.
+    counts = boss.locator('[data-testid="sv-appeal-count"][data-queue="first_line"]')
+    await expect(counts.get_by_test_id("sv-appeal-late-count")).to_have_text("1")
+    alert = boss.get_by_test_id("sv-appeal-alert").filter(has_text=late["reference_display"])
+    await expect(alert).to_contain_text("stage deadline passed")
     await boss.get_by_test_id("sv-appeals").scroll_into_view_if_needed()
     await shot(boss, "appeals-06-supervisor-1366")
     await top.get_by_test_id("sv-appeal-operator").select_option(label="Ada Lovelace")

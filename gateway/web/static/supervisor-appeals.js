@@ -20,7 +20,16 @@
     groups: document.getElementById("sv-appeal-groups"),
     empty: document.getElementById("sv-appeals-empty"),
     notice: document.getElementById("sv-appeals-notice"),
+    counts: document.querySelector('[data-testid="sv-appeal-counts"] tbody'),
+    alerts: document.getElementById("sv-appeal-alerts"),
   };
+  const ALERTS = {
+    stage_warning: "stage nearly late", stage_breach: "stage deadline passed",
+    first_response_warning: "first answer nearly late", first_response_breach: "first answer late",
+    resolution_warning: "resolution nearly late", resolution_breach: "resolution late",
+  };
+  const DONE = { escalate: "escalated to the next stage", notify: "staff told", warn: "" };
+  const ALERTS_SHOWN = 8;
   let me = {};
   let operators = [];
   let operatorsAt = 0;
@@ -247,6 +256,35 @@
     ui.empty.hidden = shown.length > 0;
   }
 
+  // ---- the numbers per queue and the alerts that still stand ----
+  function drawOverview(data) {
+    const rows = (data.queues || []).map((q) => {
+      const tr = el("tr");
+      tr.setAttribute("data-testid", "sv-appeal-count");
+      tr.dataset.queue = q.queue;
+      const values = [q.queue, q.open, q.awaiting, q.in_progress, q.pending_customer, q.pending_third_party, q.late, q.nearly_late];
+      values.forEach((v, i) => {
+        const td = cell(tr, v);
+        if (i === 6 && v) td.className = "sv-level-bad";
+        if (i === 6) td.setAttribute("data-testid", "sv-appeal-late-count");
+      });
+      return tr;
+    });
+    ui.counts.replaceChildren(...rows);
+    const alerts = (data.alerts || []).slice(0, ALERTS_SHOWN).map((a) => {
+      const item = el("li", "ap-alert");
+      item.dataset.kind = a.kind;
+      item.setAttribute("data-testid", "sv-appeal-alert");
+      const open = button(a.reference_display || a.reference, "link-button ap-row-ref", "sv-alert-open");
+      open.setAttribute("aria-label", `Open appeal ${a.reference_display || a.reference}`);
+      open.addEventListener("click", () => openView(a.appeal_id, open));
+      const what = [ALERTS[a.kind] || humanize(a.kind), `queue ${a.queue}`, DONE[a.action] || "", K.dateTime(a.created_at)];
+      item.append(open, el("span", "", ` ${what.filter(Boolean).join(" · ")}`));
+      return item;
+    });
+    ui.alerts.replaceChildren(...alerts);
+  }
+
   async function poll(now) {
     clearTimeout(timer);
     // Not while the supervisor is choosing something in the list.
@@ -265,7 +303,11 @@
         if (res.ok) me = (await res.json()).user || {};
       }
       await loadOperators();
-      const res = await api("GET", `/api/appeals${query.toString() ? `?${query}` : ""}`);
+      const [res, overview] = await Promise.all([
+        api("GET", `/api/appeals${query.toString() ? `?${query}` : ""}`),
+        api("GET", "/api/appeals/overview"),
+      ]);
+      if (overview.ok && overview.data) drawOverview(overview.data);
       if (res.ok) draw(K.listOf(res.data, "appeals"));
       else if (res.status !== 401 && res.status !== 403) notice(`The appeals list answered ${res.status}; retrying.`, "error");
     } catch (_) {

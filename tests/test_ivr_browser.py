@@ -110,7 +110,7 @@ async def test_admin_draws_simulates_fixes_publishes_and_rolls_back(
     await _start_call(page)
     heard = page.get_by_test_id("ivr-heard")
     await expect(heard).to_contain_text("say: Thank you for calling Demo Telecom.")
-    await expect(heard).to_contain_text("ask: menu (keys 1,2,3,4,0,9)")
+    await expect(heard).to_contain_text("ask: menu (keys 1,2,3,4,5,0,9)")
     await expect(_node(page, "main")).to_have_attribute("data-current", "true")
     texting = page.get_by_test_id("ivr-texting-text")
     await expect(texting).to_contain_text("Reply 1 for Sales, 2 for Order support")

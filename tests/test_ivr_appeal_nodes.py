@@ -444,7 +444,13 @@ class _Desk:
         raise RuntimeError("the store is away")
 
     async def answer_text(
-        self, caller: MenuCaller, message_id: int, language: str | None, *, numbers_expected: bool
+        self,
+        caller: MenuCaller,
+        message_id: int,
+        text: str,
+        language: str | None,
+        *,
+        numbers_expected: bool,
     ) -> bool:
         return False
 

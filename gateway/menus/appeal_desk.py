@@ -48,11 +48,17 @@ class AppealDesk(Protocol):
         ...
 
     async def answer_text(
-        self, caller: MenuCaller, message_id: int, language: str | None, *, numbers_expected: bool
+        self,
+        caller: MenuCaller,
+        message_id: int,
+        text: str,
+        language: str | None,
+        *,
+        numbers_expected: bool,
     ) -> bool:
-        """Answer the stored message if it is a status question; True when it was answered
-        (the menu then leaves it alone). ``numbers_expected``: the menu waits for digits, so
-        a message that is only a number is the menu's."""
+        """Answer the stored message (``text``) if it is a status question; True when it was
+        answered (the menu then leaves it alone). ``numbers_expected``: the menu waits for
+        digits, so a message that is only a number is the menu's."""
         ...
 
 

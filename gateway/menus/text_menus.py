@@ -104,7 +104,9 @@ class TextMenus:
         if await self.contacts.status(accepted.conversation_id) != ConversationStatus.MENU.value:
             desk = self.app.get(APPEAL_DESK)  # in the line or with an operator: only a question
             if desk is not None:
-                await desk.answer_text(caller, accepted.message_id, None, numbers_expected=False)
+                await desk.answer_text(
+                    caller, accepted.message_id, message.text, None, numbers_expected=False
+                )
             return
         live = await self.app[LIVE_MENUS].get(menu_id)
         if live is None:  # no such menu any more: straight to routing
@@ -139,7 +141,7 @@ class TextMenus:
             language = state.language if state else message.attributes.get("language")
             digits = isinstance(waiting_at, GatherNode | AppealStatusNode)
             if await desk.answer_text(
-                caller, accepted.message_id, language, numbers_expected=digits
+                caller, accepted.message_id, message.text, language, numbers_expected=digits
             ):
                 return
         if session is None or state is None:

@@ -5,3 +5,51 @@ A capability package: its pure core (statuses and transitions, reference numbers
 time, topics and their forms) imports no I/O; its store, service and routes build on the core
 (`gateway/`), which wires the package in through ``setup(app)``.
 """
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from appeals import admin_routes, routes
+from appeals.live import TOPICS, live_topics
+from appeals.routes import APPEAL_STORE
+from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
+from appeals.store import AppealStore
+from gateway.console.actions import DISPOSITIONS
+from gateway.keys import BROKER, DATABASE, WORKER_FACTORIES
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    app[APPEAL_STORE] = AppealStore(app[DATABASE])
+    yield
+
+
+def _events(app: web.Application) -> AppealEvents:
+    events = AppealEvents(app, app[BROKER], app[HANDLERS])
+    app[APPEAL_EVENTS] = events
+    return events
+
+
+def _dispositions(app: web.Application) -> Callable[[], Awaitable[list[str]]]:
+    async def codes() -> list[str]:
+        return list((await app[TOPICS].current()).settings.dispositions)
+
+    return codes
+
+
+def setup(app: web.Application) -> None:
+    """Wire appeals into a gateway: the topics in force (after the routing in force, which the
+    database context creates), the store, the event consumer (started with the other workers
+    once the broker is attached), the deadline ticker, the wrap-up codes for the console, and
+    the routes."""
+    app[TICKS] = []
+    app[HANDLERS] = {}
+    app.cleanup_ctx.append(live_topics)
+    app.cleanup_ctx.append(_store)
+    app[WORKER_FACTORIES].append(_events)
+    app[DISPOSITIONS].append(_dispositions(app))
+    app.cleanup_ctx.append(ticker)
+    routes.add_routes(app)
+    admin_routes.add_routes(app)

@@ -19,12 +19,13 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 from aiohttp import WSCloseCode, web
 
+import appeals
 from channels.registry import CHANNELS as ALL_CHANNELS
 from channels.webchat.hub import WEBCHAT_HUB, WebchatHub
 from gateway import auth, openapi, ops, pages
 from gateway.broker import Broker
 from gateway.console import routes as console
-from gateway.console.actions import ACCEPT_HOOKS, ConsoleActions
+from gateway.console.actions import ACCEPT_HOOKS, DISPOSITIONS, ConsoleActions
 from gateway.console.delivery import InstanceDelivery, presence_loop, tick_loop
 from gateway.console.hub import OPERATOR_HUB, OperatorHub
 from gateway.dispatch import DispatchMetrics, OutboundWorker
@@ -52,6 +53,7 @@ from gateway.keys import (
     SIGN_OUT_HOOKS,
     THREADS,
     USERS,
+    WORKER_FACTORIES,
     WORKERS,
 )
 from gateway.media import MediaWorker
@@ -210,6 +212,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         MediaWorker(source.fetcher, app[FILES], broker, source.delays, source.limit)
         for source in app[MEDIA_SOURCES]
     ]
+    workers += [make(app) for make in app[WORKER_FACTORIES]]
     app[WORKERS] = workers
     attached = asyncio.Event()
     app[RELAY], app[ROUTER] = relay, router
@@ -228,6 +231,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[LIVE_ROUTING],
         app[OUTBOUND],
         app[ACCEPT_HOOKS],
+        app[DISPOSITIONS],
     )
     tasks = [
         asyncio.create_task(
@@ -283,7 +287,10 @@ def create_app(
     app[MEDIA_SOURCES] = []
     app[ACCEPT_HOOKS] = []
     app[SIGN_OUT_HOOKS] = []
+    app[WORKER_FACTORIES] = []
+    app[DISPOSITIONS] = []
     app.cleanup_ctx.extend([_database, _broker, text_menus])
+    appeals.setup(app)  # after _database (the routing in force), before the services
     # Channels add their clients' cleanup contexts here, before the services start.
     for add_routes in channels.setups():
         add_routes(app)

@@ -11,12 +11,15 @@ they import no gateway.)::
     ├── Refused(status, code, reason)      a request refused with an HTTP 4xx and a reason
     │   ├── WebhookError                   channels/common.py: a provider's webhook
     │   ├── ActionError                    gateway/console/actions.py: an operator's action
-    │   └── LinkError                      gateway/storage/customers.py: linking identities
+    │   ├── LinkError                      gateway/storage/customers.py: linking identities
+    │   └── FieldErrors(problems)          appeals/fields.py: a topic form's values, per field
     ├── ConfigError(problems)              configuration the admin must fix (file, key, reason)
-    │   └── RoutingConfigError             routing/config.py: the routing rules
+    │   ├── RoutingConfigError             routing/config.py: the routing rules
+    │   └── TopicsConfigError(located)     appeals/topics.py: the appeal topics (with lines)
     ├── Conflict                           someone else changed it first: read again, redo
     │   ├── VersionConflict(current)       gateway/storage/routing_configs.py
     │   ├── MenuVersionConflict(current)   gateway/storage/ivr.py
+    │   ├── TopicsVersionConflict(current) appeals/topic_store.py
     │   ├── SessionConflict                gateway/storage/ivr.py: an IVR session's step
     │   └── UserExists                     gateway/storage/users.py
     ├── BrokerUnavailable                  gateway/broker.py: RabbitMQ did not take a message

@@ -20,6 +20,9 @@ routing.final              ``{conversation_id, action, ...}``              route
 operator.state             ``{operator_id, state}``                        router
 operator.logout            ``{operator_id, by}``                           router
 router.tick                ``{}`` (short TTL)                              router
+appeal.changed             ``{appeal_id, reference, action, status,         appeals service
+                           from_status, stage, queue, owner_id,
+                           customer_id, history_id}``
 outbound.<channel>         ``{message_id, conversation_id, ...}``          sender of <channel>
 media.<provider>           ``{message_id, index, ...}``                    file fetcher
 =========================  ==============================================  =====================
@@ -48,6 +51,8 @@ class Event(StrEnum):
     OPERATOR_STATE = "operator.state"
     LOGOUT = "operator.logout"
     ROUTER_TICK = "router.tick"
+    # An appeal was registered or changed (appeals/store.py): notices, pushes to its workers.
+    APPEAL_CHANGED = "appeal.changed"
 
 
 class Family(StrEnum):

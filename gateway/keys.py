@@ -48,6 +48,9 @@ OUTBOUND = web.AppKey("outbound", OutboundStore)
 SENDERS = web.AppKey("senders", list[Sender])
 MEDIA_SOURCES = web.AppKey("media_sources", list[MediaSource])
 WORKERS = web.AppKey("job_workers", list[JobWorker])
+# Capabilities' consumers (an appeals event queue...), made when the services start and started
+# with the channels' workers whenever the broker is attached.
+WORKER_FACTORIES = web.AppKey("worker_factories", list[Callable[[web.Application], JobWorker]])
 CUSTOMERS = web.AppKey("customers", CustomerStore)
 FILES = web.AppKey("files", FileStore)
 THREADS = web.AppKey("threads", ThreadStore)

@@ -55,6 +55,54 @@ TIME: Schema = {"type": "string", "format": "date-time"}
 NAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
 
 SCHEMAS: dict[str, Schema] = {
+    "Appeal": obj(
+        {
+            "id": ID,
+            "reference": STR,
+            "reference_display": STR,
+            "customer_id": ID,
+            "topic": STR,
+            "category": STR,
+            "priority": STR,
+            "status": STR,
+            "stage": INT,
+            "queue": STR,
+            "version": INT,
+            "allowed_actions": array(STR),
+        },
+        customer_name=nullable(STR),
+        topic_title=STR,
+        stage_name=nullable(STR),
+        stages=array(ANY_OBJ),
+        owner_id=nullable(ID),
+        owner_name=nullable(STR),
+        fields=ANY_OBJ,
+        summary=STR,
+        language=STR,
+        channel=nullable(STR),
+        conversation_id=nullable(ID),
+        created_at=TIME,
+        updated_at=TIME,
+        stage_since=TIME,
+        stage_warn_at=nullable(TIME),
+        stage_due_at=nullable(TIME),
+        late=BOOL,
+        nearly_late=BOOL,
+        returned_reason=nullable(STR),
+        first_response_at=nullable(TIME),
+        first_response_due_at=nullable(TIME),
+        resolution_due_at=nullable(TIME),
+        paused_at=nullable(TIME),
+        resolved_at=nullable(TIME),
+        closed_at=nullable(TIME),
+        history=array(ANY_OBJ),
+        notes=array(ANY_OBJ),
+        conversations=array(ANY_OBJ),
+        pauses=array(ANY_OBJ),
+        notices=array(ANY_OBJ),
+        alerts=array(ANY_OBJ),
+        form=array(ANY_OBJ),
+    ),
     "Error": {
         "type": "object",
         "description": "Every refusal: a code for programs and a reason for people. Some carry "
@@ -135,6 +183,26 @@ SCHEMAS: dict[str, Schema] = {
         source_text=STR,
         author=nullable(STR),
     ),
+    "TopicProblem": obj(
+        {"line": nullable(INT), "key": STR, "message": STR, "text": STR},
+    ),
+    "TopicsVersion": obj(
+        {"version": ID, "source": STR, "created_by": nullable(ID), "created_at": TIME},
+        author=nullable(STR),
+        document=ANY_OBJ,
+        yaml=STR,
+    ),
+    "Topics": obj(
+        {
+            "version": nullable(ID),
+            "source": STR,
+            "created_by": nullable(ID),
+            "created_at": nullable(TIME),
+            "document": ANY_OBJ,
+            "yaml": STR,
+            "topics": array(ANY_OBJ),
+        }
+    ),
 }
 
 # --- operations -----------------------------------------------------------------------------
@@ -144,9 +212,11 @@ PATH_PARAMS: dict[str, Schema] = {
     "id": ID,
     "identity_id": ID,
     "version_id": ID,
+    "version": ID,
     "index": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     "section": {"enum": ["skills", "operators", "queues"]},
     "name": NAME,
+    "reference": {"type": "string", "maxLength": 40},
 }
 MENU_ID: Schema = NAME
 
@@ -173,6 +243,10 @@ def _version_body(key: str, value: Schema) -> Schema:
 
 _ROUTING = "admin: routing"
 _IVR = "admin: IVR menus"
+_TOPICS = "admin: appeal topics"
+_APPEALS = "appeals"
+# A topics draft: the file's YAML text, or the same document as JSON (one of the two).
+_TOPICS_DRAFT: Schema = obj(yaml=STR, document=ANY_OBJ)
 
 OPERATIONS: tuple[Op, ...] = (
     # signing in
@@ -273,10 +347,12 @@ OPERATIONS: tuple[Op, ...] = (
     Op(
         "post",
         "/api/conversations/{id}/resolve",
-        "Close the conversation.",
+        "Close the conversation, with an optional wrap-up code (one of `dispositions` in "
+        "`GET /api/appeal-topics`).",
         "console",
-        result=obj({"conversation_id": ID, "status": STR}),
-        errors=(400, 404, 413),
+        result=obj({"conversation_id": ID, "status": STR, "disposition": nullable(STR)}),
+        body=obj(disposition={"type": "string", "maxLength": 64}),
+        errors=(400, 404, 413, 422),
     ),
     Op(
         "post",
@@ -623,6 +699,174 @@ OPERATIONS: tuple[Op, ...] = (
         role=Role.ADMIN,
         body=obj({"source_text": STR}),
         errors=(400, 413, 422),
+    ),
+    # admin: appeal topics
+    Op(
+        "get",
+        "/api/admin/topics",
+        "The topics in force: version, document, YAML text and the list of topics.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("Topics"),
+    ),
+    Op(
+        "put",
+        "/api/admin/topics",
+        "Publish topics (YAML text or the document as JSON), checked against the routing in "
+        "force; 422 lists every problem with its line, 409 when the version moved.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("Topics"),
+        body=obj(yaml=STR, document=ANY_OBJ, expected_version=nullable(ID)),
+        errors=(400, 409, 413, 422),
+    ),
+    Op(
+        "post",
+        "/api/admin/topics/validate",
+        "Would these topics go live? Nothing is stored.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=obj({"ok": BOOL, "problems": array(ref("TopicProblem")), "topics": array(ANY_OBJ)}),
+        body=_TOPICS_DRAFT,
+        errors=(400, 413, 422),
+    ),
+    Op(
+        "get",
+        "/api/admin/topics/versions",
+        "The last 100 versions, newest first.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=obj({"versions": array(ref("TopicsVersion"))}),
+    ),
+    Op(
+        "get",
+        "/api/admin/topics/versions/{version}",
+        "One version, with its document and YAML text.",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("TopicsVersion"),
+        errors=(404,),
+    ),
+    Op(
+        "post",
+        "/api/admin/topics/rollback",
+        "Make an earlier version the one in force again (as a new version).",
+        _TOPICS,
+        role=Role.ADMIN,
+        result=ref("Topics"),
+        body=obj({"version": ID}, expected_version=nullable(ID)),
+        errors=(400, 404, 409, 413, 422),
+    ),
+    # appeals
+    Op(
+        "get",
+        "/api/appeal-topics",
+        "The topics an appeal can be opened on (their forms and routes) and the wrap-up codes.",
+        _APPEALS,
+        result=obj({"topics": array(ANY_OBJ), "dispositions": array(ANY_OBJ)}),
+        query={"language": (STR, False)},
+    ),
+    Op(
+        "post",
+        "/api/appeals",
+        "Register an appeal: from a conversation you serve, or (supervisors and API clients) "
+        "for a customer named by id or address, with an idempotency key. The same key or the "
+        "same conversation again answers 200 with the appeal registered first.",
+        _APPEALS,
+        ok=201,
+        result=obj({"appeal": ref("Appeal"), "created": BOOL}),
+        body=obj(
+            {"topic": STR},
+            conversation_id=ID,
+            customer_id=ID,
+            channel=STR,
+            address=STR,
+            priority={"enum": ["low", "normal", "high", "urgent"]},
+            fields=ANY_OBJ,
+            summary={"type": "string", "maxLength": 500},
+            language={"type": "string", "maxLength": 8},
+            idempotency_key={"type": "string", "minLength": 1, "maxLength": 200},
+        ),
+        errors=(400, 403, 404, 409, 413, 422),
+    ),
+    Op(
+        "get",
+        "/api/appeals",
+        "Appeals you may see, late and nearly late first; `status=open` for every open one.",
+        _APPEALS,
+        result=obj({"appeals": array(ref("Appeal"))}),
+        query={
+            "status": (STR, False),
+            "queue": (STR, False),
+            "owner": (STR, False),
+            "customer_id": (ID, False),
+            "late": ({"enum": ["1", "true", "0", "false"]}, False),
+        },
+        errors=(422,),
+    ),
+    Op(
+        "get",
+        "/api/appeals/by-reference/{reference}",
+        "An appeal by the number the customer quotes (any grouping; the check digit must hold).",
+        _APPEALS,
+        result=obj({"appeal": ref("Appeal")}),
+        errors=(404,),
+    ),
+    Op(
+        "get",
+        "/api/appeals/{id}",
+        "One appeal with its history, notes, conversations, pauses, notices, alerts and form.",
+        _APPEALS,
+        result=obj({"appeal": ref("Appeal")}),
+        errors=(404,),
+    ),
+    Op(
+        "patch",
+        "/api/appeals/{id}",
+        "Change the topic's fields, the summary or (supervisors) the priority, against the "
+        "version you loaded.",
+        _APPEALS,
+        result=obj({"appeal": ref("Appeal")}),
+        body=obj(
+            {"expected_version": ID},
+            fields=ANY_OBJ,
+            summary={"type": "string", "maxLength": 500},
+            priority={"enum": ["low", "normal", "high", "urgent"]},
+        ),
+        errors=(400, 403, 404, 409, 413, 422),
+    ),
+    Op(
+        "post",
+        "/api/appeals/{id}/actions",
+        "Move the appeal: take, reassign, release, advance, send_back, escalate, wait_customer, "
+        "wait_third_party, resume, resolve, close, cancel, reopen (reasons where required).",
+        _APPEALS,
+        result=obj({"appeal": ref("Appeal")}),
+        body=obj(
+            {"action": STR, "expected_version": ID},
+            owner_id=ID,
+            reason={"type": "string", "maxLength": 1000},
+        ),
+        errors=(400, 403, 404, 409, 413, 422),
+    ),
+    Op(
+        "post",
+        "/api/appeals/{id}/notes",
+        "Add an internal note (never shown to the customer).",
+        _APPEALS,
+        ok=201,
+        result=obj({"note_id": ID}),
+        body=obj({"text": {"type": "string", "minLength": 1, "maxLength": 10000}}),
+        errors=(400, 404, 413, 422),
+    ),
+    Op(
+        "post",
+        "/api/appeals/{id}/conversations",
+        "Gather another conversation of the same customer into the appeal.",
+        _APPEALS,
+        result=obj({"linked": BOOL}),
+        body=obj({"conversation_id": ID}),
+        errors=(400, 404, 413, 422),
     ),
 )
 

@@ -273,6 +273,15 @@ class IvrSettings(Section):
     text_session_hours: float = Field(24.0, gt=0)  # a text customer silent longer starts over
 
 
+class AppealsSettings(Section):
+    """Appeals (docs/appeals.md): the topics file is imported as the topics in force whenever
+    its content changes; admins change topics live through /api/admin/topics."""
+
+    topics_file: str | None = None  # topics, their forms, stages and SLAs (config/topics.yaml)
+    # How often each instance looks for deadlines that passed and notices to retry.
+    tick_seconds: float = Field(5.0, gt=0, le=300)
+
+
 class DemoSettings(Section):
     users: tuple[DemoUser, ...] = ()
 
@@ -297,6 +306,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     email: EmailSettings = EmailSettings()
     ivr: IvrSettings = IvrSettings()
+    appeals: AppealsSettings = AppealsSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

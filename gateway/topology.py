@@ -34,6 +34,10 @@ class Names:
     def dead_letters(self) -> str:
         return f"{self.prefix}.dlx"
 
+    def capability_queue(self, name: str) -> str:
+        """The durable queue a capability's service consumes (``<prefix>.appeals``)."""
+        return f"{self.prefix}.{name}"
+
     @property
     def router_queue(self) -> str:
         return f"{self.prefix}.router"

@@ -4,7 +4,9 @@ Why not ``yaml.safe_load``: an admin fixing a menu needs the line of each mistak
 safe_load forgets lines and silently keeps the last of two equal keys (two nodes called
 ``main``). Here the file is composed once; the node tree gives the lines (a :class:`SourceMap`)
 and duplicate keys, the constructed data goes to pydantic, and pydantic's errors come back as
-:class:`~ivr.model.Problem` with file, node and line. Nothing here raises on bad input.
+:class:`~ivr.model.Problem` with file, node and line. ``parse_menu`` raises nothing on bad
+input. ``compose`` (the data, its lines and its keys' problems) serves other admin files too
+(the appeals topics file).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class _Lines:
 
 @dataclass(frozen=True, slots=True)
 class SourceMap:
-    """Line numbers (1-based) of the keys and list items in a menu file."""
+    """Line numbers (1-based) of the keys and list items in a YAML file."""
 
     root: _Lines
 
@@ -61,45 +63,104 @@ class LoadedMenu:
         return self.source.line(("nodes", node, *path) if node is not None else path)
 
 
+# A YAML file of this many keys and items is not a hand-written configuration (aliases that
+# refer to each other can make a small text expand without end).
+MAX_ENTRIES = 100_000
+
+
+class NotYaml(ValueError):
+    """Text that is not one YAML document of data; ``line`` (1-based) where known."""
+
+    def __init__(self, line: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class KeyProblem:
+    """A key YAML would read wrongly: twice in one mapping, or not text (``yes:``)."""
+
+    path: tuple[str | int, ...]  # the mapping that holds the key
+    key: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """A YAML document's data, the line of every key and item, and its keys' problems."""
+
+    data: Any
+    source: SourceMap
+    key_problems: tuple[KeyProblem, ...]
+
+
 def _scan(
-    node: yaml.Node, path: tuple[str | int, ...], file: str, problems: list[Problem]
+    node: yaml.Node, path: tuple[str | int, ...], problems: list[KeyProblem], budget: list[int]
 ) -> _Lines:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise NotYaml(node.start_mark.line + 1, f"more than {MAX_ENTRIES} keys and items")
     here = _Lines(node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+            line = key.start_mark.line + 1
             if key.tag in _NOT_TEXT:
-                owner = str(path[1]) if len(path) >= 2 and path[0] == "nodes" else None
                 problems.append(
-                    Problem(
-                        file,
-                        name if path == ("nodes",) else owner,
-                        key.start_mark.line + 1,
+                    KeyProblem(
+                        path,
+                        name,
+                        line,
                         f"YAML reads the key {name!r} as {_NOT_TEXT[key.tag]}: quote it",
                     )
                 )
             if name in here.children:
                 first = here.children[name].line
-                owner = str(path[1]) if len(path) >= 2 and path[0] == "nodes" else None
-                if path == ("nodes",):
-                    owner = name
                 problems.append(
-                    Problem(
-                        file,
-                        owner,
-                        key.start_mark.line + 1,
+                    KeyProblem(
+                        path,
+                        name,
+                        line,
                         f"duplicate key {name!r} (first on line {first}); "
                         "YAML would keep only the last one",
                     )
                 )
                 continue
-            child = _scan(value, (*path, name), file, problems)
-            child.line = key.start_mark.line + 1
+            child = _scan(value, (*path, name), problems, budget)
+            child.line = line
             here.children[name] = child
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            here.children[index] = _scan(item, (*path, index), file, problems)
+            here.children[index] = _scan(item, (*path, index), problems, budget)
     return here
+
+
+def compose(text: str) -> Composed:
+    """The data of one YAML document with its lines; NotYaml for text that is not one
+    (``the file is empty`` for nothing at all)."""
+    try:
+        loader = yaml.SafeLoader(text)  # refuses control characters at once
+    except yaml.YAMLError as exc:
+        raise NotYaml(1, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise NotYaml(1, "the file is empty")
+        data = loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or "not valid YAML"
+        raise NotYaml(mark.line + 1 if mark else None, f"not valid YAML: {reason}") from None
+    finally:
+        loader.dispose()
+    problems: list[KeyProblem] = []
+    try:
+        lines = _scan(root, (), problems, [MAX_ENTRIES])
+    except RecursionError:
+        raise NotYaml(1, "nested too deeply (or an alias that contains itself)") from None
+    return Composed(data, SourceMap(lines), tuple(problems))
 
 
 def _kind_fields(kind: str) -> str:
@@ -169,25 +230,22 @@ def _problem(file: str, source: SourceMap, error: Any) -> Problem:
     return Problem(file, node, source.line(loc), text)
 
 
+def _key_problem(file: str, problem: KeyProblem) -> Problem:
+    path = problem.path
+    owner = str(path[1]) if len(path) >= 2 and path[0] == "nodes" else None
+    if path == ("nodes",):
+        owner = problem.key
+    return Problem(file, owner, problem.line, problem.message)
+
+
 def parse_menu(text: str, file: str) -> LoadedMenu | list[Problem]:
     """A menu from YAML text, or every problem with its shape (``file`` names it in them)."""
     try:
-        loader = yaml.SafeLoader(text)  # refuses control characters at once
-    except yaml.YAMLError as exc:
-        return [Problem(file, None, 1, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return [Problem(file, None, 1, "the file is empty")]
-        data = loader.construct_document(root)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or "not valid YAML"
-        return [Problem(file, None, mark.line + 1 if mark else None, f"not valid YAML: {reason}")]
-    finally:
-        loader.dispose()
-    problems: list[Problem] = []
-    source = SourceMap(_scan(root, (), file, problems))
+        composed = compose(text)
+    except NotYaml as exc:
+        return [Problem(file, None, exc.line, exc.reason)]
+    data, source = composed.data, composed.source
+    problems = [_key_problem(file, p) for p in composed.key_problems]
     if not isinstance(data, dict):
         return [Problem(file, None, 1, "the top level must be a mapping (id, languages, ...)")]
     try:

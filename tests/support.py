@@ -118,6 +118,7 @@ def provider_queues(settings: Settings) -> tuple[str, ...]:
             sources.setdefault(spec.media_source, delays)
     for source, delays in sources.items():
         queues += outbound_queues(names, source, delays, FETCHES)
+    queues.append(names.capability_queue("appeals"))
     return tuple(queues)
 
 

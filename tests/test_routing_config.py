@@ -134,7 +134,7 @@ def test_check_config_reports_routing_problems(
     assert "rules[0].steps[0].queue: unknown queue 'missing'" in capsys.readouterr().err
     good = write_config(tmp_path, routing={"rules_file": str(DEMO)})
     assert main(["--config", str(good), "check-config"]) == 0
-    assert "3 skills, 6 queues, 6 rules" in capsys.readouterr().out
+    assert "4 skills, 8 queues, 6 rules" in capsys.readouterr().out
 
 
 def test_unreadable_files_are_named(tmp_path: Path) -> None:

@@ -41,6 +41,10 @@ class ActionError(Refused):
 
 
 AcceptHook = Callable[[dict[str, Any], User], Awaitable[dict[str, Any] | None]]
+# The wrap-up codes an operator may give when closing a conversation (the appeals' topics
+# document lists them); an empty answer means no codes are configured.
+DispositionCodes = Callable[[], Awaitable[list[str]]]
+MAX_DISPOSITION = 64
 
 
 @dataclass
@@ -58,6 +62,7 @@ class ConsoleActions:
     # Called after an operator took a conversation (a phone call is put through to them); what
     # a hook returns is added to the accept's result.
     accept_hooks: list[AcceptHook] = field(default_factory=list)
+    disposition_codes: list[DispositionCodes] = field(default_factory=list)
 
     async def set_state(self, user: User, state: str) -> dict[str, Any]:
         if state not in (OperatorState.AVAILABLE.value, OperatorState.AWAY.value):
@@ -136,13 +141,23 @@ class ConsoleActions:
         await self.hub.push(user.id, frame)
         return {"message": message.as_json()}
 
-    async def resolve(self, user: User, conversation_id: int) -> dict[str, Any]:
+    async def resolve(
+        self, user: User, conversation_id: int, disposition: str | None = None
+    ) -> dict[str, Any]:
+        """Close the conversation, with the operator's wrap-up code when one is given (it must
+        be one of the configured codes; kept with the conversation's routing events)."""
+        if disposition is not None:
+            codes = [code for source in self.disposition_codes for code in await source()]
+            if disposition not in codes:
+                known = ", ".join(codes) if codes else "none are configured"
+                raise ActionError(422, "bad_field", f"unknown disposition (known: {known})")
         owner = None if user.role.at_least(Role.SUPERVISOR) else user.id
-        if not await self.conversations.resolve(conversation_id, owner):
+        detail = {"disposition": disposition} if disposition is not None else {}
+        if not await self.conversations.resolve(conversation_id, owner, detail=detail):
             raise ActionError(404, "not_found", "no open conversation of yours with this id")
         self.relay.nudge()
         await self.hub.push(user.id, {"type": "closed", "conversation_id": conversation_id})
-        return {"conversation_id": conversation_id, "status": "closed"}
+        return {"conversation_id": conversation_id, "status": "closed", "disposition": disposition}
 
     async def transfer(
         self,
@@ -307,3 +322,5 @@ class ConsoleActions:
 
 # What happens after an operator takes a conversation, per channel (voice: put the call through).
 ACCEPT_HOOKS = web.AppKey("accept_hooks", list[AcceptHook])
+# Where the wrap-up codes come from (appeals registers its topics document's list).
+DISPOSITIONS = web.AppKey("dispositions", list[DispositionCodes])

@@ -43,6 +43,13 @@ def _str(data: dict[str, Any], name: str) -> str:
     return value
 
 
+def _disposition(data: dict[str, Any]) -> str | None:
+    value = data.get("disposition")
+    if value is not None and not isinstance(value, str):
+        raise ActionError(422, "bad_field", "'disposition' must be a string")
+    return value or None
+
+
 async def _run(
     principal: Principal, actions: ConsoleActions, frame: dict[str, Any]
 ) -> dict[str, Any]:
@@ -66,7 +73,9 @@ async def _run(
         conversation_id = _int(frame.get("conversation_id"), "conversation_id")
         return await _transfer(actions, principal, frame, conversation_id)
     if kind == "resolve":
-        return await actions.resolve(user, _int(frame.get("conversation_id"), "conversation_id"))
+        return await actions.resolve(
+            user, _int(frame.get("conversation_id"), "conversation_id"), _disposition(frame)
+        )
     if kind == "resend":
         return await actions.resend(user, _int(frame.get("message_id"), "message_id"))
     if kind == "send_back":
@@ -226,9 +235,9 @@ async def _reply(
 
 
 async def _resolve(
-    p: Principal, a: ConsoleActions, _d: dict[str, Any], r: web.Request
+    p: Principal, a: ConsoleActions, d: dict[str, Any], r: web.Request
 ) -> dict[str, Any]:
-    return await a.resolve(p.user, path_id(r))
+    return await a.resolve(p.user, path_id(r), _disposition(d))
 
 
 async def _transfer_http(

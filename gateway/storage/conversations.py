@@ -349,10 +349,15 @@ class ConversationStore:
             )
 
     async def resolve(
-        self, conversation_id: int, operator_id: int | None, kind: str = "resolved"
+        self,
+        conversation_id: int,
+        operator_id: int | None,
+        kind: str = "resolved",
+        detail: dict[str, Any] | None = None,
     ) -> bool:
         """Close an open conversation; ``operator_id`` None means any owner (supervisor, or
-        the gateway itself: ``kind`` "abandoned" when a caller hung up while waiting)."""
+        the gateway itself: ``kind`` "abandoned" when a caller hung up while waiting).
+        ``detail`` goes with the routing event (the operator's wrap-up code)."""
         now = utcnow()
         async with self.db.write() as conn:
             query = update(conversations).where(
@@ -380,7 +385,7 @@ class ConversationStore:
                     conversation_id=conversation_id,
                     kind=kind,
                     operator_id=operator_id,
-                    detail={},
+                    detail=detail or {},
                     created_at=now,
                 )
             )

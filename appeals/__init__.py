@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import admin_routes, routes
+from appeals import admin_routes, routes, status
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
-from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
+from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, on_event, ticker
 from appeals.store import AppealStore
 from gateway.console.actions import DISPOSITIONS
+from gateway.events import Event
 from gateway.keys import BROKER, DATABASE, WORKER_FACTORIES
 
 
@@ -48,6 +49,8 @@ def setup(app: web.Application) -> None:
     app[HANDLERS] = {}
     app.cleanup_ctx.append(live_topics)
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(status.status_desk)
+    on_event(app, Event.MESSAGE, status.on_message)
     app[WORKER_FACTORIES].append(_events)
     app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import admin_routes, routes, status
+from appeals import admin_routes, attachments, routes, status
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, on_event, ticker
@@ -56,3 +56,4 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(ticker)
     routes.add_routes(app)
     admin_routes.add_routes(app)
+    attachments.add_routes(app)

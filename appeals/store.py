@@ -38,12 +38,14 @@ from gateway.storage.database import Database
 from gateway.storage.routing_state import emit
 from gateway.storage.schema import (
     appeal_alerts,
+    appeal_attachments,
     appeal_conversations,
     appeal_history,
     appeal_notes,
     appeal_notices,
     appeal_pauses,
     appeals,
+    attachment_files,
     conversations,
     messages,
     users,
@@ -362,6 +364,18 @@ class AppealStore:
                     .order_by(appeal_notices.c.id)
                 )
             ).all()
+            files = (
+                await conn.execute(
+                    select(
+                        appeal_attachments,
+                        attachment_files.c.content_type,
+                        attachment_files.c.size,
+                    )
+                    .join(attachment_files, attachment_files.c.id == appeal_attachments.c.file_id)
+                    .where(appeal_attachments.c.appeal_id == appeal_id)
+                    .order_by(appeal_attachments.c.id)
+                )
+            ).all()
             alerts = (
                 await conn.execute(
                     select(appeal_alerts)
@@ -428,6 +442,19 @@ class AppealStore:
                     "updated_at": r.updated_at.isoformat(),
                 }
                 for r in notices
+            ],
+            "attachments": [
+                {
+                    "id": r.id,
+                    "filename": r.filename,
+                    "content_type": r.content_type,
+                    "size": r.size,
+                    "message_id": r.message_id,
+                    "added_by": r.added_by,
+                    "created_at": r.created_at.isoformat(),
+                    "url": f"/api/appeals/{appeal_id}/attachments/{r.id}",
+                }
+                for r in files
             ],
             "alerts": [
                 {

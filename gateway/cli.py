@@ -154,7 +154,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"{len(routing.queues)} queues, {len(routing.rules)} rules"
         )
         queues, skills = set(routing.queues), set(routing.skills)
+    if settings.appeals.topics_file and _check_topics(settings.appeals.topics_file, queues):
+        return 2
     return _check_ivr(args.config, settings, queues, skills)
+
+
+def _check_topics(path: str, queues: set[str] | None) -> int:
+    """Validate the appeal topics file against the routing's queues (docs/appeals.md)."""
+    from appeals.topics import TopicsConfigError, load_topics_file
+
+    try:
+        config, _text = load_topics_file(path, queues if queues is not None else {"general"})
+    except TopicsConfigError as exc:
+        print("appeal topics are not valid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    print(f"  topics:   {path}: {len(config.topics)} topics, {len(config.calendars)} calendars")
+    return 0
 
 
 def _check_ivr(

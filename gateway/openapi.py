@@ -102,6 +102,7 @@ SCHEMAS: dict[str, Schema] = {
         notices=array(ANY_OBJ),
         alerts=array(ANY_OBJ),
         form=array(ANY_OBJ),
+        attachments=array(ANY_OBJ),
     ),
     "Error": {
         "type": "object",
@@ -217,6 +218,7 @@ PATH_PARAMS: dict[str, Schema] = {
     "section": {"enum": ["skills", "operators", "queues"]},
     "name": NAME,
     "reference": {"type": "string", "maxLength": 40},
+    "attachment_id": ID,
 }
 MENU_ID: Schema = NAME
 
@@ -867,6 +869,26 @@ OPERATIONS: tuple[Op, ...] = (
         result=obj({"linked": BOOL}),
         body=obj({"conversation_id": ID}),
         errors=(400, 404, 413, 422),
+    ),
+    Op(
+        "post",
+        "/api/appeals/{id}/attachments",
+        "Attach a file: one the customer sent (`message_id`, `index`) as JSON, or an upload "
+        "as the multipart part `file` (at most 10 MB).",
+        _APPEALS,
+        ok=201,
+        result=obj({"attachment_id": ID}),
+        body=obj({"message_id": ID}, index={"type": "integer", "minimum": 0}),
+        errors=(400, 404, 413, 422),
+    ),
+    Op(
+        "get",
+        "/api/appeals/{id}/attachments/{attachment_id}",
+        "Download a file attached to the appeal.",
+        _APPEALS,
+        result={"type": "string", "format": "binary"},
+        result_type="application/octet-stream",
+        errors=(404,),
     ),
 )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from appeals.numbers import parse_reference
@@ -304,3 +305,40 @@ async def test_a_conversation_is_closed_with_a_known_wrap_up_code(desk: RunningG
     assert [r.detail for r in rows] == [{"disposition": "solved"}]
     await customer.close()
     await ada.close()
+
+
+async def test_files_are_attached_and_served_to_those_who_see_the_appeal(
+    desk: RunningGateway,
+) -> None:
+    ada = await desk.operator("ada")
+    eve = await desk.operator("eve")
+    customer, conversation_id = await _served_conversation(desk, ada)
+    _, created = await _call(
+        desk, "POST", "/api/appeals", ada,
+        {"topic": "billing_dispute", "conversation_id": conversation_id,
+         "fields": {"account": "12345678"}},
+    )  # fmt: skip
+    appeal = created["appeal"]
+    form = aiohttp.FormData()
+    form.add_field(
+        "file", b"%PDF-1.4 bill", filename='../Счёт "ноябрь".pdf', content_type="application/pdf"
+    )
+    url = f"{desk.base}/api/appeals/{appeal['id']}/attachments"
+    async with desk.http.post(url, headers=ada.headers, data=form) as resp:
+        assert resp.status == 201, await resp.text()
+    async with desk.http.post(url, headers=ada.headers, json={"message_id": 10**12}) as resp:
+        assert resp.status == 422
+    detail = (await ada.get(f"/api/appeals/{appeal['id']}"))["appeal"]
+    (attached,) = detail["attachments"]
+    assert attached["filename"] == "Счёт _ноябрь_.pdf"
+    assert (attached["content_type"], attached["size"]) == ("application/pdf", 13)
+    assert detail["history"][-1]["action"] == "attach"
+    async with desk.http.get(f"{desk.base}{attached['url']}", headers=ada.headers) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"%PDF-1.4 bill"
+        assert resp.headers["Content-Disposition"].startswith("attachment;")
+    async with desk.http.get(f"{desk.base}{attached['url']}", headers=eve.headers) as resp:
+        assert resp.status == 404  # not an appeal eve may see
+    await customer.close()
+    for client in (ada, eve):
+        await client.close()

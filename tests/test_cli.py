@@ -186,3 +186,21 @@ def test_a_database_that_cannot_be_reached_is_one_clear_line(
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot use the database postgresql+asyncpg://" in done.stderr
+
+
+def test_check_config_names_a_topics_mistake_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topics = tmp_path / "topics.yaml"
+    topics.write_text(
+        "topics:\n  refund:\n    title: {en: Refund}\n    category: request\n"
+        "    route:\n      - {name: First line, queue: bilIing, max: 4h, may_resolve: true}\n"
+    )
+    config = str(write_config(tmp_path, appeals={"topics_file": str(topics)}))
+    assert main(["--config", config, "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "appeal topics are not valid" in err
+    assert "line 6" in err and "route[0].queue" in err and "bilIing" in err
+    topics.write_text(topics.read_text().replace("bilIing", "general"))
+    assert main(["--config", config, "check-config"]) == 0
+    assert "topics:   " in capsys.readouterr().out

@@ -43,8 +43,9 @@ def _dispositions(app: web.Application) -> Callable[[], Awaitable[list[str]]]:
 def setup(app: web.Application) -> None:
     """Wire appeals into a gateway: the topics in force (after the routing in force, which the
     database context creates), the store, the event consumer (started with the other workers
-    once the broker is attached), the deadline ticker, the wrap-up codes for the console, and
-    the routes."""
+    once the broker is attached), the status desk (answers status questions from the
+    service's ``conversation.message`` handler, and is the menus' appeals desk), the deadline
+    ticker, the wrap-up codes for the console, and the routes."""
     app[TICKS] = []
     app[HANDLERS] = {}
     app.cleanup_ctx.append(live_topics)

@@ -4,12 +4,14 @@ Why pure: a phone call is a series of webhooks that may land on any gateway inst
 text conversation may pause for hours. So the engine keeps nothing in memory; every call takes
 the session :class:`State` (stored between webhooks as JSON) and an :class:`Event`, and
 returns a :class:`Step`: the new state and the :data:`Action` list a renderer turns into TwiML
-or into text messages. It does no I/O (an HTTP lookup or a recording is an action whose result
-comes back as an event) and reads no clock (``now`` is passed in, aware).
+or into text messages. It does no I/O (an HTTP lookup, a recording or a question to the
+appeals desk is an action whose result comes back as an event) and reads no clock (``now`` is
+passed in, aware).
 
 A step follows nodes that do not wait (say, play, set, hours) until a node waits for an answer
-(menu, gather), for a result (lookup, voicemail), or ends the session (queue, transfer,
-hangup); a runaway chain ends in a safe hang-up after :data:`MAX_HOPS` nodes.
+(menu, gather, appeal_status), for a result (lookup, voicemail, appeal, and appeal_status once
+it has the number), or ends the session (queue, transfer, hangup); a runaway chain ends in a
+safe hang-up after :data:`MAX_HOPS` nodes.
 """
 
 from __future__ import annotations

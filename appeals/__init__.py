@@ -12,7 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import admin_routes, attachments, routes, status
+from appeals import (
+    admin_routes,
+    attachments,
+    deadlines,
+    overview,
+    pushes,
+    replies,
+    routes,
+    status,
+)
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, on_event, ticker
@@ -55,6 +64,10 @@ def setup(app: web.Application) -> None:
     app[WORKER_FACTORIES].append(_events)
     app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)
+    deadlines.setup(app)
+    replies.setup(app)
+    pushes.setup(app)
+    overview.add_routes(app)
     routes.add_routes(app)
     admin_routes.add_routes(app)
     attachments.add_routes(app)

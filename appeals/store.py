@@ -676,6 +676,7 @@ class AppealStore:
                 reason=clean,
                 detail={"from_stage": current.stage, "owner_id": after.owner_id}
                 | ({"from_owner_id": current.owner_id} if action == Action.REASSIGN else {}),
+                from_owner_id=current.owner_id,
             )
         return appeal
 
@@ -763,8 +764,10 @@ class AppealStore:
         from_status: str | None,
         reason: str | None,
         detail: dict[str, Any],
+        from_owner_id: int | None = None,
     ) -> int:
-        """The history row of a change and its ``appeal.changed`` event (same transaction)."""
+        """The history row of a change and its ``appeal.changed`` event (same transaction);
+        ``from_owner_id`` is who owned it before (their console drops it from their list)."""
         history_id = (
             await conn.execute(
                 appeal_history.insert()
@@ -797,6 +800,7 @@ class AppealStore:
                 "stage": appeal.stage,
                 "queue": appeal.queue,
                 "owner_id": appeal.owner_id,
+                "from_owner_id": from_owner_id,
                 "customer_id": appeal.customer_id,
                 "history_id": int(history_id),
             },

@@ -22,7 +22,7 @@ operator.logout            ``{operator_id, by}``                           route
 router.tick                ``{}`` (short TTL)                              router
 appeal.changed             ``{appeal_id, reference, action, status,         appeals service
                            from_status, stage, queue, owner_id,
-                           customer_id, history_id}``
+                           from_owner_id, customer_id, history_id}``
 outbound.<channel>         ``{message_id, conversation_id, ...}``          sender of <channel>
 media.<provider>           ``{message_id, index, ...}``                    file fetcher
 =========================  ==============================================  =====================
@@ -64,6 +64,9 @@ class Family(StrEnum):
 
 # What the router's queue is bound to: new messages, requeues, presence changes, ticks.
 ROUTER_BINDINGS = ("conversation.#", "routing.#", "operator.#", Event.ROUTER_TICK.value)
+
+# Events only a capability's own queue hears (it binds them itself, see appeals/service.py).
+CAPABILITY_EVENTS = frozenset({Event.APPEAL_CHANGED})
 
 
 def outbound_event(channel: str) -> str:

@@ -429,6 +429,64 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op(
         "get",
+        "/api/appeals/overview",
+        "Appeals per queue (awaiting, in progress, pending, late, nearly late) and the deadline "
+        "alerts whose situation still stands, newest first.",
+        "supervisor",
+        role=Role.SUPERVISOR,
+        result=obj(
+            {
+                "at": TIME,
+                "queues": array(
+                    obj(
+                        {
+                            "queue": STR,
+                            "open": INT,
+                            "awaiting": INT,
+                            "in_progress": INT,
+                            "pending": INT,
+                            "pending_customer": INT,
+                            "pending_third_party": INT,
+                            "late": INT,
+                            "nearly_late": INT,
+                        }
+                    )
+                ),
+                "alerts": array(
+                    obj(
+                        {
+                            "id": ID,
+                            "appeal_id": ID,
+                            "reference": STR,
+                            "reference_display": STR,
+                            "topic": STR,
+                            "kind": {
+                                "enum": [
+                                    "stage_warning",
+                                    "stage_breach",
+                                    "first_response_warning",
+                                    "first_response_breach",
+                                    "resolution_warning",
+                                    "resolution_breach",
+                                ]
+                            },
+                            "stage": INT,
+                            "queue": STR,
+                            "due_at": TIME,
+                            "action": nullable({"enum": ["warn", "escalate", "notify"]}),
+                            "created_at": TIME,
+                            "notify_at": nullable(TIME),
+                            "notified_at": nullable(TIME),
+                            "status": STR,
+                            "owner_id": nullable(ID),
+                        }
+                    )
+                ),
+            }
+        ),
+    ),
+    Op(
+        "get",
         "/api/conversations/{id}/wait",
         "A conversation's place in line and expected wait.",
         "supervisor",

@@ -275,11 +275,26 @@ class IvrSettings(Section):
 
 class AppealsSettings(Section):
     """Appeals (docs/appeals.md): the topics file is imported as the topics in force whenever
-    its content changes; admins change topics live through /api/admin/topics."""
+    its content changes; admins change topics live through /api/admin/topics. Staff alerts (a
+    stage deadline missed where the topic says ``notify``) are pushed to the supervisors'
+    consoles and mailed to ``staff_emails`` through the email relay when the email channel is
+    enabled; they are held until the topic's calendar opens."""
 
     topics_file: str | None = None  # topics, their forms, stages and SLAs (config/topics.yaml)
     # How often each instance looks for deadlines that passed and notices to retry.
     tick_seconds: float = Field(5.0, gt=0, le=300)
+    staff_emails: tuple[str, ...] = ()
+
+    @field_validator("staff_emails")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not _EMAIL.fullmatch(address):
+                raise ValueError(f"{address!r} is not an email address like lead@example.com")
+        return value
+
+
+_EMAIL = re.compile(r"[^@\s<>,;\r\n]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
 class DemoSettings(Section):

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from gateway.events import (
+    CAPABILITY_EVENTS,
     ROUTER_BINDINGS,
     Event,
     conversation_id_of,
@@ -28,9 +29,14 @@ def _bound(key: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("event", list(Event))
+@pytest.mark.parametrize("event", [e for e in Event if e not in CAPABILITY_EVENTS])
 def test_the_router_hears_every_single_event(event: Event) -> None:
     assert _bound(event.value)
+
+
+@pytest.mark.parametrize("event", sorted(CAPABILITY_EVENTS))
+def test_capability_events_do_not_reach_the_router(event: Event) -> None:
+    assert not _bound(event.value)
 
 
 @pytest.mark.parametrize("key", [outbound_event("sms"), media_event("twilio")])

@@ -1,0 +1,175 @@
+"""What people writing to each other do to appeals: the customer's reply resumes or reopens
+one, an operator's first answer meets the SLA's first response, and a resolved appeal closes
+for good once the customer had their chance to come back.
+
+- ``conversation.message`` from the customer, in a conversation an appeal gathered: an appeal
+  pending the customer resumes (in progress again, its SLA clocks run on; the pause is closed
+  as ended by the customer); an appeal resolved less than the topics' ``reopen_hours`` before
+  the message reopens (awaiting at the same stage). Later than that, a closed matter stays
+  closed and the message is just a new contact. Only a message written after the appeal went
+  pending or was resolved counts (an event can be late or come twice).
+- ``outbound.<channel>`` with an operator (``operator_id`` set): the first human answer of the
+  conversation's appeals. The gateway's own messages (menus, notices) have none and never count.
+- a tick closes the appeals resolved longer ago than ``reopen_hours``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from appeals.alerts_store import AlertStore
+from appeals.live import TOPICS
+from appeals.model import Action, Status
+from appeals.routes import APPEAL_STORE
+from appeals.service import on_event, on_tick
+from appeals.store import Actor, Appeal, AppealChanged
+from appeals.topics import TopicsConfig
+from appeals.views import plan_of
+from gateway.errors import Refused
+from gateway.events import Event, Family
+from gateway.keys import RELAY
+
+log = structlog.get_logger()
+
+ATTEMPTS = 3  # re-reads of an appeal changed under a reply before giving up
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def reply_action(appeal: Appeal, at: datetime, reopen_window: timedelta) -> Action | None:
+    """What the customer's message written at ``at`` does to ``appeal``, if anything."""
+    if appeal.status == Status.PENDING_CUSTOMER:
+        since = appeal.paused_at or appeal.updated_at
+        return Action.RESUME if at > since else None
+    resolved = appeal.resolved_at
+    if appeal.status == Status.RESOLVED and resolved is not None:
+        return Action.REOPEN if resolved < at <= resolved + reopen_window else None
+    return None
+
+
+def _nudge(app: web.Application) -> None:
+    relay = app.get(RELAY)
+    if relay is not None:
+        relay.nudge()
+
+
+async def _act(
+    app: web.Application,
+    config: TopicsConfig,
+    appeal: Appeal,
+    at: datetime,
+    channel: str | None,
+) -> Appeal | None:
+    """Resume or reopen ``appeal`` for the customer's message, against the version read;
+    read again when someone changed it meanwhile."""
+    store = app[APPEAL_STORE]
+    window = timedelta(hours=config.settings.reopen_hours)
+    current: Appeal | None = appeal
+    for _ in range(ATTEMPTS):
+        if current is None:
+            return None
+        action = reply_action(current, at, window)
+        topic = config.topic(current.topic)
+        if action is None or topic is None:
+            return None
+        try:
+            return await store.apply(
+                current.id,
+                current.version,
+                action,
+                plan=plan_of(config, topic, current.topic),
+                actor=Actor.customer(channel),
+                now=at,
+            )
+        except AppealChanged:
+            current = await store.get(current.id)
+        except Refused as exc:
+            log.info("appeals.reply.refused", appeal_id=current.id, reason=exc.reason)
+            return None
+    return None
+
+
+async def on_customer_message(app: web.Application, _key: str, payload: dict[str, Any]) -> None:
+    """The customer wrote (``conversation.message``): resume or reopen the appeals the
+    conversation is gathered into, as the message's time allows."""
+    raw = payload.get("message")
+    message: dict[str, Any] = raw if isinstance(raw, dict) else payload
+    if (payload.get("direction") or message.get("direction")) != "in":
+        return
+    conversation_id = payload.get("conversation_id") or message.get("conversation_id")
+    at = _instant(message.get("created_at"))
+    if not isinstance(conversation_id, int) or at is None:
+        return
+    linked = await app[APPEAL_STORE].for_conversation(conversation_id)
+    if not linked:
+        return
+    config = await app[TOPICS].current()
+    channel = message.get("channel") if isinstance(message.get("channel"), str) else None
+    changed = False
+    for appeal in linked:
+        done = await _act(app, config, appeal, at, channel)
+        if done is not None:
+            changed = True
+            log.info("appeals.customer_replied", appeal_id=done.id, status=done.status)
+    if changed:
+        _nudge(app)
+
+
+async def on_operator_reply(app: web.Application, _key: str, payload: dict[str, Any]) -> None:
+    """An operator's reply (not the gateway's own message, not a resend): the first human
+    answer of the conversation's appeals that had none."""
+    message = payload.get("message")
+    if payload.get("operator_id") is None or not isinstance(message, dict):
+        return
+    conversation_id = payload.get("conversation_id")
+    at = _instant(message.get("created_at"))
+    if not isinstance(conversation_id, int) or at is None:
+        return
+    answered = await app[APPEAL_STORE].mark_first_response(conversation_id, at)
+    if answered:
+        log.info("appeals.first_response", appeal_ids=answered, conversation_id=conversation_id)
+
+
+async def close_resolved(app: web.Application, now: datetime) -> None:
+    """Close for good the appeals resolved longer ago than the reopening window (a tick)."""
+    config = await app[TOPICS].current()
+    cutoff = now - timedelta(hours=config.settings.reopen_hours)
+    store = app[APPEAL_STORE]
+    closed = 0
+    for appeal in await AlertStore(store).resolved_before(cutoff):
+        topic = config.topic(appeal.topic)
+        if topic is None:
+            continue
+        try:
+            await store.apply(
+                appeal.id,
+                appeal.version,
+                Action.CLOSE,
+                plan=plan_of(config, topic, appeal.topic),
+                actor=Actor.system(),
+                now=now,
+            )
+            closed += 1
+        except (AppealChanged, Refused):
+            continue  # reopened or closed meanwhile
+    if closed:
+        log.info("appeals.closed_after_window", count=closed)
+        _nudge(app)
+
+
+def setup(app: web.Application) -> None:
+    on_event(app, Event.MESSAGE, on_customer_message)
+    on_event(app, Family.OUTBOUND, on_operator_reply)
+    on_tick(app, close_resolved)

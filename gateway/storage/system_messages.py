@@ -23,9 +23,13 @@ async def tell_customer(
     text: str,
     now: datetime,
     buttons: Sequence[dict[str, str]] = (),
+    dedupe_key: str | None = None,
 ) -> int:
     """Store a message to the customer and its outbox row; its id. ``buttons`` (label and
-    value each) become quick replies where the channel has them (Telegram, web chat)."""
+    value each) become quick replies where the channel has them (Telegram, web chat).
+    ``dedupe_key`` makes a second copy of the same answer fail with the unique key (an
+    IntegrityError that rolls the caller's transaction back), so an event handled twice
+    answers once."""
     raw = {"buttons": list(buttons)} if buttons else None
     message_id = (
         await conn.execute(
@@ -34,7 +38,7 @@ async def tell_customer(
                 conversation_id=conversation_id,
                 direction=Direction.OUT.value,
                 channel=channel,
-                dedupe_key=f"system:{conversation_id}:{uuid.uuid4().hex}",
+                dedupe_key=dedupe_key or f"system:{conversation_id}:{uuid.uuid4().hex}",
                 author_user_id=None,
                 text=text,
                 attachments=[],

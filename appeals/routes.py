@@ -441,7 +441,9 @@ async def update_appeal(request: web.Request, principal: Principal) -> web.Respo
         raw = data["fields"]
         if not isinstance(raw, dict):
             fail(422, "bad_field", "'fields' must be an object")
-        fields = validate_fields(topic.fields, {**appeal.fields, **raw})
+        # A field sent as null is cleared (refused when the form requires it).
+        merged = {k: v for k, v in {**appeal.fields, **raw}.items() if v is not None}
+        fields = validate_fields(topic.fields, merged)
     priority = _priority(data, None)
     summary = _text(data, "summary", MAX_SUMMARY) if "summary" in data else None
     changed = await request.app[APPEAL_STORE].update_details(

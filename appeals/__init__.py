@@ -21,12 +21,14 @@ from appeals import (
     pushes,
     replies,
     routes,
+    status,
 )
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
-from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
+from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, on_event, ticker
 from appeals.store import AppealStore
 from gateway.console.actions import DISPOSITIONS
+from gateway.events import Event
 from gateway.keys import BROKER, DATABASE, WORKER_FACTORIES
 
 
@@ -51,13 +53,16 @@ def _dispositions(app: web.Application) -> Callable[[], Awaitable[list[str]]]:
 def setup(app: web.Application) -> None:
     """Wire appeals into a gateway: the topics in force (after the routing in force, which the
     database context creates), the store, the event consumer (started with the other workers
-    once the broker is attached), the deadline ticker, the wrap-up codes for the console, and
-    the routes."""
+    once the broker is attached), the status desk (answers status questions from the
+    service's ``conversation.message`` handler, and is the menus' appeals desk), the deadline
+    ticker, the wrap-up codes for the console, and the routes."""
     app[TICKS] = []
     app[HANDLERS] = {}
     app.cleanup_ctx.append(live_topics)
     app.cleanup_ctx.append(_store)
     notices.setup(app)
+    app.cleanup_ctx.append(status.status_desk)
+    on_event(app, Event.MESSAGE, status.on_message)
     app[WORKER_FACTORIES].append(_events)
     app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)

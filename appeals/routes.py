@@ -296,10 +296,12 @@ async def list_appeals(request: web.Request, principal: Principal) -> web.Respon
     customer_id = query_id(request, "customer_id")
     owner_id = user.id if owner == "me" else (query_id(request, "owner") if owner else None)
     store = app[APPEAL_STORE]
+    # queue=mine: the queues this person works in (the console's stage lists).
+    wanted = await queues_of(app, user) if queue == "mine" else [queue] if queue else None
     if _supervises(user):
         found = await store.search(
             customer_id=customer_id,
-            queues=[queue] if queue else None,
+            queues=wanted,
             statuses=statuses,
             owner_id=owner_id,
         )
@@ -312,13 +314,16 @@ async def list_appeals(request: web.Request, principal: Principal) -> web.Respon
             visible_to=user.id,
             queues=mine,
         )
-        if queue:
-            found = [a for a in found if a.queue == queue]
+        if wanted is not None:
+            found = [a for a in found if a.queue in wanted]
     now = utcnow()
     if query.get("late") in ("1", "true"):
         found = [a for a in found if a.late(now) or a.nearly_late(now)]
     found.sort(key=lambda a: urgency(a, now))
-    return web.json_response({"appeals": await _present(app, found, config)})
+    body: dict[str, Any] = {"appeals": await _present(app, found, config)}
+    if queue == "mine":
+        body["queues"] = wanted  # which queues "mine" meant
+    return web.json_response(body)
 
 
 async def get_appeal(request: web.Request, principal: Principal) -> web.Response:
@@ -436,7 +441,9 @@ async def update_appeal(request: web.Request, principal: Principal) -> web.Respo
         raw = data["fields"]
         if not isinstance(raw, dict):
             fail(422, "bad_field", "'fields' must be an object")
-        fields = validate_fields(topic.fields, {**appeal.fields, **raw})
+        # A field sent as null is cleared (refused when the form requires it).
+        merged = {k: v for k, v in {**appeal.fields, **raw}.items() if v is not None}
+        fields = validate_fields(topic.fields, merged)
     priority = _priority(data, None)
     summary = _text(data, "summary", MAX_SUMMARY) if "summary" in data else None
     changed = await request.app[APPEAL_STORE].update_details(

@@ -154,13 +154,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"{len(routing.queues)} queues, {len(routing.rules)} rules"
         )
         queues, skills = set(routing.queues), set(routing.skills)
-    if settings.appeals.topics_file and _check_topics(settings.appeals.topics_file, queues):
-        return 2
-    return _check_ivr(args.config, settings, queues, skills)
+    topics: set[str] | None = None
+    if settings.appeals.topics_file:
+        topics = _check_topics(settings.appeals.topics_file, queues)
+        if topics is None:
+            return 2
+    return _check_ivr(args.config, settings, queues, skills, topics)
 
 
-def _check_topics(path: str, queues: set[str] | None) -> int:
-    """Validate the appeal topics file against the routing's queues (docs/appeals.md)."""
+def _check_topics(path: str, queues: set[str] | None) -> set[str] | None:
+    """Validate the appeal topics file against the routing's queues (docs/appeals.md); the
+    topics' names (which the menus' appeal nodes may name), None when it is not valid."""
     from appeals.topics import TopicsConfigError, load_topics_file
 
     try:
@@ -169,17 +173,22 @@ def _check_topics(path: str, queues: set[str] | None) -> int:
         print("appeal topics are not valid:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
-        return 2
+        return None
     print(f"  topics:   {path}: {len(config.topics)} topics, {len(config.calendars)} calendars")
-    return 0
+    return set(config.topics)
 
 
 def _check_ivr(
-    config: str, settings: Settings, queues: set[str] | None, skills: set[str] | None
+    config: str,
+    settings: Settings,
+    queues: set[str] | None,
+    skills: set[str] | None,
+    topics: set[str] | None = None,
 ) -> int:
     """Validate the IVR menus (``ivr.directory``, else the ``ivr`` directory next to the
     routing rules file or the configuration file) against the routing's queues and skills,
-    and that every channel's menu exists."""
+    and that every channel's menu exists; an appeal node must name one of ``topics`` (when
+    the topics file is known)."""
     from gateway.menus.ivr_menus import default_directory
     from ivr.validate import check_directory
 
@@ -191,7 +200,7 @@ def _check_ivr(
                   file=sys.stderr)  # fmt: skip
             return 2
         return 0
-    menus, problems = check_directory(directory, queues=queues, skills=skills)
+    menus, problems = check_directory(directory, queues=queues, skills=skills, topics=topics)
     ids = {m.menu.id for m in menus}
     missing = {c: m for c, m in settings.ivr.channels.items() if m not in ids}
     if problems or missing:

@@ -852,9 +852,10 @@ OPERATIONS: tuple[Op, ...] = (
     Op(
         "get",
         "/api/appeals",
-        "Appeals you may see, late and nearly late first; `status=open` for every open one.",
+        "Appeals you may see, late and nearly late first; `status=open` for every open one; "
+        "`queue=mine` for those in the queues you work in (named in `queues`).",
         _APPEALS,
-        result=obj({"appeals": array(ref("Appeal"))}),
+        result=obj({"appeals": array(ref("Appeal"))}, queues=array(STR)),
         query={
             "status": (STR, False),
             "queue": (STR, False),
@@ -889,7 +890,7 @@ OPERATIONS: tuple[Op, ...] = (
         result=obj({"appeal": ref("Appeal")}),
         body=obj(
             {"expected_version": ID},
-            fields=ANY_OBJ,
+            fields={"type": "object", "description": "changed fields; null clears one"},
             summary={"type": "string", "maxLength": 500},
             priority={"enum": ["low", "normal", "high", "urgent"]},
         ),

@@ -100,6 +100,29 @@ class Lookup:
 
 
 @dataclass(frozen=True, slots=True)
+class AppealStatus:
+    """Find the caller's appeal with this number and say its status; the answer is an
+    AppealAnswer event (found, not_found, limited or failed)."""
+
+    node: str
+    reference_digits: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAppeal:
+    """Open an appeal of ``topic`` for the caller; the answer is an AppealAnswer event
+    (opened, with what to say, or failed). ``fields`` and ``summary`` are filled already."""
+
+    node: str
+    topic: str
+    language: str
+    priority: str | None = None
+    fields: Mapping[str, str] | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Enqueue:
     """Hand the contact to routing. ``queue`` None: the routing rules choose from the
     attributes. ``priority`` and ``skills`` are what the menu set (also in the attributes,
@@ -123,7 +146,12 @@ class Hangup:
     """End the call (on text channels: the menu is over)."""
 
 
-Action = Say | Play | Ask | Record | Lookup | Enqueue | Transfer | Hangup
+Action = (
+    Say | Play | Ask | Record | Lookup | AppealStatus | OpenAppeal | Enqueue | Transfer | Hangup
+)
+# Actions the gateway answers before rendering (the engine does no I/O): the result goes back
+# to the engine as an event in the same request.
+Pending = Lookup | AppealStatus | OpenAppeal
 
 
 # -- what happens to the engine ----------------------------------------------------------
@@ -156,6 +184,26 @@ class LookupResult:
     data: Mapping[str, Any] | None = None
 
 
+class AppealOutcome(StrEnum):
+    FOUND = "found"  # the caller's appeal: its status is said
+    NOT_FOUND = "not_found"  # unknown, someone else's, or a wrong check digit: one answer
+    LIMITED = "limited"  # too many numbers that found nothing: try again later
+    OPENED = "opened"  # a new appeal (or the one this choice opened before)
+    FAILED = "failed"  # the appeals desk could not answer (not running, an error)
+
+
+@dataclass(frozen=True, slots=True)
+class AppealAnswer:
+    """The appeals desk's answer to AppealStatus or OpenAppeal: the outcome, what to say on
+    the phone (``spoken``) and on text channels (``written``), and attributes to keep (such as
+    ``appeal_reference`` and ``appeal_status``)."""
+
+    outcome: AppealOutcome
+    spoken: str = ""
+    written: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordingDone:
     url: str
@@ -163,7 +211,7 @@ class RecordingDone:
     transcription: str | None = None
 
 
-Event = Digits | Text | Timeout | LookupResult | RecordingDone
+Event = Digits | Text | Timeout | LookupResult | RecordingDone | AppealAnswer
 
 
 # -- the session --------------------------------------------------------------------------

@@ -4,12 +4,14 @@ Why pure: a phone call is a series of webhooks that may land on any gateway inst
 text conversation may pause for hours. So the engine keeps nothing in memory; every call takes
 the session :class:`State` (stored between webhooks as JSON) and an :class:`Event`, and
 returns a :class:`Step`: the new state and the :data:`Action` list a renderer turns into TwiML
-or into text messages. It does no I/O (an HTTP lookup or a recording is an action whose result
-comes back as an event) and reads no clock (``now`` is passed in, aware).
+or into text messages. It does no I/O (an HTTP lookup, a recording or a question to the
+appeals desk is an action whose result comes back as an event) and reads no clock (``now`` is
+passed in, aware).
 
 A step follows nodes that do not wait (say, play, set, hours) until a node waits for an answer
-(menu, gather), for a result (lookup, voicemail), or ends the session (queue, transfer,
-hangup); a runaway chain ends in a safe hang-up after :data:`MAX_HOPS` nodes.
+(menu, gather, appeal_status), for a result (lookup, voicemail, appeal, and appeal_status once
+it has the number), or ends the session (queue, transfer, hangup); a runaway chain ends in a
+safe hang-up after :data:`MAX_HOPS` nodes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from urllib.parse import quote
 
 from ivr.actions import (
     Action,
+    AppealAnswer,
+    AppealOutcome,
+    AppealStatus,
     Ask,
     AskKind,
     Choice,
@@ -32,6 +37,7 @@ from ivr.actions import (
     Hangup,
     Lookup,
     LookupResult,
+    OpenAppeal,
     Play,
     Record,
     RecordingDone,
@@ -47,6 +53,8 @@ from ivr.hours import Status, status
 from ivr.model import (
     BACK_KEY,
     REPEAT_KEY,
+    AppealNode,
+    AppealStatusNode,
     AskingNode,
     GatherNode,
     HangupNode,
@@ -69,6 +77,8 @@ from ivr.model import (
 
 MAX_HOPS = 50  # nodes entered in one step before the engine gives up (ivr.validate agrees)
 MAX_HISTORY = 16  # menus remembered for '*'
+REFERENCE_DIGITS = 9  # an appeal's number (appeals/numbers.py)
+TRIES_ATTRIBUTE = "appeal_tries"  # numbers that found nothing so far, at an appeal_status node
 
 # Words that mean '*' and '#' on text and speech, when no option claims them.
 BACK_WORDS = frozenset(normalize(w) for w in ("back", "previous", "atrás", "volver", "zurück"))
@@ -191,6 +201,10 @@ def advance(menu: Menu, state: State, event: Event, now: datetime) -> Step:
             new = _on_lookup(run, state, node, event)
         case VoicemailNode():
             new = _on_voicemail(run, state, node, event)
+        case AppealStatusNode():
+            new = _on_appeal_status(run, state, node, event)
+        case AppealNode():
+            new = _on_appeal(run, state, node, event)
         case _:
             run.note = f"{type(event).__name__} ignored: node {state.node!r} waits for nothing"
             new = replace(state, version=menu.version)
@@ -215,7 +229,9 @@ def resume(menu: Menu, state: State, now: datetime) -> Step:
 
 
 def _waits(node: object) -> bool:
-    return isinstance(node, MenuNode | GatherNode | LookupNode | VoicemailNode)
+    return isinstance(
+        node, MenuNode | GatherNode | LookupNode | VoicemailNode | AppealStatusNode | AppealNode
+    )
 
 
 def _enter(run: _Run, node_id: str, *, keep_history: bool = False) -> State:
@@ -245,9 +261,11 @@ def _enter(run: _Run, node_id: str, *, keep_history: bool = False) -> State:
                     del run.history[run.history.index(node_id) :]
                 _ask_menu(run, node_id, node)
                 return run.state(node_id)
-            case GatherNode():
+            case GatherNode() | AppealStatusNode():
                 _ask_digits(run, node_id, node)
                 return run.state(node_id)
+            case AppealNode():
+                return _open_appeal(run, node_id, node)
             case LookupNode():
                 return _lookup(run, node_id, node)
             case VoicemailNode():
@@ -371,23 +389,29 @@ def _ask_menu(run: _Run, node_id: str, node: MenuNode) -> None:
     )
 
 
-def _ask_digits(run: _Run, node_id: str, node: GatherNode) -> None:
+def _ask_digits(run: _Run, node_id: str, node: GatherNode | AppealStatusNode) -> None:
     run.say(node.prompt, node.text)
+    if isinstance(node, GatherNode):
+        low, high = node.min_digits, node.max_digits
+    else:
+        low = high = REFERENCE_DIGITS
     run.actions.append(
         Ask(
             AskKind.DIGITS,
             node_id,
             run.language,
             node.timeout_seconds,
-            min_digits=node.min_digits,
-            max_digits=node.max_digits,
+            min_digits=low,
+            max_digits=high,
             finish_on_key=node.finish_on_key,
             back=node.back and bool(run.history),
         )
     )
 
 
-def _ask_again(run: _Run, state: State, node: MenuNode | GatherNode, retries: int) -> State:
+def _ask_again(
+    run: _Run, state: State, node: MenuNode | GatherNode | AppealStatusNode, retries: int
+) -> State:
     if isinstance(node, MenuNode):
         _ask_menu(run, state.node, node)
     else:
@@ -396,7 +420,10 @@ def _ask_again(run: _Run, state: State, node: MenuNode | GatherNode, retries: in
 
 
 def _failed(
-    run: _Run, state: State, node: MenuNode | GatherNode, why: Literal["invalid", "timeout"]
+    run: _Run,
+    state: State,
+    node: MenuNode | GatherNode | AppealStatusNode,
+    why: Literal["invalid", "timeout"],
 ) -> State:
     """A bad or missing answer: say so, then ask again or, out of retries, move on."""
     run.message(why, node.invalid if why == "invalid" else node.timeout)
@@ -556,3 +583,104 @@ def _on_voicemail(run: _Run, state: State, node: VoicemailNode, event: Event) ->
             run.note = f"{type(event).__name__} ignored while recording at {state.node!r}"
             return state
     return _enter(run, node.next)
+
+
+# -- appeals ------------------------------------------------------------------------------
+
+
+def _typed_digits(event: Event) -> tuple[str, str] | None:
+    """The keys or typed number of an answer ("123-456-789", "#123 456 789", "№123456789"),
+    and its words (for "back"); None for an event that is no answer."""
+    match event:
+        case Digits(digits=digits):
+            return digits.strip(), ""
+        case Text(text=text):
+            typed = re.sub(r"^\s*(?:#|№|n[or]\.?)\s*(?=\d)", "", text, flags=re.IGNORECASE)
+            return re.sub(r"[\s.-]+", "", typed), normalize(text)
+    return None
+
+
+def _on_appeal_status(run: _Run, state: State, node: AppealStatusNode, event: Event) -> State:
+    if isinstance(event, AppealAnswer):
+        return _status_answered(run, state, node, event)
+    if isinstance(event, Timeout):
+        return _failed(run, state, node, "timeout")
+    typed = _typed_digits(event)
+    if typed is None:
+        run.note = f"{type(event).__name__} ignored at appeal_status {state.node!r}"
+        return state
+    answer, words = typed
+    if not answer:
+        return _failed(run, state, node, "timeout")
+    if answer == BACK_KEY or words in BACK_WORDS:
+        back = _back(run, state, node)
+        if back is not None:
+            return back
+    if node.finish_on_key and answer.endswith(node.finish_on_key):
+        answer = answer[: -len(node.finish_on_key)]
+    if not (answer.isdigit() and answer.isascii() and len(answer) == REFERENCE_DIGITS):
+        return _failed(run, state, node, "invalid")
+    run.attributes[node.into] = answer
+    run.actions.append(AppealStatus(state.node, answer, run.language))
+    return run.state(state.node, retries=state.retries)
+
+
+def _say_answer(run: _Run, answer: AppealAnswer) -> None:
+    if answer.spoken or answer.written:
+        voice = run.menu.voice.get(run.language)
+        spoken = answer.spoken or answer.written
+        run.actions.append(Say(spoken, run.language, voice, answer.written or spoken))
+
+
+def _status_answered(
+    run: _Run, state: State, node: AppealStatusNode, answer: AppealAnswer
+) -> State:
+    _say_answer(run, answer)
+    run.attributes.update(answer.attributes)
+    if answer.outcome == AppealOutcome.FOUND:
+        run.attributes.pop(TRIES_ATTRIBUTE, None)
+        return _enter(run, node.next)
+    if answer.outcome == AppealOutcome.NOT_FOUND:
+        raw = run.attributes.get(TRIES_ATTRIBUTE, "0")
+        tries = (int(raw) if raw.isdigit() else 0) + 1
+        if tries < node.max_tries:
+            run.attributes[TRIES_ATTRIBUTE] = str(tries)
+            return _enter(run, node.retry or state.node)
+        run.attributes.pop(TRIES_ATTRIBUTE, None)
+        run.note = f"appeal_status {state.node!r}: {tries} numbers found nothing"
+        return _enter(run, node.fallback)
+    run.note = f"appeal_status {state.node!r}: {answer.outcome.value}; fallback"
+    return _enter(run, node.fallback)
+
+
+def _open_appeal(run: _Run, node_id: str, node: AppealNode) -> State:
+    run.say(node.prompt, node.text)
+    fields = {name: run.fill(template) for name, template in node.fields.items()}
+    summary = run.fill(node.summary) if node.summary is not None else None
+    run.actions.append(
+        OpenAppeal(
+            node_id,
+            node.topic,
+            run.language,
+            node.priority,
+            frozen_mapping(fields) if fields else None,
+            summary,
+        )
+    )
+    return run.state(node_id)
+
+
+def _on_appeal(run: _Run, state: State, node: AppealNode, event: Event) -> State:
+    match event:
+        case AppealAnswer(outcome=AppealOutcome.OPENED):
+            _say_answer(run, event)
+            run.attributes.update(event.attributes)
+            return _enter(run, node.next)
+        case AppealAnswer() | Timeout():
+            if isinstance(event, AppealAnswer):
+                _say_answer(run, event)
+            run.note = f"appeal {state.node!r} was not opened; fallback {node.fallback!r}"
+            return _enter(run, node.fallback)
+        case _:
+            run.note = f"{type(event).__name__} ignored while appeal {state.node!r} opens"
+            return state

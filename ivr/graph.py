@@ -9,6 +9,8 @@ from typing import Any
 
 from ivr.loader import SourceMap
 from ivr.model import (
+    AppealNode,
+    AppealStatusNode,
     AskingNode,
     GatherNode,
     HoursNode,
@@ -72,6 +74,12 @@ def _summary(menu: Menu, node: object) -> tuple[str, str | None]:
                 summary += f" · skills {','.join(node.skills)}"
         case TransferNode():
             summary = node.target
+        case AppealStatusNode():
+            summary = f"appeal status by number into {node.into}"
+        case AppealNode():
+            summary = f"open appeal {node.topic}"
+            if node.priority:
+                summary += f" · priority {node.priority}"
         case _:
             summary = said or ""
     return _short(summary) or "", said
@@ -82,8 +90,11 @@ _NEXT_LABELS: dict[type[Any], str] = {
     GatherNode: "digits",
     LookupNode: "found",
     VoicemailNode: "recorded",
+    AppealStatusNode: "found",
+    AppealNode: "opened",
 }
-_FIELD_LABELS = {"on_exhausted": "exhausted", "fallback": "failed"}  # others: the field name
+# Others: the field name.
+_FIELD_LABELS = {"on_exhausted": "exhausted", "fallback": "failed", "retry": "not found"}
 
 
 def _edge_label(menu: Menu, node: object, field: tuple[str | int, ...]) -> str:

@@ -144,10 +144,14 @@ class NodeKind(StrEnum):
     QUEUE = "queue"
     TRANSFER = "transfer"
     HANGUP = "hangup"
+    APPEAL_STATUS = "appeal_status"
+    APPEAL = "appeal"
 
 
 # Nodes that wait for the caller (or end the session): a loop must pass through one of these.
-WAITING_KINDS = frozenset({NodeKind.MENU, NodeKind.GATHER, NodeKind.VOICEMAIL})
+WAITING_KINDS = frozenset(
+    {NodeKind.MENU, NodeKind.GATHER, NodeKind.VOICEMAIL, NodeKind.APPEAL_STATUS}
+)
 TERMINAL_KINDS = frozenset({NodeKind.QUEUE, NodeKind.TRANSFER, NodeKind.HANGUP})
 
 Link = tuple[tuple[str | int, ...], str]  # (where in the node, target node id)
@@ -297,6 +301,50 @@ class LookupNode(_Node):
         return ((("next",), self.next), (("fallback",), self.fallback))
 
 
+class AppealStatusNode(AskingNode):
+    """Asks for an appeal's number (9 digits: keys on the phone, typed on text channels) and
+    says its status. The engine does no I/O: it asks its caller (the appeals desk) for the
+    answer, as for a lookup. A number that finds nothing (unknown, someone else's, a wrong
+    check digit) is said so and leads to ``retry`` (default: this node asks again); after
+    ``max_tries`` of them, or when the asker is rate-limited or the desk cannot answer, to
+    ``fallback``."""
+
+    kind: Literal[NodeKind.APPEAL_STATUS]
+    finish_on_key: Literal["#", "*", ""] = "#"
+    into: str = "appeal_reference"  # the attribute that keeps the number asked about
+    max_tries: int = Field(default=3, ge=1, le=10)
+    next: str  # after the status was said
+    retry: str | None = None
+    fallback: str
+
+    def links(self) -> tuple[Link, ...]:
+        links: list[Link] = [(("next",), self.next)]
+        if self.retry:
+            links.append((("retry",), self.retry))
+        links.append((("fallback",), self.fallback))
+        return (*links, *super().links())
+
+
+class AppealNode(_Node):
+    """Opens an appeal of ``topic`` (the topics file's name) for the caller or texter, with
+    fields and a summary filled from attributes (``{account}``), and says its number (digit
+    by digit on the phone). Like a lookup, the appeals desk does it and the menu goes on at
+    ``next``, or at ``fallback`` when the appeal could not be opened."""
+
+    kind: Literal[NodeKind.APPEAL]
+    topic: str
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    prompt: Prompt | None = None  # said before the appeal is opened (optional)
+    text: Prompt | None = None
+    fields: dict[str, str] = {}  # the topic's field -> a text with {attributes}
+    summary: str | None = None  # a text with {attributes}
+    next: str
+    fallback: str
+
+    def links(self) -> tuple[Link, ...]:
+        return ((("next",), self.next), (("fallback",), self.fallback))
+
+
 class VoicemailNode(_Node):
     kind: Literal[NodeKind.VOICEMAIL]
     prompt: Prompt
@@ -348,7 +396,9 @@ Node = Annotated[
     | VoicemailNode
     | QueueNode
     | TransferNode
-    | HangupNode,
+    | HangupNode
+    | AppealStatusNode
+    | AppealNode,
     Field(discriminator="kind"),
 ]
 
@@ -364,6 +414,8 @@ NODE_MODELS: dict[NodeKind, type[_Node]] = {
     NodeKind.QUEUE: QueueNode,
     NodeKind.TRANSFER: TransferNode,
     NodeKind.HANGUP: HangupNode,
+    NodeKind.APPEAL_STATUS: AppealStatusNode,
+    NodeKind.APPEAL: AppealNode,
 }
 
 

@@ -11,6 +11,9 @@ from typing import Any, NoReturn
 
 from ivr.actions import (
     Action,
+    AppealAnswer,
+    AppealOutcome,
+    AppealStatus,
     Ask,
     AskKind,
     Digits,
@@ -19,6 +22,7 @@ from ivr.actions import (
     Hangup,
     Lookup,
     LookupResult,
+    OpenAppeal,
     Play,
     Record,
     RecordingDone,
@@ -31,6 +35,8 @@ from ivr.actions import (
 )
 from ivr.model import (
     ATTRIBUTE,
+    AppealNode,
+    AppealStatusNode,
     GatherNode,
     LookupNode,
     Menu,
@@ -61,6 +67,7 @@ _EVENT_NAMES: dict[type[Any], str] = {
     Timeout: "timeout",
     LookupResult: "lookup",
     RecordingDone: "recording",
+    AppealAnswer: "appeal",
 }
 # What each kind of waiting node does something with; anything else is refused (the engine
 # would ignore it, and a simulator that says nothing helps nobody).
@@ -69,18 +76,31 @@ _ACCEPTS: dict[type[Any], tuple[type[Any], ...]] = {
     GatherNode: (Digits, Text, Timeout),
     LookupNode: (LookupResult, Timeout),
     VoicemailNode: (RecordingDone, Text, Timeout),
+    AppealStatusNode: (Digits, Text, Timeout, AppealAnswer),
+    AppealNode: (AppealAnswer,),
 }
 _WAITING: dict[type[Any], str] = {
     MenuNode: "answer",
     GatherNode: "digits",
     LookupNode: "lookup",
     VoicemailNode: "recording",
+    AppealStatusNode: "digits",
+    AppealNode: "appeal",
 }
 _DIGITS = re.compile(r"[0-9*#]{1,64}")
 _EVENT_FORMS = (
     '{"digits": "1"}, {"text": "sales"}, {"timeout": true}, '
-    '{"lookup": {"ok": true, "data": {...}}} or {"recording": {"url", "duration_seconds"}}'
+    '{"lookup": {"ok": true, "data": {...}}}, {"recording": {"url", "duration_seconds"}} '
+    'or {"appeal": {"outcome": "found", "text": "..."}}'
 )
+# What the simulator says for the appeals desk when the admin gives no text.
+_APPEAL_TEXTS = {
+    AppealOutcome.FOUND: "[the status of the caller's appeal]",
+    AppealOutcome.NOT_FOUND: "[no appeal of the caller with this number]",
+    AppealOutcome.LIMITED: "[too many numbers that found nothing: try again later]",
+    AppealOutcome.OPENED: "[appeal 123-456-789 registered]",
+    AppealOutcome.FAILED: "",
+}
 
 
 def _bad_event(reason: str) -> NoReturn:
@@ -114,6 +134,8 @@ def parse_event(raw: Any) -> Event:
             return LookupResult(value["ok"], data if value["ok"] else None)
         case "recording":
             return _recording(value)
+        case "appeal":
+            return _appeal(value)
     _bad_event(f"unknown event {name!r}: one of {_EVENT_FORMS}")
 
 
@@ -137,6 +159,19 @@ def _recording(value: Any) -> RecordingDone:
     ):
         _bad_event("'recording.transcription' must be a text of at most 5000 characters")
     return RecordingDone(url, float(seconds), transcription)
+
+
+def _appeal(value: Any) -> AppealAnswer:
+    outcomes = ", ".join(o.value for o in AppealOutcome)
+    outcome = value.get("outcome") if isinstance(value, dict) else None
+    if not isinstance(outcome, str) or outcome not in {o.value for o in AppealOutcome}:
+        _bad_event(f'\'appeal\' is {{"outcome": ..., "text"?: ...}}; outcomes: {outcomes}')
+    text = value.get("text")
+    if text is not None and (not isinstance(text, str) or len(text) > 1000):
+        _bad_event("'appeal.text' must be a text of at most 1000 characters")
+    found = AppealOutcome(outcome)
+    said = text if text is not None else _APPEAL_TEXTS[found]
+    return AppealAnswer(found, said, said)
 
 
 def parse_at(raw: Any) -> datetime:
@@ -215,6 +250,10 @@ def heard(action: Action, language: str) -> str:
             return f"record (up to {seconds} s)"
         case Lookup(method=method, url=url):
             return f"lookup {method} {url}"
+        case AppealStatus(reference_digits=digits):
+            return f"appeal status {digits}"
+        case OpenAppeal(topic=topic, priority=priority):
+            return f"open appeal {topic}" + (f" (priority {priority})" if priority else "")
         case Enqueue(attributes=attributes, queue=queue):
             where = f" to queue {queue}" if queue else ""
             return f"enqueue{where} {json.dumps(dict(attributes), ensure_ascii=False)}"
@@ -233,13 +272,17 @@ def simulated(menu: Menu, step: Step) -> dict[str, Any]:
     ask = next((a for a in step.actions if isinstance(a, Ask)), None)
     lookup = next((a for a in step.actions if isinstance(a, Lookup)), None)
     enqueue = next((a for a in step.actions if isinstance(a, Enqueue)), None)
+    appeal = next((a for a in step.actions if isinstance(a, AppealStatus | OpenAppeal)), None)
     shown = buttons(step)
+    waiting = None if state.done else _WAITING.get(type(node))
+    if appeal is not None and not state.done:
+        waiting = "appeal"  # the appeals desk answers, not the caller
     return {
         "state": state.to_json(),
         "done": state.done,
         "node": state.node,
         "kind": node.kind.value if node is not None else None,
-        "waiting": None if state.done else _WAITING.get(type(node)),
+        "waiting": waiting,
         "language": state.language,
         "heard": [heard(a, state.language) for a in step.actions],
         "text": numbered(step),
@@ -265,6 +308,19 @@ def simulated(menu: Menu, step: Step) -> dict[str, Any]:
             "url": lookup.url,
             "fields": sorted(node.into.values()) if isinstance(node, LookupNode) else [],
         },
+        "appeal": None
+        if appeal is None
+        else (
+            {"action": "status", "number": appeal.reference_digits}
+            if isinstance(appeal, AppealStatus)
+            else {
+                "action": "open",
+                "topic": appeal.topic,
+                "priority": appeal.priority,
+                "fields": dict(appeal.fields or {}),
+                "summary": appeal.summary,
+            }
+        ),
         "routing": None
         if enqueue is None
         else {

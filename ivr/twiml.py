@@ -3,8 +3,8 @@
 How actions map: prompts (Say, Play) before a question go inside its ``<Gather>`` so a caller
 can answer during the prompt; a ``<Redirect>`` after the Gather brings silence back to us as a
 timeout. A recording is ``<Record>`` with a Redirect behind it for when nothing was said.
-Lookups never reach this module (the gateway answers them before rendering), and an Enqueue
-becomes the hold loop, which :func:`hold` renders.
+Lookups and appeal actions never reach this module (the gateway answers them before
+rendering), and an Enqueue becomes the hold loop, which :func:`hold` renders.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ivr.actions import (
     Action,
+    AppealStatus,
     Ask,
     AskKind,
     Enqueue,
     Hangup,
     Lookup,
+    OpenAppeal,
     Play,
     Record,
     Say,
@@ -129,8 +131,8 @@ def render(actions: Sequence[Action], urls: VoiceUrls, locales: Mapping[str, str
             response.hangup()
         elif isinstance(action, Hangup):
             response.hangup()
-        elif isinstance(action, Lookup):
-            raise ValueError("a lookup must be answered before the step is rendered")
+        elif isinstance(action, Lookup | AppealStatus | OpenAppeal):
+            raise ValueError("a lookup or appeal action must be answered before rendering")
         elif isinstance(action, Enqueue):
             continue
     for prompt in pending:

@@ -26,6 +26,8 @@ from ivr.model import (
     REPEAT_KEY,
     TERMINAL_KINDS,
     WAITING_KINDS,
+    AppealNode,
+    AppealStatusNode,
     AskingNode,
     GatherNode,
     HoursNode,
@@ -53,6 +55,7 @@ _REQUIRED_TEXT = {
     NodeKind.SAY: "prompt",
     NodeKind.VOICEMAIL: "prompt",
     NodeKind.PLAY: "text",
+    NodeKind.APPEAL_STATUS: "prompt",
 }
 
 PromptValue = str | dict[str, str] | None
@@ -84,11 +87,13 @@ def validate(
     *,
     queues: Collection[str] | None = None,
     skills: Collection[str] | None = None,
+    topics: Collection[str] | None = None,
 ) -> list[Problem]:
     """Every problem with a loaded menu, in a stable order (file, line, node, message).
 
     ``queues`` and ``skills`` are the routing configuration's names; when given, a queue node
-    may only name those."""
+    may only name those. ``topics`` are the appeal topics in force; when given, an appeal node
+    may only name one of them."""
     check = _Check(loaded)
     _menu_fields(check)
     _references(check)
@@ -96,6 +101,10 @@ def validate(
     _busy_loops(check)
     for node_id, node in check.menu.nodes.items():
         _node(check, node_id, node, queues, skills)
+        if isinstance(node, AppealStatusNode):
+            _attribute(check, node_id, ("into",), node.into)
+        elif isinstance(node, AppealNode):
+            _appeal(check, node_id, node, topics)
     _engine_messages(check)
     return sort_problems(check.problems)
 
@@ -105,12 +114,13 @@ def check_menu_file(
     *,
     queues: Collection[str] | None = None,
     skills: Collection[str] | None = None,
+    topics: Collection[str] | None = None,
 ) -> LoadedMenu | list[Problem]:
     """Load and validate one file: the menu if it is clean, else its problems."""
     loaded = load_menu(path)
     if isinstance(loaded, list):
         return loaded
-    problems = validate(loaded, queues=queues, skills=skills)
+    problems = validate(loaded, queues=queues, skills=skills, topics=topics)
     return problems or loaded
 
 
@@ -119,6 +129,7 @@ def check_directory(
     *,
     queues: Collection[str] | None = None,
     skills: Collection[str] | None = None,
+    topics: Collection[str] | None = None,
 ) -> tuple[list[LoadedMenu], list[Problem]]:
     """Every menu file in ``directory``: the clean menus and the problems of the others (a
     menu id used by two files is a problem of the second)."""
@@ -130,7 +141,7 @@ def check_directory(
         return [], [Problem(str(directory), None, None, f"cannot read the directory: {exc}")]
     seen: dict[str, str] = {}
     for path in files:
-        result = check_menu_file(path, queues=queues, skills=skills)
+        result = check_menu_file(path, queues=queues, skills=skills, topics=topics)
         if isinstance(result, list):
             problems += result
             continue
@@ -531,6 +542,22 @@ def _lookup(check: _Check, node_id: str, node: LookupNode) -> None:
         _attribute(check, node_id, ("into", name), name)
         if not _FIELD_PATH.fullmatch(field):
             check.add(node_id, ("into", name), f"{field!r} is not a field name (a.b for nested)")
+
+
+def _appeal(check: _Check, node_id: str, node: AppealNode, topics: Collection[str] | None) -> None:
+    if topics is not None and node.topic not in topics:
+        known = ", ".join(sorted(topics)) or "none defined"
+        check.add(node_id, ("topic",), f"unknown appeal topic {node.topic!r} ({known})")
+    for name, template in node.fields.items():
+        if not ATTRIBUTE.fullmatch(name):
+            check.add(
+                node_id,
+                ("fields", name),
+                f"{name!r} is not a field name (lower-case letters, digits, '_')",
+            )
+        _template(check, node_id, ("fields", name), template)
+    if node.summary is not None:
+        _template(check, node_id, ("summary",), node.summary)
 
 
 def _engine_messages(check: _Check) -> None:

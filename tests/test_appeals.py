@@ -355,3 +355,34 @@ async def test_files_are_attached_and_served_to_those_who_see_the_appeal(
     await customer.close()
     for client in (ada, eve):
         await client.close()
+
+
+async def test_an_optional_field_is_cleared_with_null_and_a_required_one_is_not(
+    desk: RunningGateway,
+) -> None:
+    ada = await desk.operator("ada")
+    customer, conversation_id = await _served_conversation(desk, ada)
+    _, created = await _call(
+        desk, "POST", "/api/appeals", ada,
+        {"topic": "billing_dispute", "conversation_id": conversation_id,
+         "fields": {"account": "12345678", "amount": 5}},
+    )  # fmt: skip
+    appeal = created["appeal"]
+    path = f"/api/appeals/{appeal['id']}"
+    _, taken = await _call(
+        desk, "POST", f"{path}/actions", ada, {"action": "take", "expected_version": 1}
+    )
+    version = taken["appeal"]["version"]
+    async with nothing_stored(desk.app[DATABASE]):
+        status, refused = await _call(
+            desk, "PATCH", path, ada, {"expected_version": version, "fields": {"account": None}}
+        )
+    assert (status, refused["problems"]) == (422, {"account": "required"})
+    status, cleared = await _call(
+        desk, "PATCH", path, ada, {"expected_version": version, "fields": {"amount": None}}
+    )
+    assert status == 200, cleared
+    assert cleared["appeal"]["fields"] == {"account": "12345678"}
+    assert cleared["appeal"]["history"][-1]["detail"]["fields"] == {"amount": None}
+    await customer.close()
+    await ada.close()

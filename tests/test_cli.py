@@ -204,3 +204,28 @@ def test_check_config_names_a_topics_mistake_with_its_line(
     topics.write_text(topics.read_text().replace("bilIing", "general"))
     assert main(["--config", config, "check-config"]) == 0
     assert "topics:   " in capsys.readouterr().out
+
+
+def test_check_config_checks_an_appeal_nodes_topic_against_the_topics_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topics = tmp_path / "topics.yaml"
+    topics.write_text(
+        "topics:\n  refund:\n    title: {en: Refund}\n    category: request\n"
+        "    route:\n      - {name: First line, queue: general, max: 4h, may_resolve: true}\n"
+    )
+    menus = tmp_path / "ivr"
+    menus.mkdir()
+    (menus / "main.yaml").write_text(
+        "id: main\nlanguages: [en]\nstart: open\nnodes:\n"
+        "  open: {kind: appeal, topic: refnud, next: bye, fallback: bye}\n"
+        "  bye: {kind: hangup}\n"
+    )
+    config = str(
+        write_config(tmp_path, appeals={"topics_file": str(topics)}, ivr={"directory": str(menus)})
+    )
+    assert main(["--config", config, "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "main.yaml:5: node 'open': topic: unknown appeal topic 'refnud' (refund)" in err
+    (menus / "main.yaml").write_text((menus / "main.yaml").read_text().replace("refnud", "refund"))
+    assert main(["--config", config, "check-config"]) == 0

@@ -75,7 +75,7 @@ async def test_menus_are_listed_and_read_with_their_diagram(gateway: RunningGate
     (main,) = listed["menus"]
     assert main["id"] == "main" and main["languages"] == ["en", "es"]
     assert main["description"] == "Demo Telecom, main customer line"
-    assert main["nodes"] == 17 and main["version"]["source"] == "file"
+    assert main["nodes"] == 18 and main["version"]["source"] == "file"
 
     status, menu = await admin.call("GET", "/api/admin/ivr/menus/main")
     assert status == 200, menu
@@ -100,9 +100,13 @@ async def test_menus_are_listed_and_read_with_their_diagram(gateway: RunningGate
         ("order-number", "support", "exhausted"),
         ("order-lookup", "order-status", "found"),
         ("order-lookup", "order-unknown", "failed"),
+        ("main", "check-appeal", "5 Check an appeal"),
+        ("check-appeal", "main", "found"),
+        ("check-appeal", "operator", "failed"),
     } <= edges
+    assert nodes["check-appeal"]["label"] == "appeal status by number into appeal_reference"
     back = {(e["from"], e["to"]) for e in graph["edges"] if e["back"]}
-    assert back == {("to-spanish", "main"), ("to-english", "main")}
+    assert back == {("to-spanish", "main"), ("to-english", "main"), ("check-appeal", "main")}
     for edge in graph["edges"]:
         assert edge["to"] in nodes and not (edge["implicit"] and edge["label"] != "exhausted")
 
@@ -151,7 +155,7 @@ async def test_validate_reports_every_problem_with_its_line(gateway: RunningGate
 
     status, answer = await admin.call("POST", "/api/admin/ivr/validate", {"source_text": MAIN})
     assert status == 200 and answer["ok"] is True and answer["menu_id"] == "main", answer
-    assert len(answer["version"]) == 16 and len(answer["graph"]["nodes"]) == 17
+    assert len(answer["version"]) == 16 and len(answer["graph"]["nodes"]) == 18
 
     for body in ({}, {"source_text": 5}, {"source_text": "x" * (256 * 1024 + 1)}):
         status, answer = await admin.call("POST", "/api/admin/ivr/validate", body)
@@ -261,13 +265,14 @@ async def test_simulating_a_call_in_office_hours(gateway: RunningGateway) -> Non
     assert call["heard"] == [
         "say: Thank you for calling Demo Telecom.",
         "say: For sales, press 1. For help with an order, press 2. For billing, press 3. "
-        "To leave us a message, press 4. To speak with an operator, press 0.",
+        "To leave us a message, press 4. To check an appeal you registered with us, press 5. "
+        "To speak with an operator, press 0.",
         "say (es): Para español, oprima 9.",
-        "ask: menu (keys 1,2,3,4,0,9)",
+        "ask: menu (keys 1,2,3,4,5,0,9)",
     ]
     assert call["text"].endswith(
         "Reply 1 for Sales, 2 for Order support, 3 for Billing, 4 for Leave a message, "
-        "0 for Operator or 9 for Español."
+        "5 for Check an appeal, 0 for Operator or 9 for Español."
     )
     assert call["buttons"][0] == {"label": "Sales", "value": "1"}
     assert call["attributes"]["caller"] == "+15557654321" and call["at"] == OPEN

@@ -91,7 +91,7 @@ async def test_admin_draws_simulates_fixes_publishes_and_rolls_back(
 
     # The diagram of main: a box per node, labelled arrows, the start marked.
     await expect(page.get_by_test_id("ivr-menu")).to_have_count(1)
-    await expect(page.get_by_test_id("ivr-node")).to_have_count(17)
+    await expect(page.get_by_test_id("ivr-node")).to_have_count(18)
     await expect(_node(page, "office-hours")).to_contain_text("start")
     await expect(_node(page, "main")).to_contain_text("How can we help you?")
     labels = page.get_by_test_id("ivr-edge-label")
@@ -110,7 +110,7 @@ async def test_admin_draws_simulates_fixes_publishes_and_rolls_back(
     await _start_call(page)
     heard = page.get_by_test_id("ivr-heard")
     await expect(heard).to_contain_text("say: Thank you for calling Demo Telecom.")
-    await expect(heard).to_contain_text("ask: menu (keys 1,2,3,4,0,9)")
+    await expect(heard).to_contain_text("ask: menu (keys 1,2,3,4,5,0,9)")
     await expect(_node(page, "main")).to_have_attribute("data-current", "true")
     texting = page.get_by_test_id("ivr-texting-text")
     await expect(texting).to_contain_text("Reply 1 for Sales, 2 for Order support")
@@ -136,6 +136,21 @@ async def test_admin_draws_simulates_fixes_publishes_and_rolls_back(
     await expect(_node(page, "support")).to_have_attribute("data-current", "true")
     await expect(page.get_by_test_id("ivr-key-1")).to_be_disabled()
     await shot(page, "21-ivr-simulator")
+
+    # Checking an appeal: the keypad, then the appeals desk answered by the admin.
+    await _start_call(page)
+    await page.get_by_test_id("ivr-key-5").click()
+    await expect(_node(page, "check-appeal")).to_have_attribute("data-current", "true")
+    for key in "482139070":
+        await page.get_by_test_id(f"ivr-key-{key}").click()
+    await expect(page.get_by_test_id("ivr-sim-appeal")).to_be_visible()
+    await expect(page.get_by_test_id("ivr-sim-appeal-what")).to_have_text(
+        "status of appeal 482139070"
+    )
+    await page.get_by_test_id("ivr-sim-appeal-not_found").click()
+    await expect(heard).to_contain_text("no appeal of the caller with this number")
+    await expect(page.get_by_test_id("ivr-sim-appeal")).to_be_hidden()
+    await expect(page.get_by_test_id("ivr-sim-status")).to_contain_text("Waiting at appeal_status")
 
     # Words, and a texting customer's button.
     await _start_call(page)

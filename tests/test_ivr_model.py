@@ -74,7 +74,7 @@ def test_the_demo_menu_loads_and_validates_clean_against_the_demo_routing() -> N
     assert menu.languages == ("en", "es") and menu.default_language == "en"
     main = menu.nodes["main"]
     assert isinstance(main, MenuNode)
-    assert [o.key for o in main.options] == ["1", "2", "3", "4", "0", "9", "8"]
+    assert [o.key for o in main.options] == ["1", "2", "3", "4", "5", "0", "9", "8"]
     gather = menu.nodes["order-number"]
     assert isinstance(gather, GatherNode)
     assert (gather.min_digits, gather.max_digits, gather.into) == (6, 8, "order_number")
@@ -321,6 +321,8 @@ def test_every_node_kind_has_a_model() -> None:
                 "i": {"kind": "queue"},
                 "j": {"kind": "transfer", "target": "+15551234567"},
                 "k": {"kind": "hangup"},
+                "l": {"kind": "appeal_status", "prompt": "p", "next": "k", "fallback": "i"},
+                "m": {"kind": "appeal", "topic": "billing", "next": "k", "fallback": "i"},
             },
         }
     )

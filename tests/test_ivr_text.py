@@ -53,7 +53,7 @@ def test_the_main_menu_as_a_numbered_sms(demo: Menu) -> None:
         "Thank you for calling Demo Telecom.\n"
         "How can we help you?\n"
         "Reply 1 for Sales, 2 for Order support, 3 for Billing, 4 for Leave a message, "
-        "0 for Operator or 9 for Español."
+        "5 for Check an appeal, 0 for Operator or 9 for Español."
     )
 
 
@@ -61,7 +61,8 @@ def test_the_main_menu_in_spanish(demo: Menu) -> None:
     assert numbered(chat(demo, "9")) == (
         "¿Cómo podemos ayudarle?\n"
         "Responda 1 para Ventas, 2 para Ayuda con un pedido, 3 para Facturación, "
-        "4 para Dejar un mensaje, 0 para Operador o 8 para English."
+        "4 para Dejar un mensaje, 5 para Consultar una solicitud, 0 para Operador o 8 para "
+        "English."
     )
     assert numbered(chat(demo, language="es")).startswith("Gracias por llamar a Demo Telecom.\n")
 
@@ -106,6 +107,7 @@ def test_the_main_menu_as_buttons(demo: Menu) -> None:
             Button("Order support", "2"),
             Button("Billing", "3"),
             Button("Leave a message", "4"),
+            Button("Check an appeal", "5"),
             Button("Operator", "0"),
             Button("Español", "9"),
         ),

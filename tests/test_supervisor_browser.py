@@ -58,7 +58,8 @@ async def test_supervisor_sees_why_and_assigns(
     everyone = page.locator('[data-testid="sv-queue"][data-queue="everyone"]')
     await expect(everyone.get_by_test_id("sv-waiting")).to_have_text("1")
     await expect(everyone.get_by_test_id("sv-waiting-media")).to_have_text("chat 1")
-    holdup = page.get_by_test_id("sv-holdup")
+    # The contact waiting in "everyone" (the one for sales waits for nobody, with its own reason).
+    holdup = page.locator('tr.sv-contacts[data-queue="everyone"]').get_by_test_id("sv-holdup")
     await expect(holdup).to_have_attribute("data-holdup", "pending_offer_limit")
     await expect(holdup).to_contain_text("has an offer to answer first")
     sales = page.locator('[data-testid="sv-queue"][data-queue="sales"]')
@@ -70,7 +71,11 @@ async def test_supervisor_sees_why_and_assigns(
     await expect(operators).to_have_count(1)  # Ada; Sam only watches
     await shot(page, "12-supervisor-why-waiting")
 
-    waiting = page.locator('[data-testid="sv-contact"]').filter(has=holdup)
+    waiting = (
+        page.locator('tr.sv-contacts[data-queue="everyone"]')
+        .get_by_test_id("sv-contact")
+        .filter(has=page.get_by_test_id("sv-holdup"))
+    )
     await waiting.get_by_test_id("sv-assign-operator").select_option(label="Ada")
     await waiting.get_by_test_id("sv-assign").click()
     await expect(page.get_by_test_id("sv-notice")).to_contain_text("offered to Ada")

@@ -21,6 +21,7 @@ from channels.twilio.adapter import TWILIO
 from channels.voice.calls import Call, Recording
 from gateway.channel_intake import accept_from_channel
 from gateway.keys import CONVERSATIONS, IVR_SESSIONS, RELAY, ROUTING_STATE, SETTINGS, USERS
+from gateway.menus.appeal_desk import APPEAL_DESK, MenuCaller
 from gateway.menus.ivr_driver import settle
 from gateway.menus.ivr_menus import LIVE_MENUS, LiveMenu
 from gateway.model import Attachment, Channel, ConversationStatus, InboundMessage, utcnow
@@ -152,13 +153,19 @@ class VoiceDesk:
         sessions = self.app[IVR_SESSIONS]
         key = f"voice:{call.sid}"
         existing = await sessions.live(key)
+        caller = MenuCaller(Channel.VOICE.value, call.caller, call_sid=call.sid)
+        desk = self.app.get(APPEAL_DESK)
         if existing is not None:  # Twilio asked again for the same call: the same question
             state, now = State.from_json(existing.state), utcnow()
-            step = await settle(live.menu, resume(live.menu, state, now), now, self.http)
+            step = await settle(
+                live.menu, resume(live.menu, state, now), now, self.http, desk=desk, caller=caller
+            )
             return await self.reply(existing, live, step)
         attributes = {"channel": Channel.VOICE.value, "caller": call.caller}
         now = utcnow()
-        step = await settle(live.menu, start(live.menu, now, attributes), now, self.http)
+        step = await settle(
+            live.menu, start(live.menu, now, attributes), now, self.http, desk=desk, caller=caller
+        )
         session = await sessions.begin(
             key, Channel.VOICE.value, call.caller, step.state.to_json(), call_sid=call.sid
         )
@@ -186,8 +193,14 @@ class VoiceDesk:
         if session.status != MENU:
             return twiml.speak([], self.locales)
         state = State.from_json(session.state)
+        caller = MenuCaller(Channel.VOICE.value, session.address, call_sid=session.call_sid)
         next_step = await settle(
-            live.menu, advance(live.menu, state, event, utcnow()), utcnow(), self.http
+            live.menu,
+            advance(live.menu, state, event, utcnow()),
+            utcnow(),
+            self.http,
+            desk=self.app.get(APPEAL_DESK),
+            caller=caller,
         )
         if next_step.note:
             log.info("voice.menu.note", session=session.id, note=next_step.note)

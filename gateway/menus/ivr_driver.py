@@ -1,9 +1,12 @@
-"""Running the IVR engine with the one kind of I/O it asks for on its own: HTTP lookups.
+"""Running the IVR engine with the I/O it asks for on its own: HTTP lookups and the appeals
+desk.
 
 Why here and not in the engine: the engine stays pure and testable with a fixed clock; a
 channel adapter calls :func:`settle` after every step, which answers Lookup actions (an admin's
-external system: order status, account tier...) until the step waits for the customer or ends.
-A lookup that times out, fails or does not answer a JSON object takes the menu's fallback.
+external system: order status, account tier...) and appeal actions (an appeal's status, a new
+appeal: gateway.menus.appeal_desk) until the step waits for the customer or ends. A lookup that
+times out, fails or does not answer a JSON object takes the menu's fallback; so does an appeal
+action when no appeals desk runs or it fails.
 """
 
 from __future__ import annotations
@@ -17,13 +20,26 @@ from typing import Any
 import aiohttp
 import structlog
 
-from ivr.actions import Action, Hangup, Lookup, LookupResult, Step
+from gateway.menus.appeal_desk import AppealDesk, MenuCaller
+from ivr.actions import (
+    Action,
+    AppealAnswer,
+    AppealOutcome,
+    AppealStatus,
+    Event,
+    Hangup,
+    Lookup,
+    LookupResult,
+    OpenAppeal,
+    Pending,
+    Step,
+)
 from ivr.engine import advance
 from ivr.model import Menu
 
 log = structlog.get_logger()
 
-MAX_LOOKUPS = 5  # in one step: a menu cannot chain lookups for ever
+MAX_LOOKUPS = 5  # in one step: a menu cannot chain lookups (and appeal actions) for ever
 MAX_ANSWER_BYTES = 256 * 1024
 
 
@@ -53,17 +69,47 @@ async def lookup(http: aiohttp.ClientSession, action: Lookup) -> LookupResult:
     return LookupResult(ok=True, data=data)
 
 
-async def settle(menu: Menu, step: Step, now: datetime, http: aiohttp.ClientSession) -> Step:
-    """The step with its lookups answered: every action in order (lookups left out), the
-    state after the last answer."""
+async def appeal(
+    desk: AppealDesk | None, caller: MenuCaller | None, action: AppealStatus | OpenAppeal
+) -> AppealAnswer:
+    """The appeals desk's answer; failed (the menu's fallback) without a desk or a caller,
+    or when the desk fails."""
+    if desk is None or caller is None:
+        log.warning("ivr.appeal.no_desk", node=action.node)
+        return AppealAnswer(AppealOutcome.FAILED)
+    try:
+        if isinstance(action, AppealStatus):
+            return await desk.status(caller, action)
+        return await desk.open(caller, action)
+    except Exception:  # the desk promises not to raise; the caller must hear something
+        log.exception("ivr.appeal.failed", node=action.node)
+        return AppealAnswer(AppealOutcome.FAILED)
+
+
+async def settle(
+    menu: Menu,
+    step: Step,
+    now: datetime,
+    http: aiohttp.ClientSession,
+    *,
+    desk: AppealDesk | None = None,
+    caller: MenuCaller | None = None,
+) -> Step:
+    """The step with its lookups and appeal actions answered: every action in order (those
+    left out), the state after the last answer. ``desk`` and ``caller`` answer the appeal
+    actions (without them they fail, and the menu takes its fallback)."""
     actions: list[Action] = []
     notes = [step.note] if step.note else []
     for _ in range(MAX_LOOKUPS + 1):
-        pending = next((a for a in step.actions if isinstance(a, Lookup)), None)
-        actions += [a for a in step.actions if not isinstance(a, Lookup)]
+        pending = next((a for a in step.actions if isinstance(a, Pending)), None)
+        actions += [a for a in step.actions if not isinstance(a, Pending)]
         if pending is None or step.state.done:
             return Step(step.state, tuple(actions), "; ".join(notes) or None)
-        result = await lookup(http, pending)
+        result: Event
+        if isinstance(pending, Lookup):
+            result = await lookup(http, pending)
+        else:
+            result = await appeal(desk, caller, pending)
         step = advance(menu, step.state, result, now)
         if step.note:
             notes.append(step.note)

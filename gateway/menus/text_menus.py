@@ -8,6 +8,11 @@ gateway. When the menu hands the contact to routing, the conversation joins the 
 the menu learnt (topic, language, order number...); when the menu ends it (closed hours, a
 goodbye), the conversation is closed. A customer silent for ``ivr.text_session_hours`` starts
 the menu again.
+
+A status question about an appeal ("/status 123456789", "статус 123-456-789") is answered by
+the appeals desk (gateway.menus.appeal_desk) wherever the customer is, in the menu or in the
+line, and is not given to the menu; while the menu waits for digits, a message that is only a
+number is the menu's.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from aiohttp import web
 
 from gateway.channel_intake import MENUS
 from gateway.keys import CHANNELS, DATABASE, IVR_SESSIONS, RELAY, SETTINGS
+from gateway.menus.appeal_desk import APPEAL_DESK, MenuCaller
 from gateway.menus.ivr_driver import settle
 from gateway.menus.ivr_menus import LIVE_MENUS
 from gateway.model import ConversationStatus, InboundMessage, utcnow
@@ -32,7 +38,7 @@ from gateway.storage.menu_contacts import MenuContacts
 from ivr import text
 from ivr.actions import Enqueue, Hangup, Record, State, Step, Text, Transfer
 from ivr.engine import advance, start
-from ivr.model import Menu, VoicemailNode
+from ivr.model import AppealStatusNode, GatherNode, Menu, VoicemailNode
 
 log = structlog.get_logger()
 
@@ -94,7 +100,13 @@ class TextMenus:
         menu_id = self.menu_id(channel)
         if menu_id is None or not accepted.created:
             return
+        caller = MenuCaller(channel, message.sender, conversation_id=accepted.conversation_id)
         if await self.contacts.status(accepted.conversation_id) != ConversationStatus.MENU.value:
+            desk = self.app.get(APPEAL_DESK)  # in the line or with an operator: only a question
+            if desk is not None:
+                await desk.answer_text(
+                    caller, accepted.message_id, message.text, None, numbers_expected=False
+                )
             return
         live = await self.app[LIVE_MENUS].get(menu_id)
         if live is None:  # no such menu any more: straight to routing
@@ -103,14 +115,17 @@ class TextMenus:
             return
         for _ in range(3):  # two answers at once: the second is given to the menu after
             try:
-                await self._step(live.menu, message, accepted)
+                await self._step(live.menu, message, accepted, caller)
                 return
             except SessionConflict:
                 continue
         log.error("ivr.text.conflict", conversation_id=accepted.conversation_id)
 
-    async def _step(self, menu: Menu, message: InboundMessage, accepted: Accepted) -> None:
+    async def _step(
+        self, menu: Menu, message: InboundMessage, accepted: Accepted, caller: MenuCaller
+    ) -> None:
         sessions = self.app[IVR_SESSIONS]
+        desk = self.app.get(APPEAL_DESK)
         channel, now = message.channel.value, utcnow()
         key = f"{channel}:{message.sender}"
         session = await sessions.live(key)
@@ -120,9 +135,20 @@ class TextMenus:
         ):
             await sessions.save(session, session.state, status="ended")
             session = None
-        if session is None:
+        state = State.from_json(session.state) if session is not None else None
+        waiting_at = menu.nodes.get(state.node) if state is not None else None
+        if desk is not None and not isinstance(waiting_at, VoicemailNode):
+            language = state.language if state else message.attributes.get("language")
+            digits = isinstance(waiting_at, GatherNode | AppealStatusNode)
+            if await desk.answer_text(
+                caller, accepted.message_id, message.text, language, numbers_expected=digits
+            ):
+                return
+        if session is None or state is None:
             attributes = {"channel": channel, **dict(message.attributes)}
-            step = await settle(menu, start(menu, now, attributes), now, self.http)
+            step = await settle(
+                menu, start(menu, now, attributes), now, self.http, desk=desk, caller=caller
+            )
             begun = await sessions.begin(
                 key, channel, message.sender, step.state.to_json(), status="menu"
             )
@@ -132,15 +158,15 @@ class TextMenus:
                 begun, step.state.to_json(), conversation_id=accepted.conversation_id
             )
         else:
-            state = State.from_json(session.state)
             # At a voicemail the whole message is the message, even if it is only digits.
-            waiting_at = menu.nodes.get(state.node)
             event = (
                 Text(message.text.strip())
                 if isinstance(waiting_at, VoicemailNode)
                 else text.parse_reply(message.text)
             )
-            step = await settle(menu, advance(menu, state, event, now), now, self.http)
+            step = await settle(
+                menu, advance(menu, state, event, now), now, self.http, desk=desk, caller=caller
+            )
         await self._after(session, step, channel, accepted.conversation_id)
 
     async def _after(

@@ -23,16 +23,17 @@ async def tell_customer(
     text: str,
     now: datetime,
     buttons: Sequence[dict[str, str]] = (),
+    dedupe_key: str | None = None,
     *,
     identity_id: int | None = None,
-    dedupe_key: str | None = None,
 ) -> int:
     """Store a message to the customer and its outbox row; its id. ``buttons`` (label and
     value each) become quick replies where the channel has them (Telegram, web chat).
-
-    ``identity_id`` sends it to another of the customer's identities than the conversation's
-    (``channel`` is that identity's), as an operator's reply on another channel; ``dedupe_key``
-    makes storing it twice impossible (the insert fails), for a message that must go once."""
+    ``dedupe_key`` makes a second copy of the same answer fail with the unique key (an
+    IntegrityError that rolls the caller's transaction back), so an event handled twice
+    answers once. ``identity_id`` sends it to another of the customer's identities than the
+    conversation's (``channel`` is that identity's), as an operator's reply on another
+    channel."""
     raw = {"buttons": list(buttons)} if buttons else None
     message_id = (
         await conn.execute(

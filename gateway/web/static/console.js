@@ -64,6 +64,34 @@
     toast: $("toast"),
   };
 
+  // ---- extensions -----------------------------------------------------------------------
+  // appeals.js adds to the console through these few hooks: the API helper, every socket
+  // frame, the conversation on screen, and the resolve step (a wrap-up code).
+  const extensions = { frames: [], panes: [], resolve: null };
+
+  function conversationInfo(conv) {
+    return { id: conv.id, customer: conv.customer, channel: conv.channel, queue: conv.queue };
+  }
+
+  window.consoleExtensions = {
+    api: (...args) => api(...args),
+    serverNow: () => serverNow(),
+    toast: (...args) => toast(...args),
+    me: () => me,
+    selected: () => {
+      const conv = selectedId != null ? conversations.get(selectedId) : null;
+      return conv ? conversationInfo(conv) : null;
+    },
+    open: (id) => {
+      if (!conversations.has(Number(id))) return false;
+      select(Number(id));
+      return true;
+    },
+    onFrame: (fn) => { extensions.frames.push(fn); },
+    onPane: (fn) => { extensions.panes.push(fn); },
+    onResolve: (fn) => { extensions.resolve = fn; },
+  };
+
   // ---- state ----------------------------------------------------------------------------
   let csrfToken = null; // kept in memory only
   let me = null;
@@ -455,6 +483,8 @@
       case "pong": break;
       default: break;
     }
+    // Extensions see every frame too (appeals.js: {"type": "appeal"}, and "hello" to reload).
+    for (const fn of extensions.frames) fn(frame);
   }
 
   function onHello(frame) {
@@ -1208,7 +1238,10 @@
     ui.resolve.textContent = busy ? "Resolving…" : "Resolve";
   }
 
-  ui.resolve.addEventListener("click", () => {
+  ui.resolve.addEventListener("click", async () => {
+    if (selectedId == null) return;
+    // An extension may ask for a wrap-up code and resolve over HTTP; true: it took over.
+    if (extensions.resolve && (await extensions.resolve(selectedId))) return;
     if (selectedId == null) return;
     const ref = nextRef("resolve");
     setResolveBusy(true);
@@ -1318,6 +1351,7 @@
   function renderPane() {
     const conv = selectedId != null ? conversations.get(selectedId) : null;
     ui.app.classList.toggle("has-selection", Boolean(conv));
+    for (const fn of extensions.panes) fn(conv ? conversationInfo(conv) : null);
     if (!conv) {
       ui.paneEmpty.hidden = false;
       ui.paneConversation.hidden = true;

@@ -19,11 +19,16 @@
   const WAYPOINT_W = 14; // the room an arrow takes in a row it passes through
   const LINE_PX = 20; // the editor's line height (ivr.css)
   const GROUPS = {
-    menu: "wait", gather: "wait", voicemail: "wait",
-    say: "go", play: "go", set: "go", hours: "go", lookup: "go",
+    menu: "wait", gather: "wait", voicemail: "wait", appeal_status: "wait",
+    say: "go", play: "go", set: "go", hours: "go", lookup: "go", appeal: "go",
     queue: "end", transfer: "end", hangup: "end",
   };
   const RECORDING = { url: "https://recordings.example/simulated.mp3", duration_seconds: 15 };
+  // What the appeals desk can answer, per question (the simulator never looks an appeal up).
+  const APPEAL_ANSWERS = {
+    status: [["found", "Appeal found"], ["not_found", "Not found"], ["limited", "Too many misses"], ["failed", "Desk failed"]],
+    open: [["opened", "Appeal opened"], ["failed", "Could not open"]],
+  };
 
   const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
   const ui = {
@@ -60,6 +65,9 @@
     lookupJson: $("ivr-sim-lookup-json"),
     lookupOk: $("ivr-sim-lookup-ok"),
     lookupFailed: $("ivr-sim-lookup-failed"),
+    appeal: $("ivr-sim-appeal"),
+    appealWhat: $("ivr-sim-appeal-what"),
+    appealAnswers: $("ivr-sim-appeal-answers"),
     recording: $("ivr-sim-recording"),
     record: $("ivr-sim-record"),
     heard: $("ivr-heard"),
@@ -655,6 +663,7 @@
       case "answer": return `Waiting at ${where} for a key (${call.ask.keys.join(", ")}) or words.`;
       case "digits": return `Waiting at ${where} for ${call.ask.min_digits}-${call.ask.max_digits} digits${call.ask.finish_on_key ? `, then ${call.ask.finish_on_key}` : ""}.`;
       case "lookup": return `Waiting for the lookup at ${where}: answer it below.`;
+      case "appeal": return `Waiting for the appeals desk at ${where}: answer it below.`;
       case "recording": return `Recording at ${where}.`;
       default: return `At ${where}.`;
     }
@@ -702,6 +711,20 @@
       ui.lookupUrl.textContent = `${call.lookup.method} ${call.lookup.url}`;
       ui.lookupJson.value = JSON.stringify(sample(call.lookup.fields), null, 2);
     }
+    ui.appealAnswers.replaceChildren();
+    if (call.waiting === "appeal" && call.appeal) {
+      const asked = call.appeal.action === "status"
+        ? `status of appeal ${call.appeal.number}`
+        : `open an appeal of topic ${call.appeal.topic}`;
+      ui.appealWhat.textContent = asked;
+      for (const [outcome, label] of APPEAL_ANSWERS[call.appeal.action] || []) {
+        const b = el("button", "btn", label);
+        b.type = "button";
+        b.dataset.testid = `ivr-sim-appeal-${outcome}`;
+        b.addEventListener("click", () => send({ appeal: { outcome } }, `Appeals desk: ${label}`));
+        ui.appealAnswers.append(b);
+      }
+    }
     highlight(call.node);
     controls();
   }
@@ -728,6 +751,8 @@
     ui.timeout.disabled = page.busy || !waiting;
     ui.lookup.hidden = waiting !== "lookup";
     ui.recording.hidden = waiting !== "recording";
+    ui.appeal.hidden = waiting !== "appeal";
+    for (const b of ui.appealAnswers.querySelectorAll("button")) b.disabled = page.busy;
     ui.lookupOk.disabled = ui.lookupFailed.disabled = ui.record.disabled = page.busy;
     for (const b of ui.textingButtons.querySelectorAll("button")) b.disabled = page.busy || !answering;
     ui.digits.textContent = waiting === "digits"

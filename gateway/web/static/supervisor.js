@@ -73,7 +73,7 @@
       const body = await res.json().catch(() => ({}));
       notice(res.ok
         ? `#${contact.id} offered to ${select.selectedOptions[0].textContent}.`
-        : `#${contact.id} was not assigned: ${body.reason || res.status}.`);
+        : `#${contact.id} was not assigned: ${body.reason || res.status}.`, false);
     } catch (_) {
       notice("The gateway cannot be reached; retrying.");
     }
@@ -111,6 +111,7 @@
   function contactsRow(q) {
     const tr = document.createElement("tr");
     tr.className = "sv-contacts";
+    tr.dataset.queue = q.name;
     const td = cell(tr, "");
     td.colSpan = 9;
     const list = document.createElement("ol");
@@ -215,10 +216,15 @@
     }
   }
 
-  function notice(text) {
+  // What the notice shows: a problem reaching the overview (cleared by the next good poll), or
+  // the outcome of the supervisor's own action (kept until the next action or problem).
+  let noticeIsProblem = false;
+
+  function notice(text, problem = true) {
     const el = $('[data-testid="sv-notice"]');
     el.textContent = text;
     el.hidden = !text;
+    noticeIsProblem = problem;
   }
 
   let timer = null;
@@ -239,7 +245,7 @@
         notice("This view is for supervisors and admins.");
       } else if (res.ok) {
         const data = await res.json();
-        notice("");
+        if (noticeIsProblem) notice("");
         drawQueues(data.queues || []);
         drawInMenu(data.in_menu || {});
         drawOperators(data.operators || []);

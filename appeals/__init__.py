@@ -12,7 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from appeals import admin_routes, attachments, deadlines, overview, pushes, replies, routes
+from appeals import (
+    admin_routes,
+    attachments,
+    deadlines,
+    offers,
+    overview,
+    pushes,
+    replies,
+    routes,
+)
 from appeals.live import TOPICS, live_topics
 from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, ticker
@@ -52,6 +61,7 @@ def setup(app: web.Application) -> None:
     app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)
     deadlines.setup(app)
+    offers.setup(app)
     replies.setup(app)
     pushes.setup(app)
     overview.add_routes(app)

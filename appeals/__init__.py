@@ -16,6 +16,7 @@ from appeals import (
     admin_routes,
     attachments,
     deadlines,
+    offers,
     overview,
     pushes,
     replies,
@@ -65,6 +66,7 @@ def setup(app: web.Application) -> None:
     app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)
     deadlines.setup(app)
+    offers.setup(app)
     replies.setup(app)
     pushes.setup(app)
     overview.add_routes(app)

@@ -17,6 +17,7 @@ from appeals import (
     attachments,
     deadlines,
     notices,
+    offers,
     overview,
     pushes,
     replies,
@@ -67,6 +68,7 @@ def setup(app: web.Application) -> None:
     app[DISPOSITIONS].append(_dispositions(app))
     app.cleanup_ctx.append(ticker)
     deadlines.setup(app)
+    offers.setup(app)
     replies.setup(app)
     pushes.setup(app)
     overview.add_routes(app)

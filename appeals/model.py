@@ -72,16 +72,25 @@ class TimeoutAction(StrEnum):
     NOTIFY = "notify"  # tell the supervisors only
 
 
+class Dispatch(StrEnum):
+    """How an awaiting appeal of a stage finds its operator."""
+
+    PICK = "pick"  # the queue's operators take it from their list
+    OFFER = "offer"  # the gateway offers it to one operator at a time, like a contact
+
+
 @dataclass(frozen=True, slots=True)
 class RouteStage:
     """One stage of a topic's route: the queue that works it, how long it may take (business
-    seconds in the topic's calendar), whether it may resolve, what its deadline does."""
+    seconds in the topic's calendar), whether it may resolve, what its deadline does, and how
+    its appeals find an operator."""
 
     name: str
     queue: str
     max_seconds: float
     may_resolve: bool
     on_timeout: TimeoutAction
+    dispatch: Dispatch = Dispatch.PICK
 
     def __post_init__(self) -> None:
         if not self.name.strip() or not self.queue.strip():

@@ -14,17 +14,19 @@ from typing import Any, NoReturn
 from aiohttp import web
 from sqlalchemy import select
 
+from appeals.dispatch import at_capacity_reason
 from appeals.fields import validate_fields
 from appeals.live import TOPICS
 from appeals.model import Action, Priority
 from appeals.numbers import parse_reference
+from appeals.offer_store import OfferStore
 from appeals.store import MAX_NOTE_CHARS, Actor, Appeal, AppealChanged, AppealStore
 from appeals.topics import Topic, TopicsConfig
 from appeals.views import OPEN, appeal_json, plan_of, topic_json, urgency
 from gateway.auth import Principal, require
 from gateway.errors import Refused
 from gateway.http import body_id, fail, json_body, optional_body_id, path_id, query_id
-from gateway.keys import CONVERSATIONS, DATABASE, RELAY, USERS
+from gateway.keys import CHANNELS, CONVERSATIONS, DATABASE, RELAY, USERS
 from gateway.model import Role, utcnow
 from gateway.storage.schema import customers, identities
 from gateway.storage.users import User
@@ -400,6 +402,9 @@ async def act(request: web.Request, principal: Principal) -> web.Response:
                 fail(403, "forbidden", "only a supervisor assigns an appeal to someone else")
             if appeal.queue not in await queues_of(request.app, user):
                 fail(403, "forbidden", f"you do not work in the queue {appeal.queue!r}")
+            full = await _at_capacity(request.app, user)
+            if full is not None:
+                fail(409, "at_capacity", full)
             owner_id = user.id
         elif action not in _OWNER_ACTIONS or appeal.owner_id != user.id:
             fail(403, "forbidden", "only the appeal's owner or a supervisor may do this")
@@ -423,6 +428,27 @@ async def act(request: web.Request, principal: Principal) -> web.Response:
     )
     request.app[RELAY].nudge()
     return web.json_response({"appeal": await _detail(request.app, changed)})
+
+
+async def _at_capacity(app: web.Application, user: User) -> str | None:
+    """Why ``user`` may not take one more appeal now (their appeal capacity in the routing,
+    a call in progress), or None. Supervisors assigning are not held by it."""
+    config = await app[LIVE_ROUTING].current()
+    offers = OfferStore(app[APPEAL_STORE])
+    return at_capacity_reason(
+        await offers.worker_of(config, app[CHANNELS].media_of, user.id, user.username)
+    )
+
+
+async def decline(request: web.Request, principal: Principal) -> web.Response:
+    """The operator an appeal is offered to declines it: it is offered to someone else."""
+    store = request.app[APPEAL_STORE]
+    declined = await OfferStore(store).decline(path_id(request), _actor(principal), utcnow())
+    if declined is None:
+        fail(404, "not_found", "no appeal offered to you with this id")
+    request.app[RELAY].nudge()
+    [body] = await _present(request.app, [declined], await _config(request.app))
+    return web.json_response({"appeal": body})
 
 
 async def update_appeal(request: web.Request, principal: Principal) -> web.Response:
@@ -497,5 +523,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/appeals/{id}", _endpoint(get_appeal))
     app.router.add_patch("/api/appeals/{id}", _endpoint(update_appeal))
     app.router.add_post("/api/appeals/{id}/actions", _endpoint(act))
+    app.router.add_post("/api/appeals/{id}/decline", _endpoint(decline))
     app.router.add_post("/api/appeals/{id}/notes", _endpoint(add_note))
     app.router.add_post("/api/appeals/{id}/conversations", _endpoint(link_conversation))

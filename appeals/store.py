@@ -56,6 +56,14 @@ MAX_NOTE_CHARS = 10_000
 WARN_SHARE = 0.8
 
 
+# How often a change is tried again when only an offer moved under it.
+_OFFER_RETRIES = 5
+
+
+class _OfferMoved(Exception):
+    """An offer of the appeal was made or ended after it was read (the version did not move)."""
+
+
 class AppealChanged(Conflict):
     """Someone changed the appeal after the version the change was made against."""
 
@@ -127,6 +135,10 @@ class Appeal:
     resolution_left: float | None
     resolved_at: datetime | None
     closed_at: datetime | None
+    # A pending offer (stages that offer their appeals) and who passed on it at this stage.
+    offered_to: int | None
+    offer_expires_at: datetime | None
+    offer_passed: list[int] | None
 
     @property
     def state(self) -> AppealState:
@@ -227,6 +239,27 @@ def _resumed(
     before_due = (1 - plan.warn_share) * (target if target is not None else left)
     warn = add_business_seconds(plan.calendar, now, max(0.0, left - before_due))
     return warn, due
+
+
+def _offer_effects(
+    current: Appeal, after: AppealState, action: Action, values: dict[str, Any]
+) -> int | None:
+    """The offer's part of a change (into ``values``): an appeal leaving its stage's list
+    loses its pending offer, a new stage forgets who passed on it, and who released it is
+    not offered it back at this stage. The operator whose offer ended without their taking
+    it, or None."""
+    if after.stage != current.stage:
+        values["offer_passed"] = None
+    elif action == Action.RELEASE and current.owner_id is not None:
+        passed = list(current.offer_passed or [])
+        if current.owner_id not in passed:
+            passed.append(current.owner_id)
+        values["offer_passed"] = passed
+    offered = current.offered_to
+    if offered is None or (after.status == Status.AWAITING and after.stage == current.stage):
+        return None
+    values.update(offered_to=None, offer_expires_at=None)
+    return None if after.owner_id == offered and after.status == Status.IN_PROGRESS else offered
 
 
 class AppealStore:
@@ -648,7 +681,32 @@ class AppealStore:
     ) -> Appeal:
         """Make one change of the lifecycle (appeals.model), against ``expected_version``
         (None: whatever version is current, for the gateway's own changes). Raises the model's
-        refusals, or :class:`AppealChanged` if the version moved."""
+        refusals, or :class:`AppealChanged` if the version moved.
+
+        A pending offer ends with a change that takes the appeal out of its stage's list (a
+        take, by whoever, an escalation, a cancel): the offer is part of the compare-and-set
+        (an offer does not move the version), and the event names the operator it was
+        offered to (``offer_revoked_to``) unless they took it themselves."""
+        for _ in range(_OFFER_RETRIES):
+            try:
+                return await self._apply(
+                    appeal_id, expected_version, action, plan, actor, now, owner_id, reason
+                )
+            except _OfferMoved:
+                continue  # an offer was made or ended meanwhile: read the appeal again
+        raise AppealChanged(None)
+
+    async def _apply(
+        self,
+        appeal_id: int,
+        expected_version: int | None,
+        action: Action,
+        plan: Plan,
+        actor: Actor,
+        now: datetime,
+        owner_id: int | None,
+        reason: str | None,
+    ) -> Appeal:
         async with self.db.write() as conn:
             row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
             if row is None:
@@ -665,13 +723,22 @@ class AppealStore:
                 updated_at=now,
                 version=current.version + 1,
             )
+            revoked_to = _offer_effects(current, after, action, values)
+            same_offer = (
+                appeals.c.offered_to.is_(None)
+                if current.offered_to is None
+                else appeals.c.offered_to == current.offered_to
+            )
             changed = await conn.execute(
                 update(appeals)
-                .where(appeals.c.id == appeal_id, appeals.c.version == current.version)
+                .where(appeals.c.id == appeal_id, appeals.c.version == current.version, same_offer)
                 .values(**values)
             )
             if changed.rowcount != 1:
-                raise AppealChanged(None)
+                version = (
+                    await conn.execute(select(appeals.c.version).where(appeals.c.id == appeal_id))
+                ).scalar()
+                raise _OfferMoved if version == current.version else AppealChanged(None)
             await self._pauses(conn, current, after, action, clean, actor, now)
             appeal = _appeal(
                 (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
@@ -685,8 +752,10 @@ class AppealStore:
                 from_status=current.status,
                 reason=clean,
                 detail={"from_stage": current.stage, "owner_id": after.owner_id}
-                | ({"from_owner_id": current.owner_id} if action == Action.REASSIGN else {}),
+                | ({"from_owner_id": current.owner_id} if action == Action.REASSIGN else {})
+                | ({"offer_revoked_to": revoked_to} if revoked_to is not None else {}),
                 from_owner_id=current.owner_id,
+                event={"offer_revoked_to": revoked_to} if revoked_to is not None else None,
             )
         return appeal
 
@@ -775,9 +844,11 @@ class AppealStore:
         reason: str | None,
         detail: dict[str, Any],
         from_owner_id: int | None = None,
+        event: dict[str, Any] | None = None,
     ) -> int:
         """The history row of a change and its ``appeal.changed`` event (same transaction);
-        ``from_owner_id`` is who owned it before (their console drops it from their list)."""
+        ``from_owner_id`` is who owned it before (their console drops it from their list);
+        ``event`` adds keys to the event's payload."""
         history_id = (
             await conn.execute(
                 appeal_history.insert()
@@ -813,6 +884,7 @@ class AppealStore:
                 "from_owner_id": from_owner_id,
                 "customer_id": appeal.customer_id,
                 "history_id": int(history_id),
+                **(event or {}),
             },
         )
         return int(history_id)

@@ -45,7 +45,7 @@ from appeals.fields import (
     TextField,
     duplicate_names,
 )
-from appeals.model import Category, Priority, RouteStage, TimeoutAction
+from appeals.model import Category, Dispatch, Priority, RouteStage, TimeoutAction
 from gateway.errors import ConfigError
 from ivr.hours import Calendar
 from ivr.loader import NotYaml, SourceMap, compose
@@ -161,9 +161,12 @@ class StageConfig(_Model):
     max: Duration
     may_resolve: bool = False
     on_timeout: TimeoutAction = TimeoutAction.WARN
+    dispatch: Dispatch = Dispatch.PICK  # offer: the gateway offers its appeals one by one
 
     def as_stage(self) -> RouteStage:
-        return RouteStage(self.name, self.queue, self.max, self.may_resolve, self.on_timeout)
+        return RouteStage(
+            self.name, self.queue, self.max, self.may_resolve, self.on_timeout, self.dispatch
+        )
 
 
 class Sla(_Model):

@@ -97,6 +97,8 @@ def appeal_json(
         "paused_at": _iso(appeal.paused_at),
         "resolved_at": _iso(appeal.resolved_at),
         "closed_at": _iso(appeal.closed_at),
+        "offered_to": appeal.offered_to,
+        "offer_expires_at": _iso(appeal.offer_expires_at),
         "allowed_actions": actions,
     }
 

@@ -22,7 +22,8 @@ operator.logout            ``{operator_id, by}``                           route
 router.tick                ``{}`` (short TTL)                              router
 appeal.changed             ``{appeal_id, reference, action, status,         appeals service
                            from_status, stage, queue, owner_id,
-                           from_owner_id, customer_id, history_id}``
+                           from_owner_id, customer_id, history_id,
+                           offered_to?, offer_revoked_to?}``
 outbound.<channel>         ``{message_id, conversation_id, ...}``          sender of <channel>
 media.<provider>           ``{message_id, index, ...}``                    file fetcher
 =========================  ==============================================  =====================

@@ -95,6 +95,8 @@ SCHEMAS: dict[str, Schema] = {
         paused_at=nullable(TIME),
         resolved_at=nullable(TIME),
         closed_at=nullable(TIME),
+        offered_to=nullable(ID),
+        offer_expires_at=nullable(TIME),
         history=array(ANY_OBJ),
         notes=array(ANY_OBJ),
         conversations=array(ANY_OBJ),
@@ -900,7 +902,9 @@ OPERATIONS: tuple[Op, ...] = (
         "post",
         "/api/appeals/{id}/actions",
         "Move the appeal: take, reassign, release, advance, send_back, escalate, wait_customer, "
-        "wait_third_party, resume, resolve, close, cancel, reopen (reasons where required).",
+        "wait_third_party, resume, resolve, close, cancel, reopen (reasons where required). An "
+        "operator's take is 409 `at_capacity` while they work on as many appeals as their "
+        "appeal capacity allows or are on a call; a take also accepts an offer.",
         _APPEALS,
         result=obj({"appeal": ref("Appeal")}),
         body=obj(
@@ -909,6 +913,16 @@ OPERATIONS: tuple[Op, ...] = (
             reason={"type": "string", "maxLength": 1000},
         ),
         errors=(400, 403, 404, 409, 413, 422),
+    ),
+    Op(
+        "post",
+        "/api/appeals/{id}/decline",
+        "Decline the appeal offered to you (a stage with `dispatch: offer`): the offer ends and "
+        "it is offered to someone else, not to you again at this stage. Accept it with the "
+        "action `take`.",
+        _APPEALS,
+        result=obj({"appeal": ref("Appeal")}),
+        errors=(404,),
     ),
     Op(
         "post",

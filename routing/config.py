@@ -126,8 +126,11 @@ class RoutingConfig(_Model):
     rules: tuple[Rule, ...] = Field(min_length=1)
 
     def capacity_of(self, username: str) -> dict[Media, int]:
+        """The operator's capacity for contacts, per media. Appeal work is left out (the
+        appeals read it themselves), so it never counts in the router's busy fraction."""
         profile = self.operators.get(username)
-        return {**self.default_capacity, **(profile.capacity if profile else {})}
+        merged = {**self.default_capacity, **(profile.capacity if profile else {})}
+        return {media: n for media, n in merged.items() if media != Media.APPEAL}
 
     def rule(self, name: str | None) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)

@@ -27,10 +27,15 @@ _JUST_OFFERED = 1e18
 
 
 class Media(StrEnum):
+    """Kinds of work an operator has a capacity for. A voice call blocks every other kind."""
+
     VOICE = "voice"
     CHAT = "chat"
     MESSAGING = "messaging"
     EMAIL = "email"
+    # Back-office work: appeals an operator owns (appeals/dispatch.py). No channel's contacts
+    # are appeals, so the router never plans one, and its capacity is not the router's.
+    APPEAL = "appeal"
 
 
 class Choice(StrEnum):

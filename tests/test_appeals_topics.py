@@ -301,7 +301,13 @@ def test_the_demo_configuration_names_a_topics_file_that_loads() -> None:
             "may_resolve: true, on_timeout: warn, colour: red}",
             "colour: red",
             "topics.billing_dispute.route[0]: unknown field 'colour' (it takes: name, queue, "
-            "max, may_resolve, on_timeout)",
+            "max, may_resolve, on_timeout, dispatch)",
+        ),
+        (
+            "on_timeout: warn}",
+            "on_timeout: warn, dispatch: push}",
+            "dispatch: push",
+            "topics.billing_dispute.route[0].dispatch: Input should be 'pick' or 'offer'",
         ),
         (
             "queue: general, max: 4h",

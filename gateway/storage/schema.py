@@ -364,6 +364,11 @@ appeals = Table(
     Column("resolution_left", Float, nullable=True),
     Column("resolved_at", Stamp, nullable=True),
     Column("closed_at", Stamp, nullable=True),
+    # On a stage that offers its appeals: the operator it is offered to, until when, and who
+    # declined or missed it at this stage (user ids; cleared when the stage changes).
+    Column("offered_to", Id, ForeignKey("users.id"), nullable=True),
+    Column("offer_expires_at", Stamp, nullable=True),
+    Column("offer_passed", JSON, nullable=True),
     Index("ix_appeals_status_queue", "status", "queue"),
     Index("ix_appeals_stage_due", "stage_due_at"),
 )

@@ -1,5 +1,6 @@
 """appeals: registered requests with their topics' routes, deadlines, history, notes, files,
-alerts, SLA pauses, customer notices and status-query misses; versions of the topics document
+alerts, SLA pauses, customer notices, status-query misses and offers to operators; versions
+of the topics document
 
 Revision ID: 0014
 Revises: 0013
@@ -143,6 +144,13 @@ def upgrade() -> None:
         sa.Column("resolution_left", sa.Float(), nullable=True),
         sa.Column("resolved_at", gateway.storage.schema.UtcDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", gateway.storage.schema.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "offered_to", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "offer_expires_at", gateway.storage.schema.UtcDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("offer_passed", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversations.id"],
@@ -155,6 +163,9 @@ def upgrade() -> None:
             ["customer_id"], ["customers.id"], name=op.f("fk_appeals_customer_id_customers")
         ),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_appeals_owner_id_users")),
+        sa.ForeignKeyConstraint(
+            ["offered_to"], ["users.id"], name=op.f("fk_appeals_offered_to_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_appeals")),
         sa.UniqueConstraint("conversation_id", name=op.f("uq_appeals_conversation_id")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_appeals_idempotency_key")),

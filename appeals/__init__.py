@@ -16,6 +16,7 @@ from appeals import (
     admin_routes,
     attachments,
     deadlines,
+    notices,
     offers,
     overview,
     pushes,
@@ -60,6 +61,7 @@ def setup(app: web.Application) -> None:
     app[HANDLERS] = {}
     app.cleanup_ctx.append(live_topics)
     app.cleanup_ctx.append(_store)
+    notices.setup(app)
     app.cleanup_ctx.append(status.status_desk)
     on_event(app, Event.MESSAGE, status.on_message)
     app[WORKER_FACTORIES].append(_events)

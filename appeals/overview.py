@@ -15,6 +15,7 @@ from aiohttp import web
 
 from appeals.alerts_store import AlertStore
 from appeals.model import Status
+from appeals.notices import NOTICES
 from appeals.routes import APPEAL_STORE
 from appeals.store import Appeal
 from gateway.auth import require
@@ -76,6 +77,8 @@ async def appeals_overview(request: web.Request) -> web.Response:
             "at": now.isoformat(),
             "queues": count_by_queue(await alerts.open_appeals(), list(config.queues), now),
             "alerts": await alerts.open_alerts(ALERTS_SHOWN),
+            # Customers no channel reached: an operator calls them back (appeals/notices.py).
+            "callbacks": await app[NOTICES].callbacks(None, ALERTS_SHOWN),
         }
     )
 

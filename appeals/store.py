@@ -392,7 +392,12 @@ class AppealStore:
             ).all()
             notices = (
                 await conn.execute(
-                    select(appeal_notices)
+                    select(
+                        appeal_notices,
+                        messages.c.status.label("delivery"),
+                        messages.c.error.label("delivery_error"),
+                    )
+                    .outerjoin(messages, messages.c.id == appeal_notices.c.message_id)
                     .where(appeal_notices.c.appeal_id == appeal_id)
                     .order_by(appeal_notices.c.id)
                 )
@@ -470,7 +475,12 @@ class AppealStore:
                     "event": r.event,
                     "channel": r.channel,
                     "state": r.state,
-                    "error": r.error,
+                    # The message's own status (queued, sent, delivered, failed, undelivered).
+                    "delivery": r.delivery,
+                    "attempt": r.attempt,
+                    "chain": r.chain,
+                    "message_id": r.message_id,
+                    "error": r.error or r.delivery_error,
                     "created_at": r.created_at.isoformat(),
                     "updated_at": r.updated_at.isoformat(),
                 }
@@ -878,6 +888,30 @@ class AppealStore:
             },
         )
         return int(history_id)
+
+    async def record(
+        self,
+        conn: AsyncConnection,
+        appeal: Appeal,
+        action: str,
+        actor: Actor,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        detail: dict[str, Any],
+    ) -> int:
+        """A history row (with its ``appeal.changed`` event) for something that happened to the
+        appeal without changing it: a notice to the customer, a call-back task."""
+        return await self._record(
+            conn,
+            appeal,
+            action,
+            actor,
+            now,
+            from_status=appeal.status,
+            reason=reason,
+            detail=detail,
+        )
 
     async def update_details(
         self,

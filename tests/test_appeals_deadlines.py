@@ -70,12 +70,14 @@ topics:
   inquiry:
     title: {en: Inquiry}
     category: question
+    notify_on: []  # these customers hear nothing (notices: tests/test_appeals_notices.py)
     calendar: office
     route:
       - {name: Desk, queue: first_line, max: 4h, may_resolve: true, on_timeout: warn}
   dispute:
     title: {en: Billing dispute}
     category: complaint
+    notify_on: []
     calendar: office
     route:
       - {name: First line, queue: first_line, max: 4h, may_resolve: true, on_timeout: escalate}
@@ -87,6 +89,7 @@ topics:
   outage:
     title: {en: Outage}
     category: incident
+    notify_on: []
     route:
       - {name: Field team, queue: first_line, max: 1h, may_resolve: true, on_timeout: warn}
 """

@@ -67,12 +67,14 @@ topics:
   dispute:
     title: {en: Billing dispute}
     category: complaint
+    notify_on: []  # these customers hear nothing (notices: tests/test_appeals_notices.py)
     route:
       - {name: Billing, queue: billing, max: 8h, may_resolve: false, dispatch: offer}
       - {name: Desk, queue: first_line, max: 8h, may_resolve: true}
   question:
     title: {en: A question}
     category: question
+    notify_on: []
     route:
       - {name: Billing, queue: billing, max: 4h, may_resolve: true}
 """

@@ -71,12 +71,14 @@ topics:
   billing_dispute:
     title: {en: Billing dispute, ru: Спор по счёту, es: Disputa de factura, de: Rechnungsstreit}
     category: complaint
+    notify_on: []  # only the answers are sent here (notices: tests/test_appeals_notices.py)
     route:
       - {name: First line, queue: general, max: 4h, may_resolve: true}
       - {name: Billing, queue: general, max: 8h, may_resolve: true}
   callback:
     title: {en: Call back, es: Devolución de llamada}
     category: request
+    notify_on: []
     route:
       - {name: First line, queue: general, max: 2h, may_resolve: true}
 """

@@ -24,12 +24,16 @@ async def tell_customer(
     now: datetime,
     buttons: Sequence[dict[str, str]] = (),
     dedupe_key: str | None = None,
+    *,
+    identity_id: int | None = None,
 ) -> int:
     """Store a message to the customer and its outbox row; its id. ``buttons`` (label and
     value each) become quick replies where the channel has them (Telegram, web chat).
     ``dedupe_key`` makes a second copy of the same answer fail with the unique key (an
     IntegrityError that rolls the caller's transaction back), so an event handled twice
-    answers once."""
+    answers once. ``identity_id`` sends it to another of the customer's identities than the
+    conversation's (``channel`` is that identity's), as an operator's reply on another
+    channel."""
     raw = {"buttons": list(buttons)} if buttons else None
     message_id = (
         await conn.execute(
@@ -38,6 +42,7 @@ async def tell_customer(
                 conversation_id=conversation_id,
                 direction=Direction.OUT.value,
                 channel=channel,
+                identity_id=identity_id,
                 dedupe_key=dedupe_key or f"system:{conversation_id}:{uuid.uuid4().hex}",
                 author_user_id=None,
                 text=text,

@@ -316,14 +316,15 @@ def changed(
 
 # The placeholders a topic's own notice text may use.
 PLACEHOLDERS = frozenset({"reference", "topic", "status", "stage", "customer"})
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z_]+)\}")
 
 
 def render(template: str, **values: object) -> str:
     """Fill ``{reference}``, ``{topic}``, ``{status}``, ``{stage}`` and ``{customer}`` in an
-    admin's text. Only these names are replaced (a missing value by nothing); every other
-    brace stays as written, and no format specification or attribute is ever evaluated, so a
-    text such as ``{reference.__class__}`` or ``{0}`` is just text."""
+    admin's text. Only these names are replaced (a missing value by nothing); ``{{`` and
+    ``}}`` are a brace, as the topics file's check says; every other brace stays as written,
+    and no format specification or attribute is ever evaluated, so a text such as
+    ``{reference.__class__}`` or ``{0}`` is just text."""
     unknown = set(values) - PLACEHOLDERS
     if unknown:
         raise ValueError(f"unknown placeholder values: {', '.join(sorted(unknown))}")
@@ -331,6 +332,8 @@ def render(template: str, **values: object) -> str:
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name is None:
+            return match.group(0)[0]  # "{{" or "}}"
         if name not in PLACEHOLDERS:
             return match.group(0)
         value = filled.get(name)

@@ -822,6 +822,15 @@ OPERATIONS: tuple[Op, ...] = (
     # appeals
     Op(
         "get",
+        "/api/appeals/callbacks",
+        "Call-back tasks: appeals whose notice reached the customer on none of their channels, "
+        "until the appeal is closed (operators: their queues; supervisors: every one).",
+        _APPEALS,
+        result=obj({"callbacks": array(ANY_OBJ)}),
+        query={"queue": (STR, False)},
+    ),
+    Op(
+        "get",
         "/api/appeal-topics",
         "The topics an appeal can be opened on (their forms and routes) and the wrap-up codes.",
         _APPEALS,

@@ -194,7 +194,10 @@ ALL = {"customer": "Ann", "topic": "T", "status": "s", "stage": "S", "reference"
         ("{customer}, your {topic}: {status} ({stage})", ALL, "Ann, your T: s (S)"),
         ("{reference} and {unknown}", {"reference": "1"}, "1 and {unknown}"),
         ("{reference.__class__} {0} {topic!r}", ALL, "{reference.__class__} {0} {topic!r}"),
-        ("{{reference}}", ALL, "{1}"),
+        # Doubled braces are a brace, as the topics file's check tells admins.
+        ("{{reference}}", ALL, "{reference}"),
+        ("{{{reference}}}", ALL, "{1}"),
+        ("Price {{EUR}}", ALL, "Price {EUR}"),
         ("Dear {customer}", {}, "Dear "),
         ("{topic}", {"topic": "{reference}"}, "{reference}"),  # values are not filled again
     ],

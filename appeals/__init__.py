@@ -25,9 +25,8 @@ from appeals import (
     status,
 )
 from appeals.live import TOPICS, live_topics
-from appeals.routes import APPEAL_STORE
 from appeals.service import APPEAL_EVENTS, HANDLERS, TICKS, AppealEvents, on_event, ticker
-from appeals.store import AppealStore
+from appeals.store import APPEAL_STORE, AppealStore
 from gateway.console.actions import DISPOSITIONS
 from gateway.events import Event
 from gateway.keys import BROKER, DATABASE, WORKER_FACTORIES

@@ -21,7 +21,7 @@ from sqlalchemy.sql import Insert
 from appeals.alerts import STAGE_RUNNING, AlertKind, Passed
 from appeals.model import OPEN_STATUSES, Status, TimeoutAction
 from appeals.numbers import format_reference
-from appeals.store import Actor, Appeal, AppealStore, _appeal
+from appeals.store import Actor, Appeal, AppealStore, appeal_of_row, write_history
 from gateway.storage.schema import appeal_alerts, appeals
 
 STAGE_KINDS = [k.value for k in AlertKind if k.clock == "stage"]
@@ -137,10 +137,10 @@ class AlertStore:
                     return False
                 if (await conn.execute(mark)).rowcount != 1:
                     raise _Lost
-                fresh = _appeal(
+                fresh = appeal_of_row(
                     (await conn.execute(select(appeals).where(appeals.c.id == appeal.id))).one()
                 )
-                await self.store._record(
+                await write_history(
                     conn,
                     fresh,
                     passed.kind.history_action,
@@ -180,7 +180,7 @@ class AlertStore:
         )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [(int(r.alert_id), _appeal(r)) for r in rows]
+        return [(int(r.alert_id), appeal_of_row(r)) for r in rows]
 
     async def settle(self, alert_id: int, action: TimeoutAction) -> None:
         """Say what was done after all (an escalation the route no longer allows: warn)."""
@@ -224,14 +224,14 @@ class AlertStore:
         )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_appeal(r) for r in rows]
+        return [appeal_of_row(r) for r in rows]
 
     # -- the supervisors' overview -------------------------------------------------------
 
     async def open_appeals(self) -> list[Appeal]:
         async with self.db.read() as conn:
             rows = (await conn.execute(select(appeals).where(appeals.c.status.in_(_OPEN)))).all()
-        return [_appeal(r) for r in rows]
+        return [appeal_of_row(r) for r in rows]
 
     async def open_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
         """Alerts whose situation still stands, newest first: the appeal is open and, for a

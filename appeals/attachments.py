@@ -17,8 +17,8 @@ from urllib.parse import unquote
 from aiohttp import web
 from sqlalchemy import select
 
-from appeals.routes import APPEAL_STORE, _actor, _endpoint, _visible_appeal
-from appeals.store import Actor, Appeal, AppealStore, _load
+from appeals.routes import actor_of, endpoint, visible_appeal
+from appeals.store import APPEAL_STORE, Actor, Appeal, AppealStore, load_appeal, write_history
 from gateway.auth import Principal
 from gateway.http import body_id, fail, json_body, path_id
 from gateway.keys import FILES, RELAY
@@ -64,8 +64,8 @@ async def attach(
                 .returning(appeal_attachments.c.id)
             )
         ).scalar_one()
-        current = await _load(conn, appeal.id)
-        await store._record(
+        current = await load_appeal(conn, appeal.id)
+        await write_history(
             conn, current, "attach", actor, now, from_status=current.status, reason=None,
             detail={"attachment_id": int(attachment_id), "filename": filename},
         )  # fmt: skip
@@ -99,7 +99,7 @@ async def _from_message(
 
 
 async def add_attachment(request: web.Request, principal: Principal) -> web.Response:
-    appeal = await _visible_appeal(request, principal)
+    appeal = await visible_appeal(request, principal)
     message_id: int | None = None
     if request.content_type.startswith("multipart/"):
         file_id, filename = await _upload(request)
@@ -111,7 +111,7 @@ async def add_attachment(request: web.Request, principal: Principal) -> web.Resp
         appeal,
         file_id,
         filename,
-        _actor(principal),
+        actor_of(principal),
         utcnow(),
         message_id=message_id,
     )
@@ -141,7 +141,7 @@ async def _upload(request: web.Request) -> tuple[int, str]:
 
 
 async def download(request: web.Request, principal: Principal) -> web.StreamResponse:
-    appeal = await _visible_appeal(request, principal)
+    appeal = await visible_appeal(request, principal)
     attachment_id = path_id(request, "attachment_id")
     async with request.app[APPEAL_STORE].db.read() as conn:
         row = (
@@ -166,5 +166,5 @@ async def download(request: web.Request, principal: Principal) -> web.StreamResp
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/appeals/{id}/attachments", _endpoint(add_attachment))
-    app.router.add_get("/api/appeals/{id}/attachments/{attachment_id}", _endpoint(download))
+    app.router.add_post("/api/appeals/{id}/attachments", endpoint(add_attachment))
+    app.router.add_get("/api/appeals/{id}/attachments/{attachment_id}", endpoint(download))

@@ -30,10 +30,9 @@ from appeals.live import TOPICS
 from appeals.model import Action, TimeoutAction
 from appeals.numbers import format_reference
 from appeals.pushes import connected, publish, supervisors
-from appeals.routes import APPEAL_STORE
 from appeals.service import on_tick
 from appeals.staff_mail import send_staff_mail
-from appeals.store import Actor, Appeal, AppealChanged, Plan
+from appeals.store import APPEAL_STORE, Actor, Appeal, AppealChanged, Plan
 from appeals.topics import TopicsConfig
 from appeals.views import plan_of
 from gateway.errors import Refused

@@ -30,9 +30,9 @@ from appeals import texts
 from appeals.live import TOPICS
 from appeals.notice_store import Identity, NoticeStore, Reach, Recipient
 from appeals.numbers import format_reference
-from appeals.routes import APPEAL_STORE, queues_of
+from appeals.routes import queues_of
 from appeals.service import on_event, on_tick
-from appeals.store import Appeal
+from appeals.store import APPEAL_STORE, Appeal
 from appeals.topics import NoticeEvent, Topic, TopicsConfig
 from gateway.auth import require
 from gateway.events import Event

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from appeals.dispatch import Worker, appeal_capacity, pending_limit, worker
 from appeals.model import Status
-from appeals.store import Actor, Appeal, AppealStore, _appeal
+from appeals.store import Actor, Appeal, AppealStore, appeal_of_row, write_history
 from gateway.model import ConversationStatus, OperatorState
 from gateway.storage.schema import appeals, conversations, operator_presence, users
 from routing.config import RoutingConfig
@@ -96,7 +96,7 @@ class OfferStore:
         )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_appeal(r) for r in rows]
+        return [appeal_of_row(r) for r in rows]
 
     async def expired(self, now: datetime, limit: int = 500) -> list[Appeal]:
         """Appeals whose offer was not answered in time."""
@@ -108,7 +108,7 @@ class OfferStore:
         )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_appeal(r) for r in rows]
+        return [appeal_of_row(r) for r in rows]
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class OfferStore:
             if operator.user_id in (passed.offer_passed or []):
                 raise _PassedOn  # they declined it meanwhile (offered by another instance)
             fresh = await _fresh(conn, appeal.id)
-            await self.store._record(
+            await write_history(
                 conn,
                 fresh,
                 "offered",
@@ -186,11 +186,11 @@ class OfferStore:
             row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
             if row is None or row.offered_to != actor.user_id:
                 return None
-            appeal = _appeal(row)
+            appeal = appeal_of_row(row)
             if not await _end_offer(conn, appeal):
                 return None
             fresh = await _fresh(conn, appeal_id)
-            await self.store._record(
+            await write_history(
                 conn,
                 fresh,
                 "declined",
@@ -212,7 +212,7 @@ class OfferStore:
             if not await _end_offer(conn, appeal):
                 return False
             fresh = await _fresh(conn, appeal.id)
-            await self.store._record(
+            await write_history(
                 conn,
                 fresh,
                 "offer_missed",
@@ -230,7 +230,9 @@ class OfferStore:
 
 
 async def _fresh(conn: AsyncConnection, appeal_id: int) -> Appeal:
-    return _appeal((await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one())
+    return appeal_of_row(
+        (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
+    )
 
 
 async def _end_offer(conn: AsyncConnection, appeal: Appeal) -> bool:

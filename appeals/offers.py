@@ -31,9 +31,8 @@ from appeals.live import TOPICS
 from appeals.model import Dispatch
 from appeals.offer_store import OfferResult, OfferStore
 from appeals.pushes import publish
-from appeals.routes import APPEAL_STORE
 from appeals.service import on_event, on_tick
-from appeals.store import Appeal
+from appeals.store import APPEAL_STORE, Appeal
 from appeals.topics import TopicsConfig
 from appeals.views import PRIORITIES, appeal_json, plan_of, urgency
 from gateway.events import Event

@@ -16,8 +16,7 @@ from aiohttp import web
 from appeals.alerts_store import AlertStore
 from appeals.model import Status
 from appeals.notices import NOTICES
-from appeals.routes import APPEAL_STORE
-from appeals.store import Appeal
+from appeals.store import APPEAL_STORE, Appeal
 from gateway.auth import require
 from gateway.model import Role, utcnow
 from routing.live import LIVE_ROUTING

@@ -17,8 +17,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from appeals.live import TOPICS
-from appeals.routes import APPEAL_STORE
 from appeals.service import on_event
+from appeals.store import APPEAL_STORE
 from appeals.views import appeal_json, plan_of
 from gateway.broker import BrokerUnavailable
 from gateway.events import Event

@@ -24,9 +24,8 @@ from aiohttp import web
 from appeals.alerts_store import AlertStore
 from appeals.live import TOPICS
 from appeals.model import Action, Status
-from appeals.routes import APPEAL_STORE
 from appeals.service import on_event, on_tick
-from appeals.store import Actor, Appeal, AppealChanged
+from appeals.store import APPEAL_STORE, Actor, Appeal, AppealChanged
 from appeals.topics import TopicsConfig
 from appeals.views import plan_of
 from gateway.errors import Refused

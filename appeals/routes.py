@@ -20,7 +20,7 @@ from appeals.live import TOPICS
 from appeals.model import Action, Priority
 from appeals.numbers import parse_reference
 from appeals.offer_store import OfferStore
-from appeals.store import MAX_NOTE_CHARS, Actor, Appeal, AppealChanged, AppealStore
+from appeals.store import APPEAL_STORE, MAX_NOTE_CHARS, Actor, Appeal, AppealChanged
 from appeals.topics import Topic, TopicsConfig
 from appeals.views import OPEN, appeal_json, plan_of, topic_json, urgency
 from gateway.auth import Principal, require
@@ -32,8 +32,6 @@ from gateway.storage.schema import customers, identities
 from gateway.storage.users import User
 from routing.config import queue_admits
 from routing.live import LIVE_ROUTING
-
-APPEAL_STORE = web.AppKey("appeal_store", AppealStore)
 
 MAX_SUMMARY = 500
 MAX_KEY = 200
@@ -54,7 +52,7 @@ def _refuse(exc: Refused) -> NoReturn:
 Handler = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 
 
-def _endpoint(handler: Handler, role: Role = Role.OPERATOR) -> Callable[..., Any]:
+def endpoint(handler: Handler, role: Role = Role.OPERATOR) -> Callable[..., Any]:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         principal = await require(request, role)
         try:
@@ -67,7 +65,7 @@ def _endpoint(handler: Handler, role: Role = Role.OPERATOR) -> Callable[..., Any
     return wrapped
 
 
-def _actor(principal: Principal) -> Actor:
+def actor_of(principal: Principal) -> Actor:
     user = principal.user
     name = user.username if principal.via == "session" else f"api:{user.username}"
     return Actor(user.id, name, "api" if principal.via == "token" else "console")
@@ -131,7 +129,7 @@ async def _sees(app: web.Application, user: User, appeal: Appeal) -> bool:
     return await app[APPEAL_STORE].visible(appeal, user.id, await queues_of(app, user))
 
 
-async def _visible_appeal(request: web.Request, principal: Principal) -> Appeal:
+async def visible_appeal(request: web.Request, principal: Principal) -> Appeal:
     store = request.app[APPEAL_STORE]
     appeal = await store.get(path_id(request))
     if appeal is not None and (
@@ -262,7 +260,7 @@ async def create_appeal(request: web.Request, principal: Principal) -> web.Respo
         channel=channel,
         conversation_id=conversation_id,
         idempotency_key=key,
-        actor=_actor(principal),
+        actor=actor_of(principal),
         now=utcnow(),
     )
     if created:
@@ -329,7 +327,7 @@ async def list_appeals(request: web.Request, principal: Principal) -> web.Respon
 
 
 async def get_appeal(request: web.Request, principal: Principal) -> web.Response:
-    appeal = await _visible_appeal(request, principal)
+    appeal = await visible_appeal(request, principal)
     return web.json_response({"appeal": await _detail(request.app, appeal)})
 
 
@@ -382,7 +380,7 @@ def _version(data: dict[str, Any]) -> int:
 
 
 async def act(request: web.Request, principal: Principal) -> web.Response:
-    appeal = await _visible_appeal(request, principal)
+    appeal = await visible_appeal(request, principal)
     data = await json_body(request)
     try:
         action = Action(str(data.get("action")))
@@ -421,7 +419,7 @@ async def act(request: web.Request, principal: Principal) -> web.Response:
         expected,
         action,
         plan=plan_of(config, topic, appeal.topic),
-        actor=_actor(principal),
+        actor=actor_of(principal),
         now=utcnow(),
         owner_id=owner_id,
         reason=reason,
@@ -443,7 +441,7 @@ async def _at_capacity(app: web.Application, user: User) -> str | None:
 async def decline(request: web.Request, principal: Principal) -> web.Response:
     """The operator an appeal is offered to declines it: it is offered to someone else."""
     store = request.app[APPEAL_STORE]
-    declined = await OfferStore(store).decline(path_id(request), _actor(principal), utcnow())
+    declined = await OfferStore(store).decline(path_id(request), actor_of(principal), utcnow())
     if declined is None:
         fail(404, "not_found", "no appeal offered to you with this id")
     request.app[RELAY].nudge()
@@ -452,7 +450,7 @@ async def decline(request: web.Request, principal: Principal) -> web.Response:
 
 
 async def update_appeal(request: web.Request, principal: Principal) -> web.Response:
-    appeal = await _visible_appeal(request, principal)
+    appeal = await visible_appeal(request, principal)
     data = await json_body(request)
     expected = _version(data)
     user = principal.user
@@ -476,7 +474,7 @@ async def update_appeal(request: web.Request, principal: Principal) -> web.Respo
         appeal.id,
         expected,
         plan=plan_of(config, topic, appeal.topic),
-        actor=_actor(principal),
+        actor=actor_of(principal),
         now=utcnow(),
         fields=fields,
         priority=priority,
@@ -487,17 +485,19 @@ async def update_appeal(request: web.Request, principal: Principal) -> web.Respo
 
 
 async def add_note(request: web.Request, principal: Principal) -> web.Response:
-    appeal = await _visible_appeal(request, principal)
+    appeal = await visible_appeal(request, principal)
     data = await json_body(request)
     text = _text(data, "text", MAX_NOTE_CHARS)
     if not text:
         fail(422, "bad_field", "'text' must not be empty")
-    note_id = await request.app[APPEAL_STORE].add_note(appeal.id, _actor(principal), text, utcnow())
+    note_id = await request.app[APPEAL_STORE].add_note(
+        appeal.id, actor_of(principal), text, utcnow()
+    )
     return web.json_response({"note_id": note_id}, status=201)
 
 
 async def link_conversation(request: web.Request, principal: Principal) -> web.Response:
-    appeal = await _visible_appeal(request, principal)
+    appeal = await visible_appeal(request, principal)
     data = await json_body(request)
     conversation_id = body_id(data, "conversation_id")
     conversation = await request.app[CONVERSATIONS].get(conversation_id)
@@ -508,7 +508,7 @@ async def link_conversation(request: web.Request, principal: Principal) -> web.R
     if conversation.customer_id != appeal.customer_id:
         fail(422, "other_customer", "the conversation is with another customer than the appeal's")
     linked = await request.app[APPEAL_STORE].link_conversation(
-        appeal.id, conversation_id, _actor(principal), utcnow()
+        appeal.id, conversation_id, actor_of(principal), utcnow()
     )
     if linked:
         request.app[RELAY].nudge()
@@ -516,13 +516,13 @@ async def link_conversation(request: web.Request, principal: Principal) -> web.R
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/appeal-topics", _endpoint(list_topics))
-    app.router.add_post("/api/appeals", _endpoint(create_appeal))
-    app.router.add_get("/api/appeals", _endpoint(list_appeals))
-    app.router.add_get("/api/appeals/by-reference/{reference}", _endpoint(by_reference))
-    app.router.add_get("/api/appeals/{id}", _endpoint(get_appeal))
-    app.router.add_patch("/api/appeals/{id}", _endpoint(update_appeal))
-    app.router.add_post("/api/appeals/{id}/actions", _endpoint(act))
-    app.router.add_post("/api/appeals/{id}/decline", _endpoint(decline))
-    app.router.add_post("/api/appeals/{id}/notes", _endpoint(add_note))
-    app.router.add_post("/api/appeals/{id}/conversations", _endpoint(link_conversation))
+    app.router.add_get("/api/appeal-topics", endpoint(list_topics))
+    app.router.add_post("/api/appeals", endpoint(create_appeal))
+    app.router.add_get("/api/appeals", endpoint(list_appeals))
+    app.router.add_get("/api/appeals/by-reference/{reference}", endpoint(by_reference))
+    app.router.add_get("/api/appeals/{id}", endpoint(get_appeal))
+    app.router.add_patch("/api/appeals/{id}", endpoint(update_appeal))
+    app.router.add_post("/api/appeals/{id}/actions", endpoint(act))
+    app.router.add_post("/api/appeals/{id}/decline", endpoint(decline))
+    app.router.add_post("/api/appeals/{id}/notes", endpoint(add_note))
+    app.router.add_post("/api/appeals/{id}/conversations", endpoint(link_conversation))

@@ -38,8 +38,7 @@ from appeals.live import TOPICS, LiveTopics
 from appeals.model import Priority
 from appeals.numbers import parse_reference
 from appeals.queries import QueryKind, StatusQuery, status_query
-from appeals.routes import APPEAL_STORE
-from appeals.store import Actor, Appeal, AppealStore
+from appeals.store import APPEAL_STORE, Actor, Appeal, AppealStore
 from appeals.views import plan_of
 from gateway.channel_intake import MENUS
 from gateway.events import Event, conversation_ref

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -175,13 +176,15 @@ class Appeal:
 _COLUMNS = [f.name for f in fields(Appeal)]
 
 
-def _appeal(row: Any) -> Appeal:
+def appeal_of_row(row: Any) -> Appeal:
     mapping = row._mapping
     return Appeal(**{name: mapping[name] for name in _COLUMNS})
 
 
-async def _load(conn: AsyncConnection, appeal_id: int) -> Appeal:
-    return _appeal((await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one())
+async def load_appeal(conn: AsyncConnection, appeal_id: int) -> Appeal:
+    return appeal_of_row(
+        (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +265,63 @@ def _offer_effects(
     return None if after.owner_id == offered and after.status == Status.IN_PROGRESS else offered
 
 
+async def write_history(
+    conn: AsyncConnection,
+    appeal: Appeal,
+    action: Action | str,
+    actor: Actor,
+    now: datetime,
+    *,
+    from_status: str | None,
+    reason: str | None,
+    detail: dict[str, Any],
+    from_owner_id: int | None = None,
+    event: dict[str, Any] | None = None,
+) -> int:
+    """The history row of a change and its ``appeal.changed`` event (same transaction);
+    ``from_owner_id`` is who owned it before (their console drops it from their list);
+    ``event`` adds keys to the event's payload."""
+    history_id = (
+        await conn.execute(
+            appeal_history.insert()
+            .values(
+                appeal_id=appeal.id,
+                created_at=now,
+                actor_id=actor.user_id,
+                actor=actor.name,
+                action=str(action),
+                from_status=from_status,
+                to_status=appeal.status,
+                stage=appeal.stage,
+                queue=appeal.queue,
+                reason=reason,
+                channel=actor.channel,
+                detail=detail,
+            )
+            .returning(appeal_history.c.id)
+        )
+    ).scalar_one()
+    await emit(
+        conn,
+        Event.APPEAL_CHANGED,
+        {
+            "appeal_id": appeal.id,
+            "reference": appeal.reference,
+            "action": str(action),
+            "status": appeal.status,
+            "from_status": from_status,
+            "stage": appeal.stage,
+            "queue": appeal.queue,
+            "owner_id": appeal.owner_id,
+            "from_owner_id": from_owner_id,
+            "customer_id": appeal.customer_id,
+            "history_id": int(history_id),
+            **(event or {}),
+        },
+    )
+    return int(history_id)
+
+
 class AppealStore:
     def __init__(self, db: Database, reference: Callable[[], str] = new_reference) -> None:
         self.db = db
@@ -272,14 +332,14 @@ class AppealStore:
     async def get(self, appeal_id: int) -> Appeal | None:
         async with self.db.read() as conn:
             row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
-        return _appeal(row) if row else None
+        return appeal_of_row(row) if row else None
 
     async def by_reference(self, reference: str) -> Appeal | None:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(select(appeals).where(appeals.c.reference == reference))
             ).first()
-        return _appeal(row) if row else None
+        return appeal_of_row(row) if row else None
 
     async def of_customer(self, customer_id: int, limit: int = 100) -> list[Appeal]:
         return await self.search(customer_id=customer_id, limit=limit)
@@ -294,7 +354,7 @@ class AppealStore:
         )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_appeal(r) for r in rows]
+        return [appeal_of_row(r) for r in rows]
 
     async def search(
         self,
@@ -323,7 +383,7 @@ class AppealStore:
         query = query.order_by(appeals.c.id.desc()).limit(limit)
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_appeal(r) for r in rows]
+        return [appeal_of_row(r) for r in rows]
 
     @staticmethod
     def _visible(operator_id: int, queues: Sequence[str] | None) -> list[Any]:
@@ -570,7 +630,7 @@ class AppealStore:
                     select(appeals).where(or_(*conditions)).order_by(appeals.c.id).limit(1)
                 )
             ).first()
-        return _appeal(row) if row else None
+        return appeal_of_row(row) if row else None
 
     async def _insert(
         self,
@@ -634,10 +694,10 @@ class AppealStore:
                         linked_at=now,
                     )
                 )
-            appeal = _appeal(
+            appeal = appeal_of_row(
                 (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
             )
-            await self._record(
+            await write_history(
                 conn,
                 appeal,
                 Action.REGISTER,
@@ -711,7 +771,7 @@ class AppealStore:
             row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
             if row is None:
                 raise AppealChanged(None)
-            current = _appeal(row)
+            current = appeal_of_row(row)
             if expected_version is not None and current.version != expected_version:
                 raise AppealChanged(current.version)
             after = transition(current.state, action, plan.route, owner_id=owner_id, reason=reason)
@@ -740,10 +800,10 @@ class AppealStore:
                 ).scalar()
                 raise _OfferMoved if version == current.version else AppealChanged(None)
             await self._pauses(conn, current, after, action, clean, actor, now)
-            appeal = _appeal(
+            appeal = appeal_of_row(
                 (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
             )
-            await self._record(
+            await write_history(
                 conn,
                 appeal,
                 action,
@@ -832,63 +892,6 @@ class AppealStore:
                 )
             )
 
-    async def _record(
-        self,
-        conn: AsyncConnection,
-        appeal: Appeal,
-        action: Action | str,
-        actor: Actor,
-        now: datetime,
-        *,
-        from_status: str | None,
-        reason: str | None,
-        detail: dict[str, Any],
-        from_owner_id: int | None = None,
-        event: dict[str, Any] | None = None,
-    ) -> int:
-        """The history row of a change and its ``appeal.changed`` event (same transaction);
-        ``from_owner_id`` is who owned it before (their console drops it from their list);
-        ``event`` adds keys to the event's payload."""
-        history_id = (
-            await conn.execute(
-                appeal_history.insert()
-                .values(
-                    appeal_id=appeal.id,
-                    created_at=now,
-                    actor_id=actor.user_id,
-                    actor=actor.name,
-                    action=str(action),
-                    from_status=from_status,
-                    to_status=appeal.status,
-                    stage=appeal.stage,
-                    queue=appeal.queue,
-                    reason=reason,
-                    channel=actor.channel,
-                    detail=detail,
-                )
-                .returning(appeal_history.c.id)
-            )
-        ).scalar_one()
-        await emit(
-            conn,
-            Event.APPEAL_CHANGED,
-            {
-                "appeal_id": appeal.id,
-                "reference": appeal.reference,
-                "action": str(action),
-                "status": appeal.status,
-                "from_status": from_status,
-                "stage": appeal.stage,
-                "queue": appeal.queue,
-                "owner_id": appeal.owner_id,
-                "from_owner_id": from_owner_id,
-                "customer_id": appeal.customer_id,
-                "history_id": int(history_id),
-                **(event or {}),
-            },
-        )
-        return int(history_id)
-
     async def record(
         self,
         conn: AsyncConnection,
@@ -902,7 +905,7 @@ class AppealStore:
     ) -> int:
         """A history row (with its ``appeal.changed`` event) for something that happened to the
         appeal without changing it: a notice to the customer, a call-back task."""
-        return await self._record(
+        return await write_history(
             conn,
             appeal,
             action,
@@ -931,7 +934,7 @@ class AppealStore:
             row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
             if row is None:
                 raise AppealChanged(None)
-            current = _appeal(row)
+            current = appeal_of_row(row)
             if current.version != expected_version:
                 raise AppealChanged(current.version)
             values: dict[str, Any] = {}
@@ -960,10 +963,10 @@ class AppealStore:
             )
             if changed.rowcount != 1:
                 raise AppealChanged(None)
-            appeal = _appeal(
+            appeal = appeal_of_row(
                 (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
             )
-            await self._record(
+            await write_history(
                 conn, appeal, "update", actor, now, from_status=current.status, reason=None,
                 detail=detail,
             )  # fmt: skip
@@ -1047,8 +1050,8 @@ class AppealStore:
                 )
             )
             row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
-            appeal = _appeal(row)
-            await self._record(
+            appeal = appeal_of_row(row)
+            await write_history(
                 conn, appeal, "link", actor, now, from_status=appeal.status, reason=None,
                 detail={"conversation_id": conversation_id},
             )  # fmt: skip
@@ -1117,4 +1120,7 @@ class AppealStore:
         )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_appeal(r) for r in rows]
+        return [appeal_of_row(r) for r in rows]
+
+
+APPEAL_STORE = web.AppKey("appeal_store", AppealStore)

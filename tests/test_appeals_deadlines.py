@@ -28,8 +28,7 @@ from appeals.deadlines import check_deadlines, send_staff_alerts
 from appeals.live import TOPICS
 from appeals.model import Action, Priority, RouteStage, TimeoutAction
 from appeals.replies import close_resolved, on_customer_message, on_operator_reply
-from appeals.routes import APPEAL_STORE
-from appeals.store import Actor, Appeal, AppealStore, Plan
+from appeals.store import APPEAL_STORE, Actor, Appeal, AppealStore, Plan
 from appeals.views import plan_of
 from gateway.keys import DATABASE, USERS
 from gateway.model import Role, utcnow

@@ -33,8 +33,7 @@ from appeals.dispatch import (
 from appeals.live import TOPICS
 from appeals.model import Dispatch, Priority
 from appeals.offers import dispatch_offers, offer_order
-from appeals.routes import APPEAL_STORE
-from appeals.store import Actor, Appeal
+from appeals.store import APPEAL_STORE, Actor, Appeal
 from appeals.topics import parse_topics
 from appeals.views import plan_of
 from gateway.keys import DATABASE

@@ -26,9 +26,8 @@ from sqlalchemy import select
 from appeals import texts
 from appeals.live import TOPICS
 from appeals.numbers import format_reference, spoken
-from appeals.routes import APPEAL_STORE
 from appeals.status import CLOSE_REASON, MAX_MISSES, customer_for, handle_inbound
-from appeals.store import Actor, Appeal
+from appeals.store import APPEAL_STORE, Actor, Appeal
 from appeals.views import plan_of
 from channels.email.adapter import SMTP_SERVER
 from gateway.keys import DATABASE

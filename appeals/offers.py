@@ -31,12 +31,13 @@ from appeals.live import TOPICS
 from appeals.model import Dispatch
 from appeals.offer_store import OfferResult, OfferStore
 from appeals.pushes import publish
+from appeals.routes import names_of
 from appeals.service import on_event, on_tick
 from appeals.store import APPEAL_STORE, Appeal
 from appeals.topics import TopicsConfig
 from appeals.views import PRIORITIES, appeal_json, plan_of, urgency
 from gateway.events import Event
-from gateway.keys import CHANNELS, RELAY, SETTINGS, USERS
+from gateway.keys import CHANNELS, RELAY, SETTINGS
 from routing.config import RoutingConfig
 from routing.live import LIVE_ROUTING
 
@@ -67,11 +68,11 @@ async def _offer_frame(
 ) -> dict[str, Any]:
     topic = config.topic(appeal.topic)
     plan = plan_of(config, topic, appeal.topic) if topic is not None else None
-    names = {u.id: u.display_name for u in await app[USERS].list()}
+    users, customers = await names_of(app, [appeal])  # who the customer is, on the card
     expires = appeal.offer_expires_at
     return {
         "type": "appeal_offer",
-        "appeal": appeal_json(appeal, topic, plan, now, names),
+        "appeal": appeal_json(appeal, topic, plan, now, users, customers),
         "expires_at": expires.isoformat() if expires is not None else None,
     }
 

@@ -95,9 +95,10 @@ def _topic(config: TopicsConfig, name: str) -> Topic:
     return topic
 
 
-async def _names(
+async def names_of(
     app: web.Application, appeals: list[Appeal]
 ) -> tuple[dict[int, str], dict[int, str]]:
+    """(user id -> display name, customer id -> display name) for showing ``appeals``."""
     users = {u.id: u.display_name for u in await app[USERS].list()}
     ids = {a.customer_id for a in appeals}
     found: dict[int, str] = {}
@@ -115,7 +116,7 @@ async def _names(
 async def _present(
     app: web.Application, appeals: list[Appeal], config: TopicsConfig
 ) -> list[dict[str, Any]]:
-    users, names = await _names(app, appeals)
+    users, names = await names_of(app, appeals)
     now = utcnow()
     out = []
     for appeal in appeals:

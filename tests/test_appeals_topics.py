@@ -14,7 +14,7 @@ import yaml
 from pydantic import TypeAdapter
 
 from appeals.fields import FieldDefinition, FieldErrors, validate_fields
-from appeals.model import Category, Priority, RouteStage, TimeoutAction
+from appeals.model import Category, Dispatch, Priority, RouteStage, TimeoutAction
 from appeals.topics import (
     TopicsConfigError,
     changed_parts,
@@ -140,6 +140,14 @@ def test_the_demo_configuration_names_a_topics_file_that_loads() -> None:
         assert all(stage.queue in routing.queues for stage in topic.route_stages()), name
     porting = config.topic("number_porting")
     assert porting is not None and porting.route_stages()[-1].queue == "porting"
+    # Billing offers its billing disputes to its operators one at a time; the others list them.
+    dispute = config.topic("billing_dispute")
+    assert dispute is not None
+    assert [s.dispatch for s in dispute.route_stages()] == [
+        Dispatch.PICK,
+        Dispatch.OFFER,
+        Dispatch.PICK,
+    ]
 
 
 @pytest.mark.parametrize(

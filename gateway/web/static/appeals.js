@@ -5,7 +5,8 @@
  * form, and the appeal view (number, route stepper, owner, deadline, fields, history, notes,
  * conversations, notices, and the buttons of the actions the appeal allows now).
  * In the console it also adds: "Open appeal" in a conversation's pane, the customer's earlier
- * appeals, the operator's stage lists in the sidebar (live on {"type": "appeal"} frames), and a
+ * appeals, the operator's stage lists in the sidebar (live on {"type": "appeal"} frames), the
+ * appeals the gateway offers them (cards among the conversation offers, Take or Decline), and a
  * wrap-up code when a conversation is resolved. The console's own script lends its API helper
  * and a few hooks (window.consoleExtensions).
  * Every change sends the appeal's version; a 409 reloads it and says someone else changed it.
@@ -39,6 +40,8 @@
     wait_third_party: "waits for a third party", resume: "resumed it", resolve: "resolved it",
     close: "closed it", cancel: "cancelled it", reopen: "reopened it", edit: "changed it",
     note: "added a note", link: "linked a conversation",
+    offered: "offered it to an operator", declined: "declined the offer",
+    offer_missed: "ended an offer nobody answered in time",
   };
   // What an operator may do to an appeal of theirs (a supervisor may do everything).
   const OWNER_ACTIONS = new Set([
@@ -917,6 +920,7 @@
       mineEmpty: $("appeals-mine-empty"),
       lateCount: $("appeals-late-count"),
       conversations: $("conversations"),
+      offers: $("offers"),
     };
     if (!ui.paneAppeal || !ui.strip || !ui.block) return;
     const api = console_.api;
@@ -1006,6 +1010,7 @@
     }
 
     async function loadLists() {
+      const asked = Date.now();
       const [waiting, own] = await Promise.all([
         api("GET", "/api/appeals?status=awaiting&queue=mine"),
         api("GET", "/api/appeals?owner=me&status=open"),
@@ -1014,8 +1019,11 @@
       if (waiting.ok && waiting.data && Array.isArray(waiting.data.queues)) myQueues = waiting.data.queues;
       const mineList = listOf(own.data, "appeals").filter((a) => OPEN.has(a.status)).sort(byUrgency);
       const mineIds = new Set(mineList.map((a) => a.id));
+      if (waiting.ok) syncOffers(listOf(waiting.data, "appeals"), asked);
+      // An appeal offered to this operator stands among the offers, not here too.
       const takeList = listOf(waiting.data, "appeals")
-        .filter((a) => (a.status === "awaiting" || a.status === "new") && !mineIds.has(a.id))
+        .filter((a) => (a.status === "awaiting" || a.status === "new") && !mineIds.has(a.id)
+          && !offers.has(a.id))
         .sort(byUrgency);
       // A keyboard user keeps their place when the lists are drawn again.
       const active = document.activeElement;
@@ -1084,6 +1092,257 @@
         item.classList.toggle("selected", on);
         item.querySelector(".ap-item-open").setAttribute("aria-current", on ? "true" : "false");
       }
+    }
+
+    // ---- appeal offers: the gateway offers an awaiting appeal to one operator at a time ----
+    // A card among the conversation offers (the place an operator answers within seconds),
+    // with Take and Decline and a countdown; it goes when taken, declined, revoked or expired.
+    // The awaiting list (queue=mine) carries offered_to and offer_expires_at, so an offer
+    // still pending comes back after a reconnect or a reload.
+    const offers = new Map(); // appeal id -> {id, appeal, expiresAt, since, busy, card, parts}
+    const ended = new Set(); // `${id}@${expires_at}`: offers that are over, never shown again
+    const missedTold = new Set(); // appeal ids whose missed offer the operator was told of
+    const announcer = el("p", "sr");
+    announcer.setAttribute("role", "status");
+    announcer.setAttribute("aria-live", "polite");
+    announcer.setAttribute("data-testid", "appeal-offer-announcer");
+    if (ui.offers) ui.offers.after(announcer);
+
+    function myId() { return (console_.me() || {}).id; }
+    function offerKey(id, expiresAt) { return `${id}@${expiresAt || ""}`; }
+    function secondsLeft(entry) { return Math.ceil((Date.parse(entry.expiresAt) - console_.serverNow()) / 1000); }
+
+    function countdownText(secs) {
+      return secs >= 60 ? `${Math.floor(secs / 60)}m ${secs % 60}s` : `${secs}s`;
+    }
+
+    function formatReference(reference) {
+      const digits = String(reference || "").replace(/\D/g, "");
+      return digits.length === 9 ? `${digits.slice(0, 3)}-${digits.slice(3, 6)}-${digits.slice(6)}` : String(reference || "");
+    }
+
+    function announce(text) {
+      announcer.textContent = "";
+      // A change of text a moment later is read even when the same words come twice.
+      setTimeout(() => { announcer.textContent = text; }, 50);
+    }
+
+    function showOffer(a, expiresAt, fresh) {
+      const id = Number(a.id);
+      const expires = Date.parse(expiresAt || "");
+      if (!Number.isFinite(id) || Number.isNaN(expires) || !console_.putOffer) return;
+      if (ended.has(offerKey(id, expiresAt)) || expires <= console_.serverNow()) return;
+      let entry = offers.get(id);
+      if (entry && entry.expiresAt !== expiresAt) {
+        endOffer(id); // an earlier offer of the same appeal (another stage): this one replaces it
+        entry = null;
+      }
+      if (entry) {
+        entry.appeal = a;
+        fillOffer(entry);
+        return;
+      }
+      missedTold.delete(id);
+      entry = { id, appeal: a, expiresAt, since: Date.now(), busy: false };
+      buildOffer(entry);
+      offers.set(id, entry);
+      console_.putOffer(`appeal:${id}`, entry.card, () => { offers.delete(id); });
+      fillOffer(entry);
+      if (fresh) {
+        const where = [topicOf(a), a.stage_name || a.queue].filter(Boolean).join(", ");
+        announce(`Appeal ${refOf(a)} offered to you: ${where}. Take or decline within ${span(secondsLeft(entry))}.`);
+      }
+    }
+
+    function buildOffer(entry) {
+      const card = el("li", "offer ap-offer");
+      card.setAttribute("data-testid", "appeal-offer");
+      card.dataset.appealId = String(entry.id);
+      const head = el("div", "offer-head");
+      const kind = el("span", "chip ap-offer-kind", "Appeal");
+      const ref = el("strong", "ap-offer-ref");
+      ref.setAttribute("data-testid", "appeal-offer-reference");
+      const countdown = el("span", "countdown");
+      countdown.setAttribute("role", "timer");
+      countdown.setAttribute("data-testid", "appeal-offer-countdown");
+      countdown.title = "Time left to take this appeal; then it is offered to a colleague";
+      head.append(kind, countdown);
+      // The number and what it is about on one line (it wraps in a narrow sidebar).
+      const what = el("p", "ap-offer-what");
+      const topic = el("span", "ap-offer-topic");
+      topic.setAttribute("data-testid", "appeal-offer-topic");
+      what.append(ref, " ", topic);
+      const meta = el("p", "ap-offer-meta");
+      const customer = el("span", "ap-offer-customer");
+      customer.setAttribute("data-testid", "appeal-offer-customer");
+      const prio = el("span", "ap-prio");
+      prio.setAttribute("data-testid", "appeal-offer-priority");
+      const due = el("span", "ap-offer-due");
+      meta.append(customer, prio, due);
+      const returned = el("p", "offer-note ap-offer-returned");
+      returned.setAttribute("data-testid", "appeal-offer-returned");
+      const actions = el("div", "offer-actions");
+      const take = button("Take", "btn primary", "appeal-offer-take");
+      const decline = button("Decline", "btn", "appeal-offer-decline");
+      take.addEventListener("click", () => takeOffer(entry));
+      decline.addEventListener("click", () => declineOffer(entry));
+      actions.append(take, decline);
+      card.append(head, what, meta, returned, actions);
+      entry.card = card;
+      entry.parts = { ref, countdown, topic, customer, prio, due, returned, take, decline };
+    }
+
+    function fillOffer(entry) {
+      const a = entry.appeal;
+      const p = entry.parts;
+      entry.card.dataset.reference = a.reference || "";
+      p.ref.textContent = refOf(a);
+      p.topic.textContent = [topicOf(a), a.stage_name || a.queue].filter(Boolean).join(" · ");
+      p.customer.textContent = a.customer_name || "Customer";
+      p.prio.textContent = `${humanize(a.priority || "normal")} priority`;
+      p.prio.dataset.priority = a.priority || "normal";
+      p.due.replaceChildren(dueBadge(a));
+      p.returned.hidden = !a.returned_reason;
+      p.returned.textContent = a.returned_reason ? `Sent back: ${a.returned_reason}` : "";
+      p.take.setAttribute("aria-label", `Take appeal ${refOf(a)}, ${topicOf(a)}`);
+      p.decline.setAttribute("aria-label", `Decline appeal ${refOf(a)}`);
+      tickOffer(entry);
+    }
+
+    /** The countdown; false once the offer is over here (the gateway ends it too). */
+    function tickOffer(entry) {
+      const left = secondsLeft(entry);
+      if (left <= -2) return false;
+      const secs = Math.max(0, left);
+      entry.parts.countdown.textContent = `Take within ${countdownText(secs)}`;
+      entry.parts.countdown.classList.toggle("urgent", secs <= 10);
+      return true;
+    }
+
+    setInterval(() => {
+      for (const entry of Array.from(offers.values())) {
+        if (!tickOffer(entry)) {
+          endOffer(entry.id);
+          toldMissed(entry.id, refOf(entry.appeal));
+        }
+      }
+    }, 1000);
+
+    /** The card goes; focus, if it was on the card, moves to the next offer or the heading. */
+    function endOffer(id) {
+      const entry = offers.get(id);
+      if (!entry) return;
+      offers.delete(id);
+      ended.add(offerKey(id, entry.expiresAt));
+      const hadFocus = entry.card.contains(document.activeElement)
+        || (entry.focused && document.activeElement === document.body);
+      console_.dropOffer(`appeal:${id}`);
+      if (hadFocus) {
+        const next = ui.offers && ui.offers.querySelector(".offer .btn.primary:not(:disabled)");
+        const heading = console_.offersHeading && console_.offersHeading();
+        if (next) next.focus();
+        else if (heading) {
+          heading.tabIndex = -1;
+          heading.focus();
+        }
+      }
+    }
+
+    function toldMissed(id, reference) {
+      if (missedTold.has(id)) return;
+      missedTold.add(id);
+      toast(`You missed appeal ${reference}.`);
+    }
+
+    function onOfferRevoked(frame) {
+      const id = Number(frame.appeal_id);
+      const entry = offers.get(id);
+      const reference = entry ? refOf(entry.appeal) : formatReference(frame.reference);
+      endOffer(id);
+      scheduleLists();
+      if (frame.reason === "missed") toldMissed(id, reference);
+      else if (frame.reason === "taken") toast(`Appeal ${reference} was taken by a colleague.`);
+      else if (frame.reason === "cancel") toast(`Appeal ${reference} was cancelled; the offer is over.`);
+      else if (frame.reason === "escalate") toast(`Appeal ${reference} moved to the next stage; the offer is over.`);
+      else toast(`The offer of appeal ${reference} is over.`);
+    }
+
+    /** The awaiting list says which offers are still ours (after a reconnect, a reload). */
+    function syncOffers(list, asked) {
+      const me = myId();
+      const still = new Set();
+      for (const a of list) {
+        if (a.offered_to !== me || !a.offer_expires_at || a.status !== "awaiting") continue;
+        still.add(a.id);
+        showOffer(a, a.offer_expires_at, !offers.has(a.id));
+      }
+      // Offers shown before the list was asked for and not in it any more ended meanwhile.
+      for (const entry of Array.from(offers.values())) {
+        if (!still.has(entry.id) && entry.since < asked) endOffer(entry.id);
+      }
+    }
+
+    function setOfferBusy(entry, busy) {
+      // A disabled button loses focus: remember where it was, to put it back or move it on.
+      const focused = entry.card.contains(document.activeElement) ? document.activeElement : null;
+      if (busy) entry.focused = focused;
+      entry.busy = busy;
+      entry.parts.take.disabled = busy;
+      entry.parts.decline.disabled = busy;
+      entry.card.setAttribute("aria-busy", String(busy));
+      if (!busy && entry.focused && entry.focused.isConnected && document.activeElement === document.body) {
+        entry.focused.focus();
+      }
+      if (!busy) entry.focused = null;
+    }
+
+    async function takeOffer(entry) {
+      if (entry.busy) return;
+      setOfferBusy(entry, true);
+      let a = entry.appeal;
+      const take = (x) => api("POST", `/api/appeals/${x.id}/actions`, { action: "take", expected_version: x.version });
+      let res = await take(a);
+      if (res.status === 409 && res.data && res.data.error === "version_conflict") {
+        // Someone changed it meanwhile (a note, the priority): still offered to us, take it.
+        const again = await api("GET", `/api/appeals/${a.id}`);
+        const fresh = again.ok ? appealOf(again.data) : null;
+        if (fresh && fresh.status === "awaiting" && fresh.offered_to === myId()) {
+          a = fresh;
+          res = await take(a);
+        }
+      }
+      if (res.ok) {
+        endOffer(entry.id);
+        toast(`${refOf(a)} is yours now.`);
+        scheduleLists();
+        await openView(a.id);
+        return;
+      }
+      if (res.status === 409 && res.data && res.data.error === "at_capacity") {
+        setOfferBusy(entry, false); // it stays offered until it runs out or is declined
+        toast(reasonOf(res, "Could not take it"), "error");
+        return;
+      }
+      endOffer(entry.id);
+      toast(res.status === 409 ? `Appeal ${refOf(a)} changed meanwhile: ${reasonOf(res, "it cannot be taken now")}`
+        : reasonOf(res, "Could not take it"), "error");
+      scheduleLists();
+    }
+
+    async function declineOffer(entry) {
+      if (entry.busy) return;
+      setOfferBusy(entry, true);
+      const res = await api("POST", `/api/appeals/${entry.id}/decline`);
+      if (res.ok || res.status === 404) {
+        const reference = refOf(entry.appeal);
+        endOffer(entry.id);
+        if (res.ok) announce(`Declined appeal ${reference}.`);
+        else toast(`The offer of appeal ${reference} had already ended.`);
+        scheduleLists();
+        return;
+      }
+      setOfferBusy(entry, false);
+      toast(reasonOf(res, "Could not decline"), "error");
     }
 
     // ---- the conversation's appeal and the customer's earlier ones ----
@@ -1312,13 +1571,35 @@
           userId = me.id;
           topics = null;
           if (view.appeal) closeView();
+          for (const id of Array.from(offers.keys())) endOffer(id);
+          ended.clear();
         }
-        scheduleLists(); // also after a reconnect: pushes may have been missed
+        scheduleLists(); // also after a reconnect: pushes (and offers) may have been missed
         if (view.appeal) view.refresh();
+        return;
+      }
+      if (frame.type === "appeal_offer") {
+        if (frame.appeal) showOffer(frame.appeal, frame.expires_at, true);
+        scheduleLists();
+        return;
+      }
+      if (frame.type === "appeal_offer_revoked") {
+        onOfferRevoked(frame);
         return;
       }
       if (frame.type !== "appeal" || !frame.appeal) return;
       const a = frame.appeal;
+      const offered = offers.get(a.id);
+      if (offered) {
+        // Still ours to answer: the card follows the changes; otherwise the offer is over.
+        if (a.offered_to === myId() && a.offer_expires_at === offered.expiresAt) {
+          // (a push names no customer: the card keeps the name it has)
+          offered.appeal = { ...a, customer_name: a.customer_name || offered.appeal.customer_name };
+          fillOffer(offered);
+        } else {
+          endOffer(a.id);
+        }
+      }
       scheduleLists();
       if (view.appeal && view.appeal.id === a.id && a.version !== view.appeal.version) view.refresh();
       if (shownConversation && shownConversation.customer && shownConversation.customer.id === a.customer_id) refreshStrip();

@@ -66,8 +66,9 @@
 
   // ---- extensions -----------------------------------------------------------------------
   // appeals.js adds to the console through these few hooks: the API helper, every socket
-  // frame, the conversation on screen, and the resolve step (a wrap-up code).
-  const extensions = { frames: [], panes: [], resolve: null };
+  // frame, the conversation on screen, the resolve step (a wrap-up code), and offer cards of
+  // its own in the Offers list (appeal offers), counted with the conversation offers.
+  const extensions = { frames: [], panes: [], resolve: null, offerCards: new Map() };
 
   function conversationInfo(conv) {
     return { id: conv.id, customer: conv.customer, channel: conv.channel, queue: conv.queue };
@@ -90,6 +91,25 @@
     onFrame: (fn) => { extensions.frames.push(fn); },
     onPane: (fn) => { extensions.panes.push(fn); },
     onResolve: (fn) => { extensions.resolve = fn; },
+    /** Show `node` (an <li>) in the Offers list under `key`; `forget()` runs if the console
+     *  drops it itself (signing out). */
+    putOffer: (key, node, forget) => {
+      const old = extensions.offerCards.get(key);
+      if (old && old.node !== node) old.node.replaceWith(node);
+      else if (!old) ui.offers.append(node);
+      extensions.offerCards.set(key, { node, forget });
+      renderOffers();
+      updateTitle();
+    },
+    dropOffer: (key) => {
+      const card = extensions.offerCards.get(key);
+      if (!card) return;
+      extensions.offerCards.delete(key);
+      card.node.remove();
+      renderOffers();
+      updateTitle();
+    },
+    offersHeading: () => $("offers-title"),
   };
 
   // ---- state ----------------------------------------------------------------------------
@@ -711,7 +731,7 @@
   }
 
   function renderOffers() {
-    const count = offers.size;
+    const count = offers.size + extensions.offerCards.size;
     ui.offersEmpty.hidden = count > 0;
     ui.offerCount.hidden = count === 0;
     ui.offerCount.textContent = String(count);
@@ -1531,7 +1551,7 @@
   function updateTitle() {
     let unread = 0;
     for (const c of conversations.values()) unread += c.unread;
-    const count = offers.size + unread;
+    const count = offers.size + extensions.offerCards.size + unread;
     document.title = `${count ? `(${count}) ` : ""}Operator console · Contact Gateway`;
   }
 
@@ -1548,6 +1568,11 @@
   // ---- reset / boot ---------------------------------------------------------------------
   function resetState() {
     for (const id of Array.from(offers.keys())) removeOffer(id);
+    for (const [key, card] of Array.from(extensions.offerCards)) {
+      extensions.offerCards.delete(key);
+      card.node.remove();
+      if (card.forget) card.forget();
+    }
     for (const id of Array.from(conversations.keys())) dropConversation(id);
     pendingReplies.clear();
     requests.clear();

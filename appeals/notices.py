@@ -61,6 +61,10 @@ def notice_event(payload: Mapping[str, Any]) -> NoticeEvent | None:
     notice itself)."""
     action = str(payload.get("action", ""))
     if action == "register":
+        # A customer who opened it in a text menu read its number there, in the same
+        # conversation; a caller heard it, and gets it in writing.
+        if payload.get("actor") == "customer" and payload.get("channel") not in (None, "voice"):
+            return None
         return NoticeEvent.REGISTERED
     if action in STAGE_ACTIONS:
         return NoticeEvent.STAGE_CHANGED

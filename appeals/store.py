@@ -316,6 +316,8 @@ async def write_history(
             "from_owner_id": from_owner_id,
             "customer_id": appeal.customer_id,
             "history_id": int(history_id),
+            "actor": actor.name,
+            "channel": actor.channel,
             **(event or {}),
         },
     )

@@ -459,6 +459,20 @@ async def test_a_resolved_notice_in_russian_for_an_appeal_opened_by_an_integrato
     ("payload", "event"),
     [
         ({"action": "register", "status": "awaiting", "from_status": None}, "registered"),
+        # Opened by the customer in a text menu: the menu told them the number already.
+        (
+            {"action": "register", "status": "awaiting", "actor": "customer", "channel": "sms"},
+            None,
+        ),
+        # A caller heard it; they get it in writing too.
+        (
+            {"action": "register", "status": "awaiting", "actor": "customer", "channel": "voice"},
+            "registered",
+        ),
+        (
+            {"action": "register", "status": "awaiting", "actor": "ada", "channel": "console"},
+            "registered",
+        ),
         ({"action": "resolve", "status": "resolved", "from_status": "in_progress"}, "resolved"),
         ({"action": "take", "status": "in_progress", "from_status": "awaiting"}, "in_progress"),
         (

@@ -107,7 +107,13 @@ class CustomerStore:
             ).all()
             convs = (
                 await conn.execute(
-                    select(conversations.c.id, conversations.c.channel, conversations.c.status)
+                    select(
+                        conversations.c.id,
+                        conversations.c.channel,
+                        conversations.c.status,
+                        conversations.c.created_at,
+                        conversations.c.closed_at,
+                    )
                     .where(conversations.c.customer_id == customer_id)
                     .order_by(conversations.c.id.desc())
                     .limit(50)
@@ -127,7 +133,14 @@ class CustomerStore:
                 for i in ids
             ],
             "conversations": [
-                {"id": c.id, "channel": c.channel, "status": c.status} for c in convs
+                {
+                    "id": c.id,
+                    "channel": c.channel,
+                    "status": c.status,
+                    "created_at": c.created_at.isoformat(),
+                    "closed_at": c.closed_at.isoformat() if c.closed_at else None,
+                }
+                for c in convs
             ],
         }
 

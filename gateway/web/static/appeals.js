@@ -1351,7 +1351,12 @@
       if (!conv) return;
       const ticket = ++stripTicket;
       const customerId = conv.customer && conv.customer.id;
-      const res = customerId != null ? await api("GET", `/api/appeals?customer_id=${encodeURIComponent(customerId)}`) : null;
+      const [res, customer] = customerId != null
+        ? await Promise.all([
+          api("GET", `/api/appeals?customer_id=${encodeURIComponent(customerId)}`),
+          api("GET", `/api/customers/${encodeURIComponent(customerId)}`),
+        ])
+        : [null, null];
       if (ticket !== stripTicket) return;
       const appeals = res && res.ok ? listOf(res.data, "appeals") : [];
       const linked = appeals.find((a) => a.conversation_id === conv.id
@@ -1383,6 +1388,32 @@
           const about = [statusLabel(a.status), dateTime(a.created_at)];
           if (a.conversation_id) about.push(`conversation #${a.conversation_id}`);
           item.append(b, el("span", "muted small", ` ${about.join(" · ")}`));
+          list.append(item);
+        }
+        more.append(list);
+        parts.push(more);
+      }
+      const before = customer && customer.ok && customer.data && Array.isArray(customer.data.conversations)
+        ? customer.data.conversations.filter((c) => c.id !== conv.id)
+        : [];
+      if (before.length) {
+        const more = el("details", "ap-earlier");
+        more.setAttribute("data-testid", "customer-conversations");
+        more.append(el("summary", "", `Earlier conversations (${before.length})`));
+        const list = el("ul", "ap-plain");
+        for (const c of before) {
+          const item = el("li");
+          item.dataset.testid = "customer-conversation";
+          const about = [`#${c.id}`, channelName(c.channel), humanize(c.status)];
+          if (c.created_at) about.push(dateTime(c.created_at));
+          const appeal = appeals.find((a) => a.conversation_id === c.id);
+          item.append(el("span", "", about.join(" · ")));
+          if (appeal) {
+            const b = button(refOf(appeal), "link-button", "customer-conversation-appeal");
+            b.setAttribute("aria-label", `Open appeal ${refOf(appeal)}, opened from conversation ${c.id}`);
+            b.addEventListener("click", () => openView(appeal.id));
+            item.append(" · appeal ", b);
+          }
           list.append(item);
         }
         more.append(list);

@@ -23,7 +23,8 @@ router.tick                ``{}`` (short TTL)                              route
 appeal.changed             ``{appeal_id, reference, action, status,         appeals service
                            from_status, stage, queue, owner_id,
                            from_owner_id, customer_id, history_id,
-                           offered_to?, offer_revoked_to?}``
+                           actor, channel, offered_to?,
+                           offer_revoked_to?}``
 outbound.<channel>         ``{message_id, conversation_id, ...}``          sender of <channel>
 media.<provider>           ``{message_id, index, ...}``                    file fetcher
 =========================  ==============================================  =====================

@@ -141,6 +141,7 @@ _COMMAND_REST = re.compile(
     rf"{_EDGE}(?:(?:{_LABEL}|{_FILL})(?![\w]){_EDGE})*{_MARK}{_NUMBER}{_EDGE}", re.IGNORECASE
 )
 _ANY_NUMBER = re.compile(_NUMBER)
+_APPEAL_WORD = re.compile(rf"(?<![\w])(?:{_SUBJECT_LABEL})(?![\w])", re.IGNORECASE)
 _SUBJECT_NUMBER = re.compile(rf"(?:{_SUBJECT_LABEL})(?![\w])\s*{_MARK}{_NUMBER}", re.IGNORECASE)
 
 _WORD_LANGUAGE = {w: lang for lang, words in _ASK_WORDS.items() for w in words if w != "status"}
@@ -187,6 +188,10 @@ def _in_text(text: str, *, whole: bool) -> StatusQuery | None:
         return _query(QueryKind.COMMAND, found, whole and not rest.strip(_EDGE_CHARS), language)
     asked = _WORDS_FORM.fullmatch(text)
     if asked is not None:
+        # Without a number, "status please" may be about an order or a payment: only a
+        # question that names an appeal ("the status of my appeal?") is one for us.
+        if asked.group("number") is None and _APPEAL_WORD.search(text) is None:
+            return None
         language = _language_of(asked.group("ask"), text)
         return _query(QueryKind.WORDS, asked.group("number"), whole, language)
     bare = _NUMBER_FORM.fullmatch(text)

@@ -282,7 +282,10 @@ class StatusDesk:
         spoken_in = query.language or language or attributes.get("language") or None
         prepared = await self.prepare(row.customer_id, query, spoken_in)
         lang = await self._language(row.customer_id, spoken_in)
-        alone = total == 1 and query.pure and row.operator_id is None
+        # A question with a number (or the explicit command) is answered in full: nobody needs
+        # to see it. One without a number ("the status of my appeal?") may need a person.
+        explicit = query.has_number or query.kind == QueryKind.COMMAND
+        alone = total == 1 and query.pure and explicit and row.operator_id is None
         now = utcnow()
         try:
             async with self.db.write() as conn:

@@ -377,6 +377,28 @@ async def test_a_message_that_only_contains_a_number_goes_to_an_operator(
     await ada.close()
 
 
+async def test_status_without_an_appeal_number_reaches_a_person(
+    gw: RunningGateway, fakes: tuple[FakeTwilio, FakeTelegram]
+) -> None:
+    """ "status please" may be about an order: it goes to an operator unanswered. A question
+    about an appeal without its number is asked for the number and stays for an operator too
+    (the customer may not know it)."""
+    twilio, _ = fakes
+    await appeal_for(gw, "sms", CUSTOMER)
+    ada = await gw.operator("ada")
+    await _sms(gw, "status please")
+    offer = await wait_for(lambda: next(iter(ada.offers.values()), None))
+    assert offer["channel"] == "sms" and twilio.sent == []
+    await ada.close()
+    visitor = await gw.customer(language="en")
+    await visitor.say("What is the status of my appeal?")
+    await wait_for(lambda: visitor.received)
+    assert [m["text"] for m in visitor.received.values()] == [texts.ask_number("en")]
+    async with gw.app[DATABASE].read() as conn:
+        statuses = (await conn.execute(select(conversations.c.status))).scalars().all()
+    assert "closed" not in statuses
+
+
 # -- web chat --------------------------------------------------------------------------------------
 
 

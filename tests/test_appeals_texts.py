@@ -250,8 +250,9 @@ C, W, N, S = QueryKind.COMMAND, QueryKind.WORDS, QueryKind.NUMBER, QueryKind.SUB
         (f"Hi! status of request #{REF}, thanks", W, REF, None),
         (f"check status {SHOWN}", W, REF, None),
         (f"status {WRONG}", W, WRONG, None),
-        ("status", W, None, None),
-        ("Status?", W, None, None),
+        # without a number, only a question that names an appeal
+        ("What is the status of my appeal?", W, None, None),
+        ("статус моего обращения", W, None, "ru"),
         ("estado de mi solicitud", W, None, "es"),
         # a message that is only the number (with its label, or asking after it)
         (REF, N, REF, None),
@@ -310,6 +311,11 @@ def test_status_questions(
         "Meine Bestellung 123456 ist nicht angekommen",
         "1",  # a menu answer
         "0",
+        # "status" alone may be about an order or a payment: a message for the team
+        "status",
+        "Status?",
+        "status please",
+        "Статус?",
     ],
 )
 def test_other_messages_are_no_status_questions(text: str) -> None:
@@ -359,8 +365,10 @@ def test_an_email_about_something_else_is_no_status_question(subject: str, body:
     assert status_query(body, subject) is None
 
 
-def test_a_status_word_without_any_number_asks_for_the_number() -> None:
-    assert status_query("status?", "Hello") == StatusQuery(W, None, None, pure=True)
+def test_a_question_about_an_appeal_without_its_number_asks_for_the_number() -> None:
+    asked = status_query("status of my appeal?", "Hello")
+    assert asked == StatusQuery(W, None, None, pure=True)
+    assert status_query("status?", "Hello") is None
 
 
 def test_an_email_subject_with_files_is_a_message_for_the_team() -> None:

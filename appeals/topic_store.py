@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import Conflict
 from gateway.model import utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
 from gateway.storage.schema import topic_configs
+from gateway.storage.versions import VersionedTable
 
 _ADVISORY_LOCK = 0x43470003  # serialises topics writers on PostgreSQL
 TARGET = "topics"  # the audit log's target of every change
@@ -66,34 +67,20 @@ def _version(row: Any) -> TopicsVersion:
 class TopicConfigStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.table = VersionedTable(db, topic_configs, _ADVISORY_LOCK)
 
     async def latest_id(self) -> int | None:
         """The version in force (cheap: asked before the topics are used)."""
-        async with self.db.read() as conn:
-            value = (await conn.execute(select(func.max(topic_configs.c.id)))).scalar()
-        return int(value) if value is not None else None
+        return await self.table.latest_id()
 
     async def get(self, version: int | None = None) -> TopicsVersion | None:
         """One version, or the newest one."""
-        query = select(topic_configs)
-        query = (
-            query.where(topic_configs.c.id == version)
-            if version is not None
-            else query.order_by(topic_configs.c.id.desc()).limit(1)
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self.table.row(version)
         return _version(row) if row else None
 
     async def versions(self, limit: int = 100) -> list[TopicsVersion]:
         """The newest versions first."""
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(topic_configs).order_by(topic_configs.c.id.desc()).limit(limit)
-                )
-            ).all()
-        return [_version(r) for r in rows]
+        return [_version(r) for r in await self.table.rows(limit)]
 
     async def save(
         self,
@@ -112,36 +99,32 @@ class TopicConfigStore:
         With ``expected_version``, refuse (TopicsVersionConflict) if another version came in
         between."""
         now = utcnow()
-        async with self.db.write() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
-            current = (await conn.execute(select(func.max(topic_configs.c.id)))).scalar()
-            if expected_version is not None and current != expected_version:
-                raise TopicsVersionConflict(current)
-            new_id = (
-                await conn.execute(
-                    topic_configs.insert()
-                    .values(
-                        document=document,
-                        source_text=source_text,
-                        source=source,
-                        file_hash=file_hash,
-                        created_by=actor_id,
-                        created_at=now,
-                    )
-                    .returning(topic_configs.c.id)
-                )
-            ).scalar_one()
+
+        async def audit(conn: AsyncConnection, new_id: int, previous: int | None) -> None:
             await record_audit(
                 conn,
                 actor_id,
                 actor,
                 action,
                 TARGET,
-                {**detail, "version": new_id, "previous": current},
+                {**detail, "version": new_id, "previous": previous},
                 now,
             )
-        return TopicsVersion(int(new_id), document, source_text, source, actor_id, now)
+
+        new_id = await self.table.insert(
+            {
+                "document": document,
+                "source_text": source_text,
+                "source": source,
+                "file_hash": file_hash,
+                "created_by": actor_id,
+            },
+            expected_version=expected_version,
+            conflict=TopicsVersionConflict,
+            audit=audit,
+            now=now,
+        )
+        return TopicsVersion(new_id, document, source_text, source, actor_id, now)
 
     async def import_file(
         self, document: dict[str, Any], source_text: str, path: str
@@ -149,16 +132,7 @@ class TopicConfigStore:
         """Make the file's content the newest version unless this very text was the last one
         imported from a file (so restarts do not undo changes made through the API)."""
         digest = text_hash(source_text)
-        async with self.db.read() as conn:
-            last_file = (
-                await conn.execute(
-                    select(topic_configs.c.file_hash)
-                    .where(topic_configs.c.source == "file")
-                    .order_by(topic_configs.c.id.desc())
-                    .limit(1)
-                )
-            ).scalar()
-        if last_file == digest:
+        if await self.table.last_file_hash() == digest:
             return None
         return await self.save(
             document,

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import Conflict
 from gateway.model import utcnow
 from gateway.storage.audit import record_audit
 from gateway.storage.database import Database
 from gateway.storage.schema import audit_log, routing_configs
+from gateway.storage.versions import VersionedTable
 
 _ADVISORY_LOCK = 0x43470001  # serialises config writers on PostgreSQL
 
@@ -83,33 +85,19 @@ def _version(row: Any) -> ConfigVersion:
 class RoutingConfigStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.versions_table = VersionedTable(db, routing_configs, _ADVISORY_LOCK)
 
     async def latest_id(self) -> int | None:
         """The version in force (cheap: the router asks before every pass)."""
-        async with self.db.read() as conn:
-            value = (await conn.execute(select(func.max(routing_configs.c.id)))).scalar()
-        return int(value) if value is not None else None
+        return await self.versions_table.latest_id()
 
     async def get(self, version: int | None = None) -> ConfigVersion | None:
-        query = select(routing_configs)
-        query = (
-            query.where(routing_configs.c.id == version)
-            if version is not None
-            else query.order_by(routing_configs.c.id.desc()).limit(1)
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self.versions_table.row(version)
         return _version(row) if row else None
 
     async def versions(self, limit: int = 100) -> list[ConfigVersion]:
         """The newest versions first (documents included)."""
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(routing_configs).order_by(routing_configs.c.id.desc()).limit(limit)
-                )
-            ).all()
-        return [_version(r) for r in rows]
+        return [_version(r) for r in await self.versions_table.rows(limit)]
 
     async def save(
         self,
@@ -127,44 +115,31 @@ class RoutingConfigStore:
         """Store a new version and its audit entry in one transaction. With
         ``expected_version``, refuse (VersionConflict) if another version came in between."""
         now = utcnow()
-        async with self.db.write() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
-            current = (await conn.execute(select(func.max(routing_configs.c.id)))).scalar()
-            if expected_version is not None and current != expected_version:
-                raise VersionConflict(current)
-            new_id = (
-                await conn.execute(
-                    routing_configs.insert()
-                    .values(
-                        document=document,
-                        source=source,
-                        file_hash=file_hash,
-                        created_by=actor_id,
-                        created_at=now,
-                    )
-                    .returning(routing_configs.c.id)
-                )
-            ).scalar_one()
+
+        async def audit(conn: AsyncConnection, new_id: int, _previous: int | None) -> None:
             await record_audit(
                 conn, actor_id, actor, action, target, {**detail, "version": new_id}, now
             )
-        return ConfigVersion(int(new_id), document, source, actor_id, now)
+
+        new_id = await self.versions_table.insert(
+            {
+                "document": document,
+                "source": source,
+                "file_hash": file_hash,
+                "created_by": actor_id,
+            },
+            expected_version=expected_version,
+            conflict=VersionConflict,
+            audit=audit,
+            now=now,
+        )
+        return ConfigVersion(new_id, document, source, actor_id, now)
 
     async def import_file(self, document: dict[str, Any], path: str) -> ConfigVersion | None:
         """Make the file's content the newest version unless this very content was the last
         one imported from a file (so restarts do not undo changes made through the API)."""
         digest = document_hash(document)
-        async with self.db.read() as conn:
-            last_file = (
-                await conn.execute(
-                    select(routing_configs.c.file_hash)
-                    .where(routing_configs.c.source == "file")
-                    .order_by(routing_configs.c.id.desc())
-                    .limit(1)
-                )
-            ).scalar()
-        if last_file == digest:
+        if await self.versions_table.last_file_hash() == digest:
             return None
         return await self.save(
             document,

@@ -181,6 +181,20 @@ def appeal_of_row(row: Any) -> Appeal:
     return Appeal(**{name: mapping[name] for name in _COLUMNS})
 
 
+async def _at_version(
+    conn: AsyncConnection, appeal_id: int, expected_version: int | None
+) -> Appeal:
+    """The appeal as it is in this transaction, if it is still at ``expected_version`` (None:
+    any); :class:`AppealChanged` otherwise."""
+    row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
+    if row is None:
+        raise AppealChanged(None)
+    current = appeal_of_row(row)
+    if expected_version is not None and current.version != expected_version:
+        raise AppealChanged(current.version)
+    return current
+
+
 async def load_appeal(conn: AsyncConnection, appeal_id: int) -> Appeal:
     return appeal_of_row(
         (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
@@ -770,12 +784,7 @@ class AppealStore:
         reason: str | None,
     ) -> Appeal:
         async with self.db.write() as conn:
-            row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
-            if row is None:
-                raise AppealChanged(None)
-            current = appeal_of_row(row)
-            if expected_version is not None and current.version != expected_version:
-                raise AppealChanged(current.version)
+            current = await _at_version(conn, appeal_id, expected_version)
             after = transition(current.state, action, plan.route, owner_id=owner_id, reason=reason)
             clean = reason.strip() if reason else None
             values = self._effects(current, after, action, plan, now, clean, actor)
@@ -933,12 +942,7 @@ class AppealStore:
         """Change the topic's fields, the priority (its SLA targets move by the difference)
         or the summary, against ``expected_version``, with a history row."""
         async with self.db.write() as conn:
-            row = (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).first()
-            if row is None:
-                raise AppealChanged(None)
-            current = appeal_of_row(row)
-            if current.version != expected_version:
-                raise AppealChanged(current.version)
+            current = await _at_version(conn, appeal_id, expected_version)
             values: dict[str, Any] = {}
             detail: dict[str, Any] = {}
             if fields is not None and fields != current.fields:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -39,3 +39,25 @@ async def shot(page: Page, name: str) -> None:
     """A full-page screenshot in tests/artifacts/<name>.png."""
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def console_page(
+    browser: Browser, base: str, username: str, size: dict[str, int], password: str | None = None
+) -> Page:
+    """A console signed in as ``username`` (password ``<username>-password`` unless given) in a
+    window of ``size``, once its socket is online."""
+    page = await (await browser.new_context(viewport=size)).new_page()  # type: ignore[arg-type]
+    await page.goto(f"{base}/console")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(password or f"{username}-password")
+    await page.get_by_test_id("login-submit").click()
+    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "online")
+    return page
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    """The page fits its window's width (nothing runs off to the right)."""
+    wide, inner = await page.evaluate(
+        "() => [document.scrollingElement.scrollWidth, window.innerWidth]"
+    )
+    assert wide <= inner, f"the page is {wide}px wide in a {inner}px window"

@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, Route, expect
 
 from gateway.keys import USERS
 from gateway.model import Role
-from tests.browsers import shot
+from tests.browsers import console_page, no_sideways_scroll, shot
 from tests.conftest import RunningGateway
 from tests.support import ORIGIN, free_port, make_settings, served_at, wait_for
 
@@ -95,26 +95,9 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
     return await start_gateway(settings, port=port)  # type: ignore[no-any-return]
 
 
-async def _console(browser: Browser, base: str, username: str, size: dict[str, int]) -> Page:
-    page = await (await browser.new_context(viewport=size)).new_page()  # type: ignore[arg-type]
-    await page.goto(f"{base}/console")
-    await page.get_by_test_id("login-username").fill(username)
-    await page.get_by_test_id("login-password").fill(f"{username}-password")
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "online")
-    return page
-
-
-async def _no_sideways_scroll(page: Page) -> None:
-    wide, inner = await page.evaluate(
-        "() => [document.scrollingElement.scrollWidth, window.innerWidth]"
-    )
-    assert wide <= inner, f"the page is {wide}px wide in a {inner}px window"
-
-
 async def _fits(page: Page) -> None:
     """The console scrolls inside its panes: the page itself fits the window both ways."""
-    await _no_sideways_scroll(page)
+    await no_sideways_scroll(page)
     high, inner = await page.evaluate(
         "() => [document.scrollingElement.scrollHeight, window.innerHeight]"
     )
@@ -131,7 +114,7 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     sam = await live_gateway.operator("sam", role=Role.SUPERVISOR, state=None)
 
     # Ada answers a customer and opens an appeal from the conversation.
-    ada = await _console(browser, base, "ada", WIDE)
+    ada = await console_page(browser, base, "ada", WIDE)
     await ada.get_by_test_id("state-available").click()
     await expect(ada.get_by_test_id("state-current")).to_contain_text("vailable")
     customer = await live_gateway.customer()
@@ -190,7 +173,7 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     await expect(view.get_by_test_id("appeal-stage")).to_contain_text("Billing")
 
     # Bob works in billing: the appeal waits in his stage list; he takes it and sends it back.
-    bob = await _console(browser, base, "bob", PHONE)
+    bob = await console_page(browser, base, "bob", PHONE)
     waiting = bob.get_by_test_id("appeals-to-take").get_by_test_id("appeal-item")
     await expect(waiting).to_have_count(1)
     await expect(waiting).to_contain_text(reference)
@@ -235,7 +218,7 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     await expect(dialog).to_have_count(0)
     await expect(bobs.get_by_test_id("appeal-status")).to_have_text("Awaiting")
     await expect(bobs.get_by_test_id("appeal-stage")).to_contain_text("First line")
-    await _no_sideways_scroll(bob)
+    await no_sideways_scroll(bob)
 
     # Ada's open appeal shows Billing's reason on top as it happens, and it is back in her
     # list to take (pushed over her console's socket: nobody reloaded anything).
@@ -280,7 +263,7 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     await wait_for(is_late)
 
     # The supervisor sees it first in the first-line queue, with its badge, and gives it to Ada.
-    boss = await _console(browser, base, "sam", WIDE)
+    boss = await console_page(browser, base, "sam", WIDE)
     await boss.goto(f"{base}/supervisor")
     group = boss.locator('[data-testid="sv-appeal-group"][data-queue="first_line"]')
     rows = group.get_by_test_id("sv-appeal")
@@ -328,7 +311,7 @@ async def test_an_appeal_goes_forward_and_back_and_a_supervisor_reassigns_the_la
     # On a phone the supervisor page scrolls its tables inside their boxes, not sideways.
     await boss.set_viewport_size(PHONE)  # type: ignore[arg-type]
     await expect(rows).to_have_count(2)
-    await _no_sideways_scroll(boss)
+    await no_sideways_scroll(boss)
     await boss.get_by_test_id("sv-appeals").scroll_into_view_if_needed()
     await shot(boss, "appeals-07-supervisor-390")
     await customer.close()

@@ -30,7 +30,7 @@ from appeals.views import plan_of
 from gateway.keys import DATABASE, USERS
 from gateway.model import Role, utcnow
 from gateway.storage.schema import customers
-from tests.browsers import ARTIFACTS
+from tests.browsers import ARTIFACTS, console_page, no_sideways_scroll
 from tests.conftest import RunningGateway
 from tests.support import Operator, free_port, make_settings, served_at
 
@@ -84,23 +84,6 @@ async def live_gateway(start_gateway, tmp_path: Path) -> RunningGateway:  # type
         appeals={"topics_file": str(topics), "tick_seconds": 300},
     )
     return await start_gateway(settings, port=port)  # type: ignore[no-any-return]
-
-
-async def _console(browser: Browser, base: str, username: str, size: dict[str, int]) -> Page:
-    page = await (await browser.new_context(viewport=size)).new_page()  # type: ignore[arg-type]
-    await page.goto(f"{base}/console")
-    await page.get_by_test_id("login-username").fill(username)
-    await page.get_by_test_id("login-password").fill(f"{username}-password")
-    await page.get_by_test_id("login-submit").click()
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "online")
-    return page
-
-
-async def _no_sideways_scroll(page: Page) -> None:
-    wide, inner = await page.evaluate(
-        "() => [document.scrollingElement.scrollWidth, window.innerWidth]"
-    )
-    assert wide <= inner, f"the page is {wide}px wide in a {inner}px window"
 
 
 async def shot(page: Page, name: str) -> None:
@@ -163,7 +146,7 @@ async def test_an_operator_takes_declines_and_misses_appeal_offers(
     sam = await gw.operator("sam", role=Role.SUPERVISOR, state=None)
     store = gw.app[APPEAL_STORE]
 
-    bob = await _console(browser, base, "bob", WIDE)
+    bob = await console_page(browser, base, "bob", WIDE)
     await bob.get_by_test_id("state-available").click()
     await expect(bob.get_by_test_id("state-current")).to_have_text("Available")
     cards = bob.get_by_test_id("appeal-offer")
@@ -195,7 +178,7 @@ async def test_an_operator_takes_declines_and_misses_appeal_offers(
     await expect(bob).to_have_title(re.compile(r"^\(1\) "))
     # It stands among the offers, not once more in the stage list.
     await expect(to_take).to_have_count(0)
-    await _no_sideways_scroll(bob)
+    await no_sideways_scroll(bob)
     await shot(bob, "appeal-offer-01-offered-1366")
 
     # He takes it from the keyboard; it opens as his and the card goes.
@@ -238,7 +221,7 @@ async def test_an_operator_takes_declines_and_misses_appeal_offers(
         0
     )
     await expect(cards.first.get_by_test_id("appeal-offer-customer")).to_have_text("Lee Chen")
-    await _no_sideways_scroll(bob)
+    await no_sideways_scroll(bob)
     await shot(bob, "appeal-offer-03-over-an-appeal-390")
 
     # A reload (a reconnect at its hardest): the offer still pending is shown again.
@@ -254,7 +237,7 @@ async def test_an_operator_takes_declines_and_misses_appeal_offers(
     await expect(card.get_by_test_id("appeal-offer-returned")).to_have_text(
         f"Sent back: {RETURNED}"
     )
-    await _no_sideways_scroll(bob)
+    await no_sideways_scroll(bob)
     await shot(bob, "appeal-offer-04-after-reload-390")
 
     # He declines it: the card goes, focus stays in the Offers section, the gateway knows.
@@ -286,9 +269,9 @@ async def test_an_operator_takes_declines_and_misses_appeal_offers(
     missed = await store.get(third.id)
     assert missed is not None
     assert (missed.offered_to, missed.offer_passed) == (None, [bob_user.id])
-    await _no_sideways_scroll(bob)
+    await no_sideways_scroll(bob)
     await shot(bob, "appeal-offer-05-missed-390")
     await bob.set_viewport_size(WIDE)  # type: ignore[arg-type]
-    await _no_sideways_scroll(bob)
+    await no_sideways_scroll(bob)
     await shot(bob, "appeal-offer-06-missed-1366")
     await sam.close()

@@ -7,7 +7,10 @@ for good once the customer had their chance to come back.
   as ended by the customer); an appeal resolved less than the topics' ``reopen_hours`` before
   the message reopens (awaiting at the same stage). Later than that, a closed matter stays
   closed and the message is just a new contact. Only a message written after the appeal went
-  pending or was resolved counts (an event can be late or come twice).
+  pending or was resolved counts (an event can be late or come twice). On channels without
+  threads (SMS, WhatsApp, Telegram, web chat) a reply to the resolution notice opens a new
+  conversation: when the customer's appeal resolved within the window had a notice reach that
+  very identity, the new conversation joins the appeal and reopens it.
 - ``outbound.<channel>`` with an operator (``operator_id`` set): the first human answer of the
   conversation's appeals. The gateway's own messages (menus, notices) have none and never count.
 - a tick closes the appeals resolved longer ago than ``reopen_hours``.
@@ -20,6 +23,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from sqlalchemy import exists, select
 
 from appeals.alerts_store import AlertStore
 from appeals.live import TOPICS
@@ -31,6 +35,7 @@ from appeals.views import plan_of
 from gateway.errors import Refused
 from gateway.events import Event, Family
 from gateway.keys import RELAY
+from gateway.storage.schema import appeal_notices, appeals, conversations
 
 log = structlog.get_logger()
 
@@ -100,6 +105,44 @@ async def _act(
     return None
 
 
+async def _answered_notice(
+    app: web.Application, conversation_id: int, at: datetime, window: timedelta
+) -> Appeal | None:
+    """The appeal a new conversation answers: the customer's newest appeal resolved within
+    the reopen window whose notice reached this very identity (a reply to "your appeal is
+    resolved; just reply if it does not help" on SMS, WhatsApp, Telegram or web chat, which
+    carry no thread)."""
+    async with app[APPEAL_STORE].db.read() as conn:
+        row = (
+            await conn.execute(
+                select(conversations.c.identity_id, conversations.c.customer_id).where(
+                    conversations.c.id == conversation_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        notified = exists().where(
+            appeal_notices.c.appeal_id == appeals.c.id,
+            appeal_notices.c.identity_id == row.identity_id,
+        )
+        found = (
+            await conn.execute(
+                select(appeals.c.id)
+                .where(
+                    appeals.c.customer_id == row.customer_id,
+                    appeals.c.status == Status.RESOLVED.value,
+                    appeals.c.resolved_at < at,
+                    appeals.c.resolved_at >= at - window,
+                    notified,
+                )
+                .order_by(appeals.c.resolved_at.desc())
+                .limit(1)
+            )
+        ).scalar()
+    return await app[APPEAL_STORE].get(int(found)) if found is not None else None
+
+
 async def on_customer_message(app: web.Application, _key: str, payload: dict[str, Any]) -> None:
     """The customer wrote (``conversation.message``): resume or reopen the appeals the
     conversation is gathered into, as the message's time allows."""
@@ -111,11 +154,20 @@ async def on_customer_message(app: web.Application, _key: str, payload: dict[str
     at = _instant(message.get("created_at"))
     if not isinstance(conversation_id, int) or at is None:
         return
-    linked = await app[APPEAL_STORE].for_conversation(conversation_id)
-    if not linked:
-        return
+    store = app[APPEAL_STORE]
+    linked = await store.for_conversation(conversation_id)
     config = await app[TOPICS].current()
     channel = message.get("channel") if isinstance(message.get("channel"), str) else None
+    if not linked and payload.get("new_conversation"):
+        window = timedelta(hours=config.settings.reopen_hours)
+        answered = await _answered_notice(app, conversation_id, at, window)
+        if answered is not None:
+            # The customer answers the notice on a channel without threads: a new
+            # conversation, about that appeal.
+            await store.link_conversation(answered.id, conversation_id, Actor.customer(channel), at)
+            linked = [await store.get(answered.id) or answered]
+    if not linked:
+        return
     changed = False
     for appeal in linked:
         done = await _act(app, config, appeal, at, channel)

@@ -33,7 +33,13 @@ from appeals.views import plan_of
 from gateway.keys import DATABASE, USERS
 from gateway.model import Role, utcnow
 from gateway.settings import Settings
-from gateway.storage.schema import conversations, messages
+from gateway.storage.schema import (
+    appeal_conversations,
+    appeal_notices,
+    conversations,
+    identities,
+    messages,
+)
 from gateway.storage.system_messages import tell_customer
 from tests.conftest import RunningGateway
 from tests.support import Operator, make_settings, postgres_database, wait_for
@@ -619,6 +625,101 @@ async def test_the_customers_reply_reopens_within_the_window_and_not_after(
         gw.app, "conversation.message", customer_wrote(appeal.conversation_id, late)
     )
     assert (await reload(gw, appeal)).status == "closed"
+
+
+async def test_a_reply_to_the_resolution_notice_in_a_new_conversation_reopens(
+    gw: RunningGateway,
+) -> None:
+    """SMS, WhatsApp, Telegram and web chat carry no thread: the customer's answer to "your
+    appeal is resolved" starts a new conversation, which joins the appeal and reopens it when
+    the notice reached that very identity within the window."""
+    appeal = await register(gw, "dispute", berlin(3, 9), with_conversation=True)
+    ben = await gw.app[USERS].add("ben", "ben-password", Role.OPERATOR)
+    await act(gw, appeal, Action.TAKE, berlin(3, 9, 5), owner_id=ben.id)
+    await act(gw, appeal, Action.RESOLVE, berlin(3, 12), owner_id=ben.id)
+    other_customer, elsewhere = await conversation(gw)
+    async with gw.app[DATABASE].write() as conn:
+        first = (
+            await conn.execute(
+                select(conversations).where(conversations.c.id == appeal.conversation_id)
+            )
+        ).one()
+        # The resolution notice went to the customer's identity (notices: test_appeals_notices).
+        await conn.execute(
+            appeal_notices.insert().values(
+                appeal_id=appeal.id, key="resolved:1", event="resolved", chain=[], attempt=0,
+                channel="webchat", identity_id=first.identity_id, state="sent",
+                created_at=berlin(3, 12), updated_at=berlin(3, 12),
+            )
+        )  # fmt: skip
+        again = (
+            await conn.execute(
+                conversations.insert()
+                .values(
+                    customer_id=first.customer_id, identity_id=first.identity_id,
+                    channel="webchat", status="waiting", queue="general", priority=0,
+                    created_at=berlin(4, 12), waiting_since=berlin(4, 12),
+                )
+                .returning(conversations.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        # The same customer on a channel the notice did not reach.
+        sms = (
+            await conn.execute(
+                identities.insert()
+                .values(customer_id=first.customer_id, channel="sms", address="+15550007777",
+                        created_at=berlin(3, 9))
+                .returning(identities.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        unrelated = (
+            await conn.execute(
+                conversations.insert()
+                .values(
+                    customer_id=first.customer_id, identity_id=sms, channel="sms",
+                    status="waiting", queue="general", priority=0, created_at=berlin(4, 10),
+                    waiting_since=berlin(4, 10),
+                )
+                .returning(conversations.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+    await on_customer_message(
+        gw.app,
+        "conversation.message",
+        {**customer_wrote(unrelated, berlin(4, 10)), "new_conversation": True},
+    )
+    # Another customer's new conversation, and a message that is not a new conversation's
+    # first, change nothing.
+    await on_customer_message(
+        gw.app,
+        "conversation.message",
+        {**customer_wrote(elsewhere, berlin(4, 11)), "new_conversation": True},
+    )
+    await on_customer_message(
+        gw.app, "conversation.message", customer_wrote(again, berlin(4, 11, 30))
+    )
+    assert (await reload(gw, appeal)).status == "resolved"
+    await on_customer_message(
+        gw.app,
+        "conversation.message",
+        {**customer_wrote(again, berlin(4, 12)), "new_conversation": True},
+    )
+    reopened = await reload(gw, appeal)
+    assert (reopened.status, reopened.stage_since) == ("awaiting", berlin(4, 12))
+    async with gw.app[DATABASE].read() as conn:
+        gathered = (
+            (
+                await conn.execute(
+                    select(appeal_conversations.c.conversation_id).where(
+                        appeal_conversations.c.appeal_id == appeal.id
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(gathered) == sorted([appeal.conversation_id, again])
+    assert other_customer != first.customer_id
 
 
 # -- restart -----------------------------------------------------------------------------------

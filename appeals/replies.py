@@ -34,7 +34,7 @@ from appeals.topics import TopicsConfig
 from appeals.views import plan_of
 from gateway.errors import Refused
 from gateway.events import Event, Family
-from gateway.keys import RELAY
+from gateway.keys import RELAY, USERS
 from gateway.storage.schema import appeal_notices, appeals, conversations
 
 log = structlog.get_logger()
@@ -188,8 +188,11 @@ async def on_operator_reply(app: web.Application, _key: str, payload: dict[str, 
     at = _instant(message.get("created_at"))
     if not isinstance(conversation_id, int) or at is None:
         return
-    answered = await app[APPEAL_STORE].mark_first_response(conversation_id, at)
+    operator = await app[USERS].get(int(payload["operator_id"]))
+    actor = Actor(operator.id, operator.username, message.get("channel")) if operator else None
+    answered = await app[APPEAL_STORE].mark_first_response(conversation_id, at, actor)
     if answered:
+        _nudge(app)
         log.info("appeals.first_response", appeal_ids=answered, conversation_id=conversation_id)
 
 

@@ -1063,9 +1063,12 @@ class AppealStore:
             )  # fmt: skip
         return True
 
-    async def mark_first_response(self, conversation_id: int, at: datetime) -> list[int]:
+    async def mark_first_response(
+        self, conversation_id: int, at: datetime, actor: Actor | None = None
+    ) -> list[int]:
         """An operator answered the customer in ``conversation_id``: the appeals linked to it
-        that waited for their first human answer have it now (their ids)."""
+        that waited for their first human answer have it now (their ids), each with a history
+        row and its event (the pages show the first response met)."""
         linked = select(appeal_conversations.c.appeal_id).where(
             appeal_conversations.c.conversation_id == conversation_id
         )
@@ -1082,12 +1085,23 @@ class AppealStore:
                     )
                 ).all()
             ]
-            if ids:
-                await conn.execute(
+            for appeal_id in ids:
+                marked = await conn.execute(
                     update(appeals)
-                    .where(appeals.c.id.in_(ids), appeals.c.first_response_at.is_(None))
+                    .where(appeals.c.id == appeal_id, appeals.c.first_response_at.is_(None))
                     .values(first_response_at=at)
                 )
+                if marked.rowcount != 1:
+                    continue
+                appeal = await load_appeal(conn, appeal_id)
+                late = (
+                    appeal.first_response_due_at is not None and at > appeal.first_response_due_at
+                )
+                await write_history(
+                    conn, appeal, "first_response", actor or Actor.system(), at,
+                    from_status=appeal.status, reason=None,
+                    detail={"conversation_id": conversation_id, "late": late},
+                )  # fmt: skip
         return ids
 
     async def due_for_ticker(self, now: datetime, limit: int = 200) -> list[Appeal]:

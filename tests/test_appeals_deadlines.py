@@ -579,6 +579,8 @@ async def test_first_response_is_an_operators_reply_and_never_a_system_message(
         ).scalar_one()
     assert appeal.first_response_at == sent_at
     assert appeal.first_response_due_at is not None
+    marked = [h for h in (await detail(gw, appeal))["history"] if h["action"] == "first_response"]
+    assert [(h["actor"], h["detail"]["late"]) for h in marked] == [("ada", False)]
     await tick(gw, appeal.first_response_due_at + timedelta(seconds=1))
     kinds = [a["kind"] for a in (await store.detail(appeal_id))["alerts"]]
     assert not [k for k in kinds if k.startswith("first_response")], kinds

@@ -10,6 +10,7 @@ a compare-and-set on the notice's ``attempt``, so two tickers move it once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from gateway.storage.schema import (
 from gateway.storage.system_messages import tell_customer
 
 MAX_ERROR_CHARS = 300
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 CALLBACK_KIND = "callback"  # the kind of a call-back task's row in appeal_alerts
 # A call-back task stands until its appeal is closed or cancelled.
 _FINISHED = (Status.CLOSED.value, Status.CANCELLED.value)
@@ -117,6 +119,45 @@ class NoticeStore:
     def __init__(self, db: Database, appeals: AppealStore) -> None:
         self.db = db
         self.appeals = appeals
+
+    async def texts_for_callers(self, appeal: Appeal, now: datetime) -> int:
+        """A caller's number can take text messages: give the customer an SMS identity for
+        each number they called from that no one has as an SMS identity yet, so a notice
+        reaches a caller in writing (a landline refuses it, and the chain moves on). How many
+        were added."""
+        added = 0
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(identities.c.address).where(
+                        identities.c.customer_id == appeal.customer_id,
+                        identities.c.channel == "voice",
+                    )
+                )
+            ).all()
+            for row in rows:
+                number = str(row.address)
+                if not _E164.fullmatch(number):
+                    continue
+                taken = (
+                    await conn.execute(
+                        select(identities.c.id).where(
+                            identities.c.channel == "sms", identities.c.address == number
+                        )
+                    )
+                ).first()
+                if taken is not None:
+                    continue
+                await conn.execute(
+                    identities.insert().values(
+                        customer_id=appeal.customer_id,
+                        channel="sms",
+                        address=number,
+                        created_at=now,
+                    )
+                )
+                added += 1
+        return added
 
     async def recipient(self, appeal: Appeal) -> Recipient:
         columns = (

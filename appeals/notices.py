@@ -179,8 +179,11 @@ async def on_appeal_changed(app: web.Application, _key: str, payload: dict[str, 
     if not wanted(topic, event):
         return
     notices = app[NOTICES]
+    can_send = sending_channels(app)
+    if Channel.SMS.value in can_send:
+        await notices.texts_for_callers(appeal, utcnow())
     recipient = await notices.recipient(appeal)
-    chain = build_chain(recipient, config.settings.notice_channels, sending_channels(app))
+    chain = build_chain(recipient, config.settings.notice_channels, can_send)
     stage = payload.get("stage")
     text = notice_text(
         topic,

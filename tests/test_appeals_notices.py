@@ -332,6 +332,24 @@ async def test_an_opted_out_number_is_left_out(
     assert [m["To"] for m in fake_twilio.sent] == [f"whatsapp:{PHONE}"]
 
 
+async def test_a_caller_gets_the_notice_by_text_message_on_the_number_they_called_from(
+    gw: RunningGateway, fake_twilio: FakeTwilio
+) -> None:
+    sue = await _supervisor(gw)
+    call = await _writes(gw, Channel.VOICE, PHONE, "a call")
+    opened = await _open_appeal(sue, conversation_id=call.conversation_id)
+    appeal = await _notice_where(
+        sue, opened["id"], lambda a: bool(a["notices"]) and a["notices"][0]["channel"] == "sms"
+    )
+    [notice] = _notices(appeal)
+    assert [step["channel"] for step in notice["chain"]] == ["sms"]
+    await wait_for(lambda: fake_twilio.sent, timeout=15)
+    [sent] = fake_twilio.sent
+    assert sent["To"] == PHONE and format_reference(opened["reference"]) in sent["Body"]
+    # The number is the caller's SMS identity now (one, however many notices follow).
+    assert await _identity(gw, "sms", PHONE)
+
+
 async def test_no_channel_reaching_the_customer_makes_a_callback_task(
     gw: RunningGateway, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio
 ) -> None:

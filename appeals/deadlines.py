@@ -49,9 +49,14 @@ def _plan(config: TopicsConfig, name: str) -> Plan | None:
 def consequence(
     appeal: Appeal, item: Passed, plan: Plan | None, now: datetime
 ) -> tuple[TimeoutAction, datetime | None]:
-    """What to do about a passed deadline, and when to tell the supervisors (None: not):
-    only a missed stage deadline does more than warn, as its stage's ``on_timeout`` says."""
-    if item.kind != AlertKind.STAGE_BREACH or plan is None:
+    """What to do about a passed deadline, and when to tell the supervisors (None: not): a
+    missed stage deadline does what its stage's ``on_timeout`` says; a missed SLA target
+    (first response, resolution) is told to the supervisors; warnings only show."""
+    if plan is None:
+        return TimeoutAction.WARN, None
+    if item.kind in (AlertKind.FIRST_RESPONSE_BREACH, AlertKind.RESOLUTION_BREACH):
+        return TimeoutAction.NOTIFY, next_open(plan.calendar, now)
+    if item.kind != AlertKind.STAGE_BREACH:
         return TimeoutAction.WARN, None
     action = on_stage_timeout(plan.route, appeal.stage)
     if action != TimeoutAction.NOTIFY:
@@ -121,18 +126,32 @@ async def _escalate(
 # -- staff notices -------------------------------------------------------------------------
 
 
+_SLA_MISSED = {
+    AlertKind.FIRST_RESPONSE_BREACH.value: "first response",
+    AlertKind.RESOLUTION_BREACH.value: "resolution",
+}
+
+
 def _notice_text(alert: dict[str, Any], plan: Plan | None) -> tuple[str, str]:
     stage = alert["stage"]
     name = (
         plan.route[stage].name if plan is not None and stage < len(plan.route) else f"{stage + 1}"
     )
     reference = format_reference(alert["reference"])
-    subject = f"Appeal {reference}: the stage {name!r} missed its deadline"
-    text = (
-        f"Appeal {reference} ({alert['topic']}) was due in the stage {name!r} "
-        f"(queue {alert['queue']}) at {alert['due_at']}.\n"
-        f"It is {alert['status'].replace('_', ' ')} now.\n"
-    )
+    missed = _SLA_MISSED.get(str(alert.get("kind")))
+    if missed is not None:
+        subject = f"Appeal {reference}: {missed} target missed"
+        text = (
+            f"Appeal {reference} ({alert['topic']}) was due its {missed} at {alert['due_at']} "
+            f"(stage {name!r}, queue {alert['queue']}).\n"
+        )
+    else:
+        subject = f"Appeal {reference}: the stage {name!r} missed its deadline"
+        text = (
+            f"Appeal {reference} ({alert['topic']}) was due in the stage {name!r} "
+            f"(queue {alert['queue']}) at {alert['due_at']}.\n"
+        )
+    text += f"It is {alert['status'].replace('_', ' ')} now.\n"
     return subject, text
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from appeals.alerts import AlertKind, Passed, on_stage_timeout
 from appeals.alerts_store import AlertStore
-from appeals.deadlines import check_deadlines, send_staff_alerts
+from appeals.deadlines import check_deadlines, consequence, send_staff_alerts
 from appeals.live import TOPICS
 from appeals.model import Action, Priority, RouteStage, TimeoutAction
 from appeals.replies import close_resolved, on_customer_message, on_operator_reply
@@ -257,6 +257,23 @@ def test_the_last_stage_notifies_instead_of_escalating() -> None:
     assert AlertKind.STAGE_WARNING.mark_column == "stage_warned_at"
     assert AlertKind.RESOLUTION_BREACH.due_column == "resolution_due_at"
     assert AlertKind.FIRST_RESPONSE_BREACH.history_action == "sla_breach"
+
+
+async def test_a_missed_sla_target_is_told_to_the_supervisors_at_opening(
+    gw: RunningGateway,
+) -> None:
+    """A resolution or first-response target missed at night (Friday 20:00) is held until the
+    calendar opens (Monday 08:00, the 9th being a holiday: Tuesday); a warning only shows."""
+    appeal = await register(gw, "dispute", berlin(6, 9))
+    dispute = await plan(gw, "dispute")
+    friday_night = berlin(6, 20)
+    for kind in (AlertKind.RESOLUTION_BREACH, AlertKind.FIRST_RESPONSE_BREACH):
+        action, notify_at = consequence(appeal, Passed(kind, friday_night), dispute, friday_night)
+        assert (action, notify_at) == (TimeoutAction.NOTIFY, berlin(10, 8))
+    warning = consequence(
+        appeal, Passed(AlertKind.RESOLUTION_WARNING, friday_night), dispute, friday_night
+    )
+    assert warning == (TimeoutAction.WARN, None)
 
 
 # -- stage deadlines ---------------------------------------------------------------------------

@@ -228,8 +228,18 @@ def clean_reason(reason: str | None) -> str | None:
     return cleaned or None
 
 
+def fit_to_route(state: AppealState, route: Sequence[RouteStage]) -> AppealState:
+    """An appeal at a stage its route no longer has (a later topics version shortened the
+    route) is at the route's last stage: it can still be worked on, and moves there with its
+    next change."""
+    if route and state.stage >= len(route) and state.status is not Status.NEW:
+        return replace(state, stage=len(route) - 1)
+    return state
+
+
 def allowed_actions(state: AppealState, route: Sequence[RouteStage]) -> frozenset[Action]:
     """What may be done to the appeal now (given an owner and a reason where needed)."""
+    state = fit_to_route(state, route)
     _check(state, route)
     return frozenset(a for a in Action if _blocker(state, a, route) is None)
 
@@ -252,6 +262,7 @@ def transition(
     ``owner_id`` is only read by TAKE and REASSIGN; ``reason`` is checked for every action
     (``clean_reason`` gives the text to keep in the history).
     """
+    state = fit_to_route(state, route)
     _check(state, route)
     blocker = _blocker(state, action, route)
     if blocker is not None:

@@ -866,7 +866,8 @@ class AppealStore:
             # The stage's own clock does not count the pause either.
             if current.stage_due_at is not None and current.paused_at is not None:
                 stage_left = _left(plan, current.paused_at, current.stage_due_at)
-                warn, due = _resumed(plan, now, stage_left, plan.route[current.stage].max_seconds)
+                stage = plan.route[min(current.stage, len(plan.route) - 1)]
+                warn, due = _resumed(plan, now, stage_left, stage.max_seconds)
                 values.update(stage_warn_at=warn, stage_due_at=due)
         if after.status == Status.RESOLVED:
             values["resolved_at"] = now

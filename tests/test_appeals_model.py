@@ -316,9 +316,19 @@ def test_closed_and_cancelled_are_final_and_not_open() -> None:
             assert allowed_actions(AppealState(status, stage, OWNER), ROUTE) == frozenset()
 
 
+def test_a_stage_the_route_no_longer_has_is_its_last_stage() -> None:
+    """A later topics version shortened the route: the appeal is worked on at the last stage."""
+    beyond = AppealState(S.IN_PROGRESS, 5, 1)
+    assert transition(beyond, A.RESOLVE, ROUTE) == AppealState(S.RESOLVED, 2, 1)
+    assert transition(beyond, A.SEND_BACK, ROUTE, reason="x") == AppealState(S.AWAITING, 1, None)
+    assert allowed_actions(beyond, ROUTE) == allowed_actions(
+        AppealState(S.IN_PROGRESS, 2, 1), ROUTE
+    )
+
+
 def test_a_state_outside_its_route_is_a_bug() -> None:
-    with pytest.raises(ValueError, match="stage 3 is not in a route of 3"):
-        transition(AppealState(S.AWAITING, 3, None), A.TAKE, ROUTE, owner_id=1)
+    with pytest.raises(ValueError, match="stage -1 is not in a route of 3"):
+        transition(AppealState(S.AWAITING, -1, None), A.TAKE, ROUTE, owner_id=1)
     with pytest.raises(ValueError, match="route of 0"):
         allowed_actions(AppealState(S.NEW, 0, None), ())
     with pytest.raises(ValueError, match="a new appeal is at stage 0"):

@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from appeals.alerts_store import alert_json
 from appeals.model import Status
-from appeals.store import Actor, Appeal, AppealStore
+from appeals.store import (
+    CALLBACK_DONE,
+    CALLBACK_KIND,
+    CALLBACK_STANDS,
+    Actor,
+    Appeal,
+    AppealStore,
+    appeal_of_row,
+)
+from gateway.errors import Refused
 from gateway.model import Channel, ConversationStatus, MessageStatus
 from gateway.storage.database import Database
 from gateway.storage.schema import (
@@ -40,8 +49,7 @@ from gateway.storage.system_messages import tell_customer
 
 MAX_ERROR_CHARS = 300
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-CALLBACK_KIND = "callback"  # the kind of a call-back task's row in appeal_alerts
-# A call-back task stands until its appeal is closed or cancelled.
+# A call-back task stands until an operator marks it done or its appeal is closed or cancelled.
 _FINISHED = (Status.CLOSED.value, Status.CANCELLED.value)
 # Final states of a message that did not reach the customer.
 NOT_REACHED = (MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value)
@@ -107,6 +115,52 @@ class Unreached:
     text: str
     status: str  # the message's status ("failed", "undelivered", or "queued" on web chat)
     error: str | None
+
+
+# A call-back task's notice: the one of its appeal that turned into it (in the transaction that
+# wrote the task, so at the same instant; a second task of the same appeal at that instant
+# would break the alerts' unique key).
+def _notice_of_task() -> Any:
+    return and_(
+        appeal_notices.c.appeal_id == appeal_alerts.c.appeal_id,
+        appeal_notices.c.state == NoticeState.CALLBACK.value,
+        appeal_notices.c.updated_at == appeal_alerts.c.created_at,
+    )
+
+
+# Call-back tasks with their appeal, customer and notice.
+_TASKS = (
+    select(
+        appeal_alerts,
+        appeals.c.reference,
+        appeals.c.topic,
+        appeals.c.status,
+        appeals.c.owner_id,
+        appeals.c.customer_id,
+        appeals.c.fields,
+        customers.c.display_name.label("customer_name"),
+        appeal_notices.c.event,
+        appeal_notices.c.chain,
+        appeal_notices.c.error,
+    )
+    .join(appeals, appeals.c.id == appeal_alerts.c.appeal_id)
+    .join(customers, customers.c.id == appeals.c.customer_id)
+    .outerjoin(appeal_notices, _notice_of_task())
+    .where(appeal_alerts.c.kind == CALLBACK_KIND)
+)
+
+
+def _task_json(row: Any) -> dict[str, Any]:
+    """A call-back task: the alert's keys (``notified_at``: when it was done), the customer,
+    the notice that reached them nowhere and the appeal's fields (to find a phone number)."""
+    return alert_json(row) | {
+        "customer_id": row.customer_id,
+        "customer_name": row.customer_name,
+        "event": row.event,
+        "tried": [str(step.get("channel")) for step in row.chain or [] if isinstance(step, dict)],
+        "error": row.error,
+        "fields": row.fields or {},
+    }
 
 
 def _identity(row: Any) -> Identity:
@@ -197,18 +251,14 @@ class NoticeStore:
     async def callbacks(
         self, queues: Sequence[str] | None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """The call-back tasks that stand (their appeal neither closed nor cancelled), newest
-        first, in ``queues`` (None: all), shaped like the overview's alerts."""
+        """The call-back tasks that stand (not done, their appeal neither closed nor
+        cancelled), newest first, in ``queues`` (None: all), shaped like the overview's alerts,
+        with the customer, the notice that reached them nowhere (``event``, the channels
+        ``tried``, the last ``error``) and the appeal's ``fields``."""
         query = (
-            select(
-                appeal_alerts,
-                appeals.c.reference,
-                appeals.c.topic,
-                appeals.c.status,
-                appeals.c.owner_id,
+            _TASKS.where(
+                appeal_alerts.c.action == CALLBACK_STANDS, appeals.c.status.not_in(_FINISHED)
             )
-            .join(appeals, appeals.c.id == appeal_alerts.c.appeal_id)
-            .where(appeal_alerts.c.kind == CALLBACK_KIND, appeals.c.status.not_in(_FINISHED))
             .order_by(appeal_alerts.c.id.desc())
             .limit(limit)
         )
@@ -216,7 +266,58 @@ class NoticeStore:
             query = query.where(appeal_alerts.c.queue.in_(list(queues)))
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [alert_json(r) | {"status": r.status} for r in rows]
+        return [_task_json(r) for r in rows]
+
+    async def callback_done(
+        self,
+        task_id: int,
+        queues: Sequence[str] | None,
+        actor: Actor,
+        note: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Mark the call-back task ``task_id`` done (``actor`` called the customer): a
+        compare-and-set of its ``action`` from "callback" to "done" with ``notified_at`` = now,
+        and a ``callback_done`` history row (``note`` as its reason) with its event, in one
+        transaction. ``queues``: the queues the actor may do tasks of (None: every one).
+        Raises Refused: 404 for an unknown task or one in another queue, 409 when it is done
+        already (nothing changed either way). The task as it is now."""
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(appeal_alerts.c.queue).where(
+                        appeal_alerts.c.id == task_id, appeal_alerts.c.kind == CALLBACK_KIND
+                    )
+                )
+            ).first()
+            if row is None or (queues is not None and row.queue not in queues):
+                raise Refused(404, "not_found", "no call-back task of yours with this id")
+            claimed = await conn.execute(
+                update(appeal_alerts)
+                .where(
+                    appeal_alerts.c.id == task_id,
+                    appeal_alerts.c.kind == CALLBACK_KIND,
+                    appeal_alerts.c.action == CALLBACK_STANDS,
+                )
+                .values(action=CALLBACK_DONE, notified_at=now)
+            )
+            if claimed.rowcount != 1:
+                raise Refused(409, "already_done", "this call-back task was marked done already")
+            task = (await conn.execute(_TASKS.where(appeal_alerts.c.id == task_id))).one()
+            appeal = appeal_of_row(
+                (await conn.execute(select(appeals).where(appeals.c.id == task.appeal_id))).one()
+            )
+            await self.appeals.record(
+                conn,
+                appeal,
+                "callback_done",
+                actor,
+                now,
+                reason=note,
+                detail={"task_id": task_id, "queue": task.queue, "event": task.event},
+                event={"callback_queue": task.queue},
+            )
+        return _task_json(task)
 
     # -- starting a notice ------------------------------------------------------------------
 
@@ -527,7 +628,7 @@ class NoticeStore:
                 stage=appeal.stage,
                 queue=callback_queue,
                 due_at=now,
-                action="callback",
+                action=CALLBACK_STANDS,
                 created_at=now,
             )
         )
@@ -546,4 +647,6 @@ class NoticeStore:
                 "queue": callback_queue,
                 "tried": [r.channel for r in tried],
             },
+            # The call-back queue's operators hear of it too (appeals/pushes.py).
+            event={"callback_queue": callback_queue},
         )

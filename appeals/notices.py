@@ -27,15 +27,19 @@ import structlog
 from aiohttp import web
 
 from appeals import texts
+from appeals.fields import FieldType
 from appeals.live import TOPICS
 from appeals.notice_store import Identity, NoticeStore, Reach, Recipient
 from appeals.numbers import format_reference
-from appeals.routes import queues_of
+from appeals.routes import actor_of, queues_of
 from appeals.service import on_event, on_tick
 from appeals.store import APPEAL_STORE, Appeal
 from appeals.topics import NoticeEvent, Topic, TopicsConfig
+from appeals.views import title_of
 from gateway.auth import require
+from gateway.errors import Refused
 from gateway.events import Event
+from gateway.http import fail, json_body, path_id
 from gateway.keys import DATABASE, RELAY, SENDERS
 from gateway.model import Channel, Role, utcnow
 
@@ -47,6 +51,8 @@ NOTICES = web.AppKey("appeal_notices", NoticeStore)
 DEFAULT_NOTIFY_ON = (NoticeEvent.REGISTERED, NoticeEvent.RESOLVED)
 # Actions that move an appeal to another stage.
 STAGE_ACTIONS = frozenset({"advance", "escalate", "send_back"})
+# The longest note an operator may give when they mark a call-back task done.
+MAX_CALLBACK_NOTE = 1000
 # How long a notice on web chat may wait for the visitor's page before the next identity is
 # tried (a visitor who left gets the message when they come back, and the notice meanwhile).
 WEBCHAT_WAIT_SECONDS = 120.0
@@ -244,6 +250,33 @@ async def move_unreached(app: web.Application, now: datetime) -> None:
         )
 
 
+# -- call-back tasks --------------------------------------------------------------------------
+
+
+def callback_json(task: dict[str, Any], topic: Topic | None) -> dict[str, Any]:
+    """A call-back task as people see it: the store's task with the topic's title and, in
+    place of the appeal's fields, the phone numbers among them (``[{name, label, number}]``,
+    in the form's order), for the operator who calls."""
+    out = {k: v for k, v in task.items() if k != "fields"}
+    fields = task.get("fields") or {}
+    out["topic_title"] = title_of(topic, str(task["topic"]))
+    out["phones"] = [
+        {
+            "name": f.name,
+            "label": f.label.get("en") or next(iter(f.label.values()), f.name),
+            "number": fields[f.name],
+        }
+        for f in (topic.fields if topic is not None else ())
+        if f.type == FieldType.PHONE and isinstance(fields.get(f.name), str)
+    ]
+    return out
+
+
+async def present_callbacks(app: web.Application, tasks: list[dict[str, Any]]) -> list[Any]:
+    config: TopicsConfig = await app[TOPICS].current()
+    return [callback_json(t, config.topic(str(t["topic"]))) for t in tasks]
+
+
 async def callbacks(request: web.Request) -> web.Response:
     """``GET /api/appeals/callbacks[?queue=]``: the call-back tasks that stand; an operator's
     are those of the queues they work in."""
@@ -254,7 +287,42 @@ async def callbacks(request: web.Request) -> web.Response:
     else:
         mine = await queues_of(request.app, principal.user)
         queues = [q for q in mine if q == wanted_queue] if wanted_queue else mine
-    return web.json_response({"callbacks": await request.app[NOTICES].callbacks(queues)})
+    tasks = await request.app[NOTICES].callbacks(queues)
+    return web.json_response({"callbacks": await present_callbacks(request.app, tasks)})
+
+
+def _note(data: dict[str, Any]) -> str | None:
+    note = data.get("note")
+    if note is None:
+        return None
+    if not isinstance(note, str):
+        fail(422, "bad_field", "'note' must be a string")
+    note = note.strip()
+    if len(note) > MAX_CALLBACK_NOTE:
+        fail(422, "bad_field", f"'note' must be at most {MAX_CALLBACK_NOTE} characters")
+    return note or None
+
+
+async def callback_done(request: web.Request) -> web.Response:
+    """``POST /api/appeals/callbacks/{id}/done`` ``{"note"?}``: an operator of the task's
+    queue (or a supervisor) called the customer back. 404 for a task that is not theirs to
+    do, 409 when it was done already."""
+    principal = await require(request, Role.OPERATOR)
+    task_id = path_id(request)
+    data = await json_body(request)
+    note = _note(data)
+    user = principal.user
+    queues = None if user.role.at_least(Role.SUPERVISOR) else await queues_of(request.app, user)
+    try:
+        task = await request.app[NOTICES].callback_done(
+            task_id, queues, actor_of(principal), note, utcnow()
+        )
+    except Refused as exc:
+        fail(exc.status, exc.code, exc.reason)
+    request.app[RELAY].nudge()
+    log.info("appeals.callback.done", task_id=task_id, appeal_id=task["appeal_id"], user=user.id)
+    [shown] = await present_callbacks(request.app, [task])
+    return web.json_response({"callback": shown})
 
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
@@ -264,9 +332,10 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Register the notices: their store (after the appeals' store), the ``appeal.changed``
-    handler, the tick that moves unreached notices on, and the call-back tasks' list (before
+    handler, the tick that moves unreached notices on, and the call-back tasks' routes (before
     ``/api/appeals/{id}``)."""
     app.cleanup_ctx.append(_store)
     on_event(app, Event.APPEAL_CHANGED, on_appeal_changed)
     on_tick(app, move_unreached)
     app.router.add_get("/api/appeals/callbacks", callbacks)
+    app.router.add_post("/api/appeals/callbacks/{id}/done", callback_done)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from appeals.alerts_store import AlertStore
 from appeals.model import Status
-from appeals.notices import NOTICES
+from appeals.notices import NOTICES, present_callbacks
 from appeals.store import APPEAL_STORE, Appeal
 from gateway.auth import require
 from gateway.model import Role, utcnow
@@ -76,8 +76,11 @@ async def appeals_overview(request: web.Request) -> web.Response:
             "at": now.isoformat(),
             "queues": count_by_queue(await alerts.open_appeals(), list(config.queues), now),
             "alerts": await alerts.open_alerts(ALERTS_SHOWN),
-            # Customers no channel reached: an operator calls them back (appeals/notices.py).
-            "callbacks": await app[NOTICES].callbacks(None, ALERTS_SHOWN),
+            # Customers no channel reached: an operator calls them back (appeals/notices.py);
+            # the tasks done already are left out.
+            "callbacks": await present_callbacks(
+                app, await app[NOTICES].callbacks(None, ALERTS_SHOWN)
+            ),
         }
     )
 

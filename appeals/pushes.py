@@ -3,7 +3,8 @@ it see it at once, on whichever instance their browser is connected to.
 
 Who hears of a change: the owner, the owner before (it left their list), every operator who
 works in the appeal's queue (by the routing configuration in force, as routes.queues_of
-reads it), and every supervisor and admin. Only users connected somewhere (presence not
+reads it) or, for a call-back task that came or was done, in its queue, and every supervisor
+and admin. Only users connected somewhere (presence not
 offline) are published to; a push to a key nobody binds is dropped by the broker anyway.
 """
 
@@ -80,8 +81,11 @@ async def publish(app: web.Application, user_ids: Iterable[int], frame: dict[str
 
 async def recipients(app: web.Application, users: list[User], payload: dict[str, Any]) -> list[int]:
     config = await app[LIVE_ROUTING].current()
-    queue = str(payload.get("queue") or "")
-    wanted = supervisors(users) | {u.id for u in users if works_in(config, u, queue)}
+    # The appeal's queue, and the call-back queue when a call-back task came or went.
+    queues = {str(payload.get(key)) for key in ("queue", "callback_queue") if payload.get(key)}
+    wanted = supervisors(users) | {
+        u.id for u in users if any(works_in(config, u, q) for q in queues)
+    }
     for key in ("owner_id", "from_owner_id"):
         if isinstance(payload.get(key), int):
             wanted.add(int(payload[key]))

@@ -54,6 +54,11 @@ from gateway.storage.schema import (
 from ivr.hours import Calendar
 
 MAX_NOTE_CHARS = 10_000
+# A call-back task is an appeal_alerts row of this kind; its ``action`` says whether it still
+# stands ("callback") or an operator called the customer ("done"). See appeals/notice_store.py.
+CALLBACK_KIND = "callback"
+CALLBACK_STANDS = "callback"
+CALLBACK_DONE = "done"
 WARN_SHARE = 0.8
 
 
@@ -414,6 +419,15 @@ class AppealStore:
         out = [appeals.c.owner_id == operator_id, served, worked]
         if queues:
             out.append(appeals.c.queue.in_(list(queues)))
+            # A customer to call back in a queue of theirs (appeals/notice_store.py).
+            out.append(
+                exists().where(
+                    appeal_alerts.c.appeal_id == appeals.c.id,
+                    appeal_alerts.c.kind == CALLBACK_KIND,
+                    appeal_alerts.c.action == CALLBACK_STANDS,
+                    appeal_alerts.c.queue.in_(list(queues)),
+                )
+            )
         return out
 
     async def visible(self, appeal: Appeal, operator_id: int, queues: Sequence[str]) -> bool:
@@ -577,12 +591,14 @@ class AppealStore:
             ],
             "alerts": [
                 {
+                    "id": r.id,
                     "kind": r.kind,
                     "stage": r.stage,
                     "queue": r.queue,
                     "due_at": r.due_at.isoformat(),
                     "action": r.action,
                     "created_at": r.created_at.isoformat(),
+                    "notified_at": r.notified_at.isoformat() if r.notified_at else None,
                 }
                 for r in alerts
             ],
@@ -914,9 +930,11 @@ class AppealStore:
         *,
         reason: str | None = None,
         detail: dict[str, Any],
+        event: dict[str, Any] | None = None,
     ) -> int:
         """A history row (with its ``appeal.changed`` event) for something that happened to the
-        appeal without changing it: a notice to the customer, a call-back task."""
+        appeal without changing it: a notice to the customer, a call-back task. ``event`` adds
+        keys to the event's payload."""
         return await write_history(
             conn,
             appeal,
@@ -926,6 +944,7 @@ class AppealStore:
             from_status=appeal.status,
             reason=reason,
             detail=detail,
+            event=event,
         )
 
     async def update_details(

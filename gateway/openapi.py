@@ -106,6 +106,35 @@ SCHEMAS: dict[str, Schema] = {
         form=array(ANY_OBJ),
         attachments=array(ANY_OBJ),
     ),
+    "Callback": obj(
+        {
+            "id": ID,
+            "appeal_id": ID,
+            "reference": STR,
+            "reference_display": STR,
+            "topic": STR,
+            "topic_title": STR,
+            "kind": {"enum": ["callback"]},
+            "queue": STR,
+            "action": {"enum": ["callback", "done"]},
+            "created_at": TIME,
+            "status": STR,
+            "customer_id": ID,
+        },
+        stage=INT,
+        due_at=TIME,
+        notify_at=nullable(TIME),
+        notified_at={**nullable(TIME), "description": "when it was marked done"},
+        owner_id=nullable(ID),
+        customer_name=nullable(STR),
+        event={**nullable(STR), "description": "the notice that reached the customer nowhere"},
+        tried={**array(STR), "description": "the channels that notice tried, in turn"},
+        error=nullable(STR),
+        phones={
+            **array(obj({"name": STR, "label": STR, "number": STR})),
+            "description": "phone numbers among the appeal's fields",
+        },
+    ),
     "Error": {
         "type": "object",
         "description": "Every refusal: a code for programs and a reason for people. Some carry "
@@ -432,8 +461,8 @@ OPERATIONS: tuple[Op, ...] = (
     Op(
         "get",
         "/api/appeals/overview",
-        "Appeals per queue (awaiting, in progress, pending, late, nearly late) and the deadline "
-        "alerts whose situation still stands, newest first.",
+        "Appeals per queue (awaiting, in progress, pending, late, nearly late), the deadline "
+        "alerts whose situation still stands and the call-back tasks not done yet, newest first.",
         "supervisor",
         role=Role.SUPERVISOR,
         result=obj(
@@ -484,6 +513,7 @@ OPERATIONS: tuple[Op, ...] = (
                         }
                     )
                 ),
+                "callbacks": array(ref("Callback")),
             }
         ),
     ),
@@ -824,10 +854,23 @@ OPERATIONS: tuple[Op, ...] = (
         "get",
         "/api/appeals/callbacks",
         "Call-back tasks: appeals whose notice reached the customer on none of their channels, "
-        "until the appeal is closed (operators: their queues; supervisors: every one).",
+        "until one is marked done or the appeal is closed (operators: their queues; "
+        "supervisors: every one), newest first.",
         _APPEALS,
-        result=obj({"callbacks": array(ANY_OBJ)}),
+        result=obj({"callbacks": array(ref("Callback"))}),
         query={"queue": (STR, False)},
+    ),
+    Op(
+        "post",
+        "/api/appeals/callbacks/{id}/done",
+        "Mark a call-back task done (you called the customer), with an optional note that goes "
+        "into the appeal's history (`callback_done`). Operators: tasks of their queues (404 "
+        "otherwise); 409 when it was marked done already.",
+        _APPEALS,
+        result=obj({"callback": ref("Callback")}),
+        body=obj(note={"type": "string", "maxLength": 1000}),
+        path_params={"id": ID},
+        errors=(400, 404, 409, 413, 422),
     ),
     Op(
         "get",

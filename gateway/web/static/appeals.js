@@ -6,8 +6,9 @@
  * conversations, notices, and the buttons of the actions the appeal allows now).
  * In the console it also adds: "Open appeal" in a conversation's pane, the customer's earlier
  * appeals, the operator's stage lists in the sidebar (live on {"type": "appeal"} frames), the
- * appeals the gateway offers them (cards among the conversation offers, Take or Decline), and a
- * wrap-up code when a conversation is resolved. The console's own script lends its API helper
+ * appeals the gateway offers them (cards among the conversation offers, Take or Decline), the
+ * customers to call back (call-back tasks: a notice reached them on no channel; Done with an
+ * optional note), and a wrap-up code when a conversation is resolved. The console's own script lends its API helper
  * and a few hooks (window.consoleExtensions).
  * Every change sends the appeal's version; a 409 reloads it and says someone else changed it.
  * All text from the network is rendered with textContent, never as HTML.
@@ -42,7 +43,17 @@
     note: "added a note", link: "linked a conversation",
     offered: "offered it to an operator", declined: "declined the offer",
     offer_missed: "ended an offer nobody answered in time",
+    notice: "sent a notice to the customer", callback_needed: "asked for a call-back",
+    callback_done: "called the customer back",
   };
+  // What a notice that reached the customer nowhere was to tell them (call-back tasks).
+  const NOTICE_SAID = {
+    registered: "that their appeal is registered", resolved: "that it is resolved",
+    stage_changed: "that it moved to another stage", in_progress: "that work on it started",
+    pending_customer: "that we wait for their answer", pending_third_party: "that we wait for a third party",
+    closed: "that it is closed", cancelled: "that it is cancelled",
+  };
+  const PHONE_CHANNELS = new Set(["sms", "whatsapp", "voice"]);
   // What an operator may do to an appeal of theirs (a supervisor may do everything).
   const OWNER_ACTIONS = new Set([
     "release", "advance", "send_back", "wait_customer", "wait_third_party", "resume", "resolve", "close", "cancel",
@@ -107,6 +118,13 @@
 
   // ---- deadlines ------------------------------------------------------------------------
   let now = () => Date.now();
+
+  function ago(iso) {
+    const at = Date.parse(iso || "");
+    if (Number.isNaN(at)) return "";
+    const seconds = (now() - at) / 1000;
+    return seconds < 60 ? "just now" : `${span(seconds)} ago`;
+  }
 
   /** Where an appeal stands against its stage deadline: late, warn (nearly late), ok, paused, none. */
   function deadline(a, at = now()) {
@@ -298,6 +316,78 @@
         return send(values.reason);
       },
     });
+  }
+
+  // ---- call-back tasks ------------------------------------------------------------------
+  /** Why the customer is to be called: which notice reached them on which channels not. */
+  function callbackWhy(task) {
+    const said = NOTICE_SAID[task.event] || (task.event ? `of "${humanize(task.event).toLowerCase()}"` : "about their appeal");
+    const tried = (task.tried || []).map(channelName);
+    return `Not told ${said}: ${tried.length ? `${tried.join(", ")} did not reach them` : "no channel to reach them on"}.`;
+  }
+
+  /** Phone numbers to call: the appeal's phone fields, then the customer's phone identities. */
+  function callbackPhones(task, identities) {
+    const out = [];
+    const seen = new Set();
+    const add = (number, label) => {
+      if (!number || seen.has(number)) return;
+      seen.add(number);
+      out.push({ number, label });
+    };
+    for (const p of task.phones || []) add(p.number, words(p.label, humanize(p.name)));
+    for (const i of identities || []) {
+      if (PHONE_CHANNELS.has(i.channel)) add(i.address, channelName(i.channel));
+    }
+    return out;
+  }
+
+  /** The numbers as links to call (tel:), with what each one is. */
+  function phoneLinks(phones) {
+    const box = el("span", "ap-phones");
+    box.setAttribute("data-testid", "callback-phones");
+    for (const p of phones) {
+      const link = el("a", "ap-phone", p.number);
+      link.href = `tel:${p.number.replace(/[^0-9+]/g, "")}`;
+      link.setAttribute("aria-label", `Call ${p.number} (${p.label})`);
+      link.title = p.label;
+      box.append(link);
+    }
+    return box;
+  }
+
+  /**
+   * "Called back": an optional note for the appeal's history, then the task is done.
+   * Resolves with "done", "gone" (a colleague did it first, or it is no longer yours to do)
+   * or null (cancelled).
+   */
+  async function askCallbackDone(api, task) {
+    let outcome = null;
+    await dialog({
+      title: `Called back: ${task.reference_display || task.reference}`,
+      help: "The call-back task is done for everyone in its queue. A note goes into the appeal's history (optional).",
+      submitLabel: "Mark done",
+      testid: "ap-callback-dialog",
+      build(body, id) {
+        const lab = el("label", "", "Note (optional)");
+        lab.htmlFor = `${id}-note`;
+        const text = el("textarea");
+        text.id = `${id}-note`;
+        text.rows = 3;
+        text.maxLength = 1000;
+        text.placeholder = "What the customer was told, or why they could not be reached";
+        text.setAttribute("data-testid", "ap-callback-note");
+        body.append(lab, text);
+        return () => ({ note: text.value.trim() });
+      },
+      async submit(values) {
+        const res = await api("POST", `/api/appeals/callbacks/${task.id}/done`, values.note ? { note: values.note } : {});
+        if (res.ok) { outcome = "done"; return null; }
+        if (res.status === 409 || res.status === 404) { outcome = "gone"; return null; }
+        return reasonOf(res, "Not marked done");
+      },
+    });
+    return outcome;
   }
 
   // ---- a topic's form -------------------------------------------------------------------
@@ -657,6 +747,8 @@
         body.append(box);
       }
 
+      for (const task of standingCallbacks(a)) body.append(callbackLine(a, task));
+
       body.append(stepper(a), facts(a), actions(a));
 
       const columns = el("div", "ap-columns");
@@ -668,6 +760,45 @@
       body.append(columns);
       view.append(head, body);
       root.replaceChildren(view);
+    }
+
+    /** The call-back tasks of this appeal not done yet, with why (from their history row). */
+    function standingCallbacks(a) {
+      if (a.status === "closed" || a.status === "cancelled") return [];
+      const asked = (a.history || []).filter((h) => h.action === "callback_needed");
+      return (a.alerts || []).filter((x) => x.kind === "callback" && x.action === "callback").map((x) => {
+        const h = asked.find((y) => Date.parse(y.created_at) === Date.parse(x.created_at)) || {};
+        const detail = h.detail || {};
+        return { ...x, appeal_id: a.id, reference: a.reference, reference_display: refOf(a), event: detail.event, tried: detail.tried || [] };
+      });
+    }
+
+    function callbackLine(a, task) {
+      const box = el("div", "ap-callback-line");
+      box.setAttribute("role", "note");
+      box.setAttribute("data-testid", "appeal-callback");
+      box.dataset.taskId = String(task.id);
+      const text = el("p", "ap-callback-text");
+      text.append(el("strong", "", "Call the customer back. "), document.createTextNode(`${callbackWhy(task)} Asked ${ago(task.created_at)}, queue ${task.queue}.`));
+      box.append(text);
+      const phones = callbackPhones({
+        phones: (a.form || []).filter((f) => f.type === "phone" && typeof (a.fields || {})[f.name] === "string")
+          .map((f) => ({ name: f.name, label: f.label, number: a.fields[f.name] })),
+      });
+      if (phones.length) box.append(phoneLinks(phones));
+      if (!ctx.mayDoCallback || ctx.mayDoCallback(task)) {
+        const done = button("Done…", "btn primary", "appeal-callback-done");
+        done.setAttribute("aria-label", `Called back: mark the call-back task of appeal ${refOf(a)} done`);
+        done.addEventListener("click", async () => {
+          const outcome = await askCallbackDone(ctx.api, task);
+          if (!outcome) return;
+          ctx.toast(outcome === "done" ? `${refOf(a)}: call-back done.` : `${refOf(a)}: this call-back was done already.`);
+          await open(a.id);
+          if (ctx.onChanged) ctx.onChanged(appeal);
+        });
+        box.append(done);
+      }
+      return box;
     }
 
     function stepper(a) {
@@ -898,7 +1029,8 @@
   window.AppealKit = {
     STATUS, OPEN, statusLabel, refOf, topicOf, humanize, words, dateTime, span, deadline, dueBadge,
     byUrgency, pageApi, reasonOf, fieldErrors, appealOf, listOf, dialog, askReason, fieldForm,
-    prioritySelect, AppealView, el, button, channelName,
+    prioritySelect, AppealView, el, button, channelName, ago, callbackWhy, callbackPhones, phoneLinks,
+    askCallbackDone,
     setClock(fn) { now = fn; },
   };
 
@@ -934,6 +1066,21 @@
     let listTimer = null;
     let operatorsCache = null;
     let myQueues = null; // the queues this operator works in, as the stage list's answer says
+    const customerCache = new Map(); // customer id -> {at, identities: Promise<list | null>}
+
+    // The customers to call back, on top of the Appeals section (hidden while there are none).
+    const callbackTitle = el("h3", "ap-subhead ap-callbacks-title");
+    callbackTitle.id = "appeals-callbacks-title";
+    const callbackCount = el("span", "count");
+    callbackCount.setAttribute("data-testid", "appeals-callbacks-count");
+    callbackTitle.append(document.createTextNode("Call back "), callbackCount);
+    const callbackList = el("ul", "ap-list ap-callbacks");
+    callbackList.id = "appeals-callbacks";
+    callbackList.setAttribute("data-testid", "appeals-callbacks");
+    callbackList.setAttribute("aria-labelledby", callbackTitle.id);
+    callbackTitle.tabIndex = -1; // focus lands here when the last task leaves under it
+    callbackTitle.hidden = callbackList.hidden = true;
+    ui.block.querySelector("h2").after(callbackTitle, callbackList);
 
     const view = AppealView(ui.paneAppeal, {
       api,
@@ -950,6 +1097,9 @@
       operators: loadOperators,
       // An operator takes appeals waiting in the queues they work in.
       canTake: (a) => !myQueues || myQueues.includes(a.queue),
+      // ... and does the call-back tasks of those queues (a supervisor every one).
+      mayDoCallback: (task) => ["supervisor", "admin"].includes((console_.me() || {}).role)
+        || !myQueues || myQueues.includes(task.queue),
     });
 
     async function loadOperators() {
@@ -1011,10 +1161,12 @@
 
     async function loadLists() {
       const asked = Date.now();
-      const [waiting, own] = await Promise.all([
+      const [waiting, own, callbacks] = await Promise.all([
         api("GET", "/api/appeals?status=awaiting&queue=mine"),
         api("GET", "/api/appeals?owner=me&status=open"),
+        api("GET", "/api/appeals/callbacks"),
       ]);
+      if (callbacks.ok) fillCallbacks(listOf(callbacks.data, "callbacks"));
       if (!waiting.ok && !own.ok) return;
       if (waiting.ok && waiting.data && Array.isArray(waiting.data.queues)) myQueues = waiting.data.queues;
       const mineList = listOf(own.data, "appeals").filter((a) => OPEN.has(a.status)).sort(byUrgency);
@@ -1028,12 +1180,12 @@
       // A keyboard user keeps their place when the lists are drawn again.
       const active = document.activeElement;
       const item = active && ui.block.contains(active) ? active.closest(".ap-item") : null;
-      const place = item ? [item.dataset.appealId, active.className] : null;
+      const place = item && item.parentElement ? [item.parentElement.id, item.dataset.appealId, active.className] : null;
       fillList(ui.toTake, ui.toTakeEmpty, takeList, true);
       fillList(ui.mine, ui.mineEmpty, mineList, false);
-      if (place) {
-        const again = Array.from(ui.block.querySelectorAll(`.ap-item[data-appeal-id="${place[0]}"] button`))
-          .find((b) => b.className === place[1]);
+      if (place && place[0] !== callbackList.id) {
+        const again = Array.from(ui.block.querySelectorAll(`#${place[0]} .ap-item[data-appeal-id="${place[1]}"] button`))
+          .find((b) => b.className === place[2]);
         if (again) again.focus({ preventScroll: true });
       }
       const late = [...takeList, ...mineList].filter((a) => deadline(a).state === "late").length;
@@ -1068,6 +1220,82 @@
       });
       list.replaceChildren(...items);
       empty.hidden = items.length > 0;
+    }
+
+    // ---- the customers to call back ----
+    /** The customer's identities, if this operator may read them (they serve the customer;
+     * otherwise the gateway answers 404 and only the appeal's own phone fields are shown). */
+    function customerIdentities(customerId) {
+      const cached = customerCache.get(customerId);
+      if (cached && Date.now() - cached.at < 60000) return cached.identities;
+      const identities = api("GET", `/api/customers/${encodeURIComponent(customerId)}`)
+        .then((res) => (res.ok && res.data && res.data.customer ? res.data.customer.identities || [] : null))
+        .catch(() => null);
+      customerCache.set(customerId, { at: Date.now(), identities });
+      return identities;
+    }
+
+    function fillCallbacks(tasks) {
+      const active = document.activeElement;
+      const item = active && callbackList.contains(active) ? active.closest(".ap-item") : null;
+      const place = item ? [item.dataset.taskId, active.getAttribute("data-testid")] : null;
+      callbackList.replaceChildren(...tasks.map(callbackItem));
+      callbackTitle.hidden = callbackList.hidden = tasks.length === 0;
+      callbackCount.textContent = String(tasks.length);
+      callbackCount.setAttribute("aria-label", `${tasks.length} to call back`);
+      if (place) {
+        const again = callbackList.querySelector(`.ap-item[data-task-id="${place[0]}"] [data-testid="${place[1]}"]`);
+        if (again) again.focus({ preventScroll: true });
+        else if (!callbackList.hidden) callbackTitle.focus();
+      }
+      markSelected();
+    }
+
+    function callbackItem(task) {
+      const item = el("li", "ap-item ap-callback");
+      item.setAttribute("data-testid", "appeal-callback-item");
+      item.dataset.appealId = String(task.appeal_id);
+      item.dataset.taskId = String(task.id);
+      item.dataset.reference = task.reference || "";
+      const ref = task.reference_display || task.reference;
+      const open = el("button", "ap-item-open");
+      open.type = "button";
+      open.setAttribute("data-testid", "appeal-callback-open");
+      const top = el("span", "ap-item-top");
+      const age = el("span", "ap-item-age", ago(task.created_at));
+      age.title = `Asked ${dateTime(task.created_at)}`;
+      top.append(el("strong", "ap-item-ref", ref), age);
+      const who = el("span", "ap-item-bottom", [topicOf(task), task.customer_name].filter(Boolean).join(" · "));
+      const why = el("span", "ap-item-why", callbackWhy(task));
+      why.setAttribute("data-testid", "appeal-callback-why");
+      open.append(top, who, why);
+      open.setAttribute("aria-label", `Call back about appeal ${ref}, ${topicOf(task)}, ${task.customer_name || "the customer"}, asked ${ago(task.created_at)}`);
+      open.addEventListener("click", () => openView(task.appeal_id));
+      const done = button("Done…", "btn", "appeal-callback-done");
+      done.setAttribute("aria-label", `Called back: mark the call-back task of appeal ${ref} done`);
+      done.addEventListener("click", () => callbackDone(task));
+      const extra = el("div", "ap-callback-extra");
+      const phones = callbackPhones(task);
+      if (phones.length) extra.append(phoneLinks(phones));
+      item.append(open, done, extra);
+      // The customer's own phone numbers, when this operator may read the customer.
+      const identities = task.customer_id != null ? customerIdentities(task.customer_id) : Promise.resolve(null);
+      identities.then((found) => {
+        const more = callbackPhones(task, found || []);
+        if (!item.isConnected) return;
+        if (more.length > phones.length) extra.replaceChildren(phoneLinks(more));
+        else if (!more.length) extra.replaceChildren(el("span", "muted", "No phone number on file: open the appeal for its details."));
+      });
+      return item;
+    }
+
+    async function callbackDone(task) {
+      const ref = task.reference_display || task.reference;
+      const outcome = await askCallbackDone(api, task);
+      if (!outcome) return;
+      toast(outcome === "done" ? `${ref}: call-back done.` : `${ref}: this call-back was done already.`);
+      scheduleLists();
+      if (view.appeal && view.appeal.id === task.appeal_id) view.refresh();
     }
 
     async function takeFromList(a, trigger) {
@@ -1632,7 +1860,9 @@
         }
       }
       scheduleLists();
-      if (view.appeal && view.appeal.id === a.id && a.version !== view.appeal.version) view.refresh();
+      // A call-back task that came or was done moves no version: the view is read again too.
+      const callback = /^callback_/.test(String(frame.action || ""));
+      if (view.appeal && view.appeal.id === a.id && (a.version !== view.appeal.version || callback)) view.refresh();
       if (shownConversation && shownConversation.customer && shownConversation.customer.id === a.customer_id) refreshStrip();
     });
 

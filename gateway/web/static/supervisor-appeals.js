@@ -1,7 +1,8 @@
 /*
  * The supervisor page's Appeals section: every stage's list grouped by queue, late and nearly
  * late first with badges; filters (queue, status, late only); assign or reassign to an
- * operator; change the priority; open the appeal view (appeals.js) in a dialog.
+ * operator; change the priority; open the appeal view (appeals.js) in a dialog; the customers
+ * to call back (call-back tasks not done yet), each with Done.
  * Polls /api/appeals like the rest of the page polls its overview.
  */
 (() => {
@@ -30,6 +31,14 @@
   };
   const DONE = { escalate: "escalated to the next stage", notify: "staff told", warn: "" };
   const ALERTS_SHOWN = 8;
+  // The call-back tasks, under the deadline alerts (hidden while there are none).
+  const callbackTitle = el("h3", "ap-subhead", "Call back");
+  callbackTitle.id = "sv-callbacks-title";
+  const callbackList = el("ul", "sv-callbacks");
+  callbackList.setAttribute("data-testid", "sv-appeal-callbacks");
+  callbackList.setAttribute("aria-labelledby", callbackTitle.id);
+  callbackTitle.hidden = callbackList.hidden = true;
+  ui.alerts.after(callbackTitle, callbackList);
   let me = {};
   let operators = [];
   let operatorsAt = 0;
@@ -283,12 +292,48 @@
       return item;
     });
     ui.alerts.replaceChildren(...alerts);
+    drawCallbacks(data.callbacks || []);
+  }
+
+  function drawCallbacks(tasks) {
+    const active = document.activeElement;
+    const item = active && callbackList.contains(active) ? active.closest("li") : null;
+    const place = item ? [item.dataset.taskId, active.getAttribute("data-testid")] : null;
+    callbackList.replaceChildren(...tasks.map((task) => {
+      const ref = task.reference_display || task.reference;
+      const li = el("li", "sv-callback");
+      li.setAttribute("data-testid", "sv-appeal-callback");
+      li.dataset.taskId = String(task.id);
+      li.dataset.appealId = String(task.appeal_id);
+      const open = button(ref, "link-button ap-row-ref", "sv-callback-open");
+      open.setAttribute("aria-label", `Open appeal ${ref}`);
+      open.addEventListener("click", () => openView(task.appeal_id, open));
+      const what = [`queue ${task.queue}`, topicOf(task), task.customer_name, K.ago(task.created_at)];
+      const text = el("span", "", what.filter(Boolean).join(" · "));
+      text.title = K.callbackWhy(task);
+      const done = button("Done…", "btn", "sv-callback-done");
+      done.setAttribute("aria-label", `Called back: mark the call-back task of appeal ${ref} done`);
+      done.addEventListener("click", async () => {
+        const outcome = await K.askCallbackDone(api, task);
+        if (!outcome) return;
+        notice(outcome === "done" ? `${ref}: call-back done.` : `${ref}: this call-back was done already.`);
+        poll(true);
+      });
+      li.append(open, text, done);
+      return li;
+    }));
+    callbackTitle.hidden = callbackList.hidden = tasks.length === 0;
+    if (place) {
+      const again = callbackList.querySelector(`li[data-task-id="${place[0]}"] [data-testid="${place[1]}"]`);
+      if (again) again.focus();
+    }
   }
 
   async function poll(now) {
     clearTimeout(timer);
     // Not while the supervisor is choosing something in the list.
-    const busy = document.activeElement && document.activeElement.closest("#sv-appeal-groups select");
+    const busy = (document.activeElement && document.activeElement.closest("#sv-appeal-groups select"))
+      || document.querySelector('[data-testid="ap-callback-dialog"]');
     if ((busy || viewDialog.open) && !now) {
       timer = setTimeout(poll, POLL_MS);
       return;

@@ -615,23 +615,35 @@ class NoticeStore:
     ) -> None:
         """No identity reached the customer: a call-back task for an operator of the
         call-back queue (an alert of kind ``callback``, shown in the supervisor's and the
-        queue's lists) and its history row."""
+        queue's lists; one per appeal while it stands) and its history row."""
         await conn.execute(
             update(appeal_notices)
             .where(appeal_notices.c.id == notice_id)
             .values(state=NoticeState.CALLBACK.value, error=error, updated_at=now)
         )
-        await conn.execute(
-            appeal_alerts.insert().values(
-                appeal_id=appeal.id,
-                kind=CALLBACK_KIND,
-                stage=appeal.stage,
-                queue=callback_queue,
-                due_at=now,
-                action=CALLBACK_STANDS,
-                created_at=now,
+        # One standing task is one call to the customer: a second notice that reached nobody
+        # (in the same tick, or before the call) joins it.
+        standing = (
+            await conn.execute(
+                select(appeal_alerts.c.id).where(
+                    appeal_alerts.c.appeal_id == appeal.id,
+                    appeal_alerts.c.kind == CALLBACK_KIND,
+                    appeal_alerts.c.action == CALLBACK_STANDS,
+                )
             )
-        )
+        ).first()
+        if standing is None:
+            await conn.execute(
+                appeal_alerts.insert().values(
+                    appeal_id=appeal.id,
+                    kind=CALLBACK_KIND,
+                    stage=appeal.stage,
+                    queue=callback_queue,
+                    due_at=now,
+                    action=CALLBACK_STANDS,
+                    created_at=now,
+                )
+            )
         await self.appeals.record(
             conn,
             appeal,

@@ -210,3 +210,37 @@ async def test_an_operator_of_another_queue_is_told_there_is_no_such_task(
     assert (history["actor"], history["reason"]) == ("api:sam", None)
     await ada.close()
     await sam.close()
+
+
+async def test_a_second_notice_that_reaches_nobody_joins_the_standing_task(
+    gw: RunningGateway,
+) -> None:
+    """One standing task is one call: the resolution notice that reaches nobody either is
+    recorded in the history but asks for no second call."""
+    sam = await gw.operator("sam", role=Role.SUPERVISOR, state=None)
+    task = await _task(gw, sam)
+    path = f"/api/appeals/{task['appeal_id']}"
+    appeal = (await call(sam, "GET", path))["appeal"]
+    for action in ("take", "resolve"):
+        body = {"action": action, "expected_version": appeal["version"]}
+        appeal = (await call(sam, "POST", f"{path}/actions", body))["appeal"]
+
+    async def asked_twice() -> dict[str, Any] | None:
+        found = (await call(sam, "GET", path))["appeal"]
+        needed = [h for h in found["history"] if h["action"] == "callback_needed"]
+        return found if len(needed) == 2 else None
+
+    resolved = await wait_for(asked_twice, timeout=15)
+    assert [n["event"] for n in resolved["notices"]] == ["registered", "resolved"]
+    tasks = (await call(sam, "GET", "/api/appeals/callbacks"))["callbacks"]
+    assert [t["id"] for t in tasks] == [task["id"]]
+    async with gw.app[DATABASE].read() as conn:
+        rows = (
+            await conn.execute(
+                select(appeal_alerts).where(
+                    appeal_alerts.c.appeal_id == task["appeal_id"],
+                    appeal_alerts.c.kind == "callback",
+                )
+            )
+        ).all()
+    assert len(rows) == 1

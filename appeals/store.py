@@ -343,6 +343,23 @@ async def write_history(
     return int(history_id)
 
 
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    """What :meth:`AppealStore.create` registers."""
+
+    plan: Plan
+    customer_id: int
+    priority: Priority
+    fields: dict[str, Any]
+    summary: str
+    language: str
+    channel: str | None
+    conversation_id: int | None
+    idempotency_key: str | None
+    actor: Actor
+    now: datetime
+
+
 class AppealStore:
     def __init__(self, db: Database, reference: Callable[[], str] = new_reference) -> None:
         self.db = db
@@ -630,18 +647,11 @@ class AppealStore:
                 return existing, False
             try:
                 return await self._insert(
-                    plan,
-                    customer_id,
-                    priority,
-                    fields,
-                    summary,
-                    language,
-                    channel,
-                    conversation_id,
-                    idempotency_key,
-                    actor,
-                    now,
-                ), True
+                    _Registration(
+                        plan, customer_id, priority, fields, summary, language, channel,
+                        conversation_id, idempotency_key, actor, now,
+                    )
+                ), True  # fmt: skip
             except IntegrityError:
                 # Another request with the same key or conversation (or, once in a blue moon,
                 # the same random number) won the race: look again.
@@ -664,20 +674,9 @@ class AppealStore:
             ).first()
         return appeal_of_row(row) if row else None
 
-    async def _insert(
-        self,
-        plan: Plan,
-        customer_id: int,
-        priority: Priority,
-        fields: dict[str, Any],
-        summary: str,
-        language: str,
-        channel: str | None,
-        conversation_id: int | None,
-        idempotency_key: str | None,
-        actor: Actor,
-        now: datetime,
-    ) -> Appeal:
+    async def _insert(self, new: _Registration) -> Appeal:
+        plan, priority, now, actor = new.plan, new.priority, new.now, new.actor
+        conversation_id = new.conversation_id
         first_target, resolution_target = plan.sla(priority)
         fr_warn, fr_due = _clock(plan, now, first_target)
         res_warn, res_due = _clock(plan, now, resolution_target)
@@ -690,18 +689,18 @@ class AppealStore:
             )
             values: dict[str, Any] = {
                 "reference": self.new_reference(),
-                "customer_id": customer_id,
+                "customer_id": new.customer_id,
                 "topic": plan.topic,
                 "category": plan.category,
                 "priority": priority.value,
                 "status": state.status.value,
                 "owner_id": None,
-                "fields": fields,
-                "summary": summary,
-                "language": language,
-                "channel": channel,
+                "fields": new.fields,
+                "summary": new.summary,
+                "language": new.language,
+                "channel": new.channel,
                 "conversation_id": conversation_id,
-                "idempotency_key": idempotency_key,
+                "idempotency_key": new.idempotency_key,
                 "created_by": actor.user_id,
                 "created_at": now,
                 "updated_at": now,
@@ -737,7 +736,7 @@ class AppealStore:
                 now,
                 from_status=None,
                 reason=None,
-                detail={"topic": plan.topic, "priority": priority.value, "fields": fields},
+                detail={"topic": plan.topic, "priority": priority.value, "fields": new.fields},
             )
         return appeal
 

@@ -446,6 +446,14 @@ async def test_the_widget_shows_the_menu_as_quick_replies(
     await expect(offer).to_have_count(1)
     await offer.get_by_test_id("offer-accept").click()
     await expect(operator.get_by_test_id("message")).to_have_count(4)
+    # The menu's messages are the gateway's, shown as such: never as the operator's own.
+    automatic = operator.locator('[data-testid="message"][data-automatic="true"]')
+    await expect(automatic).to_have_count(2)
+    await expect(automatic.first.locator(".message-author")).to_have_text("Automatic message")
+    await expect(operator.get_by_test_id("conversation-preview").first).to_contain_text(
+        "Automatic: A technician will answer you here."
+    )
+    await shot(operator, "17-console-menu-messages")
     await shot(customer, "17-widget-after-menu")
     # A reload replays the exchange without offering the old choices again.
     await customer.reload()

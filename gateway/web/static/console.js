@@ -865,6 +865,15 @@
     updateTitle();
   }
 
+  // Who wrote the list's preview line: you, a colleague (a transferred conversation), or the
+  // gateway itself (a menu, a notice); nothing for the customer.
+  function previewAuthor(m) {
+    if (m.direction !== "out") return "";
+    if (m.author === "system") return "Automatic: ";
+    const mine = me && (m.author === me.display_name || m.author === me.username);
+    return mine || !m.author ? "You: " : `${m.author}: `;
+  }
+
   function lastMessage(conv) {
     let last = null;
     for (const m of conv.messages.values()) if (!last || m.id > last.id) last = m;
@@ -907,6 +916,7 @@
     const bottom = el("span", "conv-bottom");
     const channel = el("span", "chip");
     const preview = el("span", "conv-preview");
+    preview.setAttribute("data-testid", "conversation-preview");
     const badge = el("span", "unread");
     badge.setAttribute("data-testid", "unread");
     bottom.append(channel, preview, badge);
@@ -925,7 +935,7 @@
     name.textContent = customerName(conv);
     time.textContent = last ? timeLabel(last.created_at) : "";
     channel.textContent = channelName(conv.channel);
-    preview.textContent = last ? `${last.direction === "out" ? "You: " : ""}${last.text}` : "";
+    preview.textContent = last ? `${previewAuthor(last)}${last.text}` : "";
     badge.textContent = conv.unread > 99 ? "99+" : String(conv.unread);
     badge.hidden = conv.unread === 0;
     item.classList.toggle("has-unread", conv.unread > 0);
@@ -1067,11 +1077,16 @@
   }
 
   function buildMessageEl(conv, m) {
-    const item = el("div", `message ${m.direction}`);
+    // The gateway's own messages (a menu, a notice, a status answer) are no one's words.
+    const automatic = m.direction === "out" && m.author === "system";
+    const item = el("div", `message ${m.direction}${automatic ? " automatic" : ""}`);
     item.setAttribute("data-testid", "message");
     item.dataset.direction = m.direction;
     item.dataset.id = String(m.id);
-    const who = m.author || (m.direction === "in" ? customerName(conv) : "Agent");
+    if (automatic) item.dataset.automatic = "true";
+    const who = automatic
+      ? "Automatic message"
+      : m.direction === "in" ? customerName(conv) : m.author || "Agent";
     // A message on another of the customer's channels than the conversation's says so.
     const via = m.channel && m.channel !== conv.channel ? ` · via ${channelName(m.channel)}` : "";
     const author = el("div", "message-author", who + via);

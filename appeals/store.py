@@ -200,6 +200,12 @@ async def _at_version(
     return current
 
 
+async def _of_appeal(conn: AsyncConnection, table: Any, appeal_id: int) -> list[Any]:
+    """The rows of one of an appeal's own tables (history, pauses, alerts), oldest first."""
+    query = select(table).where(table.c.appeal_id == appeal_id).order_by(table.c.id)
+    return list((await conn.execute(query)).all())
+
+
 async def load_appeal(conn: AsyncConnection, appeal_id: int) -> Appeal:
     return appeal_of_row(
         (await conn.execute(select(appeals).where(appeals.c.id == appeal_id))).one()
@@ -458,13 +464,7 @@ class AppealStore:
     async def detail(self, appeal_id: int) -> dict[str, list[dict[str, Any]]]:
         """History, notes, conversations, pauses, notices and alerts, oldest first."""
         async with self.db.read() as conn:
-            history = (
-                await conn.execute(
-                    select(appeal_history)
-                    .where(appeal_history.c.appeal_id == appeal_id)
-                    .order_by(appeal_history.c.id)
-                )
-            ).all()
+            history = await _of_appeal(conn, appeal_history, appeal_id)
             notes = (
                 await conn.execute(
                     select(appeal_notes, users.c.display_name.label("author"))
@@ -490,13 +490,7 @@ class AppealStore:
                     .order_by(conversations.c.id)
                 )
             ).all()
-            pauses = (
-                await conn.execute(
-                    select(appeal_pauses)
-                    .where(appeal_pauses.c.appeal_id == appeal_id)
-                    .order_by(appeal_pauses.c.id)
-                )
-            ).all()
+            pauses = await _of_appeal(conn, appeal_pauses, appeal_id)
             notices = (
                 await conn.execute(
                     select(
@@ -521,13 +515,7 @@ class AppealStore:
                     .order_by(appeal_attachments.c.id)
                 )
             ).all()
-            alerts = (
-                await conn.execute(
-                    select(appeal_alerts)
-                    .where(appeal_alerts.c.appeal_id == appeal_id)
-                    .order_by(appeal_alerts.c.id)
-                )
-            ).all()
+            alerts = await _of_appeal(conn, appeal_alerts, appeal_id)
         return {
             "history": [
                 {
